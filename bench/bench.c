@@ -1,0 +1,284 @@
+/* bench.c - `ttt bench`: prefill and decode speed in the spirit of llama-bench, each result
+ * next to the ceiling this machine allows, measured in the same run:
+ *   prefill (ppN): sgemm FLOP/s over the FLOPs per token;
+ *   decode (tgN, at depth d): read bandwidth over the bytes per token (weights + KV + fast
+ *   weights read to produce one token).
+ * FLOPs and bytes per token come from ttt_session_cost. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ceilings.h"
+#include "cli.h"
+#include "ttt.h"
+
+#define MAX_LIST 16
+
+typedef struct bench_opts {
+    const char *model_dir;
+    int pp[MAX_LIST], n_pp;
+    int tg[MAX_LIST], n_tg;
+    int depth[MAX_LIST], n_depth;
+    int reps;
+    int ttt[2], n_ttt; /* modes to run */
+    int json;
+    int threads;
+} bench_opts;
+
+typedef struct result {
+    char test[48];
+    int n_prompt, n_gen, depth, ttt;
+    double tps, tps_sd, ceiling_tps, flops_per_token, bytes_per_token;
+    long long peak_rss;
+} result;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ttt bench -m DIR [options]\n"
+            "\n"
+            "  -m DIR          model directory\n"
+            "  -p LIST         prompt sizes to prefill (default 512,4096)\n"
+            "  -n LIST         tokens to generate (default 128)\n"
+            "  -d LIST         depths (tokens already in the context) for decode (default 0)\n"
+            "  -r N            repetitions (default 3)\n"
+            "  -t N            threads (default: all cores)\n"
+            "  --ttt MODE      on, off or both (default both)\n"
+            "  --json          one JSON object per line instead of a Markdown table\n");
+}
+
+/* Peak RSS since the last reset (Linux: /proc/self/clear_refs "5" resets VmHWM). */
+static void rss_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static long long rss_peak(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atoll(line + 6);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+static void tokens_fill(int32_t *t, int n, int vocab, unsigned seed) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        t[i] = (int32_t)((seed >> 8) % (unsigned)vocab);
+    }
+}
+
+static void stats(const double *x, int n, double *mean, double *sd) {
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+static void progress(const char *what, int rep, int reps) {
+    if (!isatty(2)) return;
+    fprintf(stderr, "\r\033[K  %s  %d/%d", what, rep + 1, reps);
+    fflush(stderr);
+}
+
+/* One test: prefill n_prompt tokens, or generate n_gen after depth tokens. */
+static int run_test(ttt_model *m, const bench_opts *o, int ttt, int n_prompt, int n_gen,
+                    int depth, double sgemm, double bw, result *r) {
+    ttt_model_info info;
+    ttt_model_get_info(m, &info);
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = depth + n_prompt + n_gen + 1;
+    sp.ttt_mode = ttt ? TTT_MODE_ON : TTT_MODE_OFF;
+    int total = n_prompt > 0 ? n_prompt : depth + n_gen;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1));
+    float *logits = malloc(sizeof(float) * (size_t)info.n_vocab);
+    double times[64];
+    int reps = o->reps < 64 ? o->reps : 64;
+    ttt_session *s = NULL;
+    memset(r, 0, sizeof *r);
+    r->n_prompt = n_prompt;
+    r->n_gen = n_gen;
+    r->depth = depth;
+    r->ttt = ttt;
+    if (n_prompt > 0) snprintf(r->test, sizeof r->test, "pp%d", n_prompt);
+    else if (depth > 0) snprintf(r->test, sizeof r->test, "tg%d @ d%d", n_gen, depth);
+    else snprintf(r->test, sizeof r->test, "tg%d", n_gen);
+    if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
+    tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
+    rss_reset();
+    double flops = 0, bytes = 0;
+    for (int rep = -1; rep < reps; rep++) { /* rep -1 warms caches and page mappings */
+        progress(r->test, rep < 0 ? 0 : rep, reps);
+        ttt_session_reset(s);
+        ttt_eval_out out = {.logits = logits};
+        if (n_prompt > 0) {
+            ttt_cost c;
+            ttt_session_cost(s, n_prompt, 1, &c);
+            double t0 = cli_now();
+            if (ttt_session_eval(s, tok, n_prompt, &out) != TTT_OK) goto fail;
+            double dt = cli_now() - t0;
+            if (rep >= 0) times[rep] = n_prompt / dt;
+            flops = c.flops / n_prompt;
+            bytes = c.bytes / n_prompt;
+        } else {
+            if (depth > 0 && ttt_session_eval(s, tok, depth, NULL) != TTT_OK) goto fail;
+            double f = 0, b = 0, t0 = cli_now();
+            for (int i = 0; i < n_gen; i++) {
+                ttt_cost c;
+                ttt_session_cost(s, 1, 1, &c);
+                f += c.flops;
+                b += c.bytes;
+                if (ttt_session_eval(s, tok + depth + i, 1, &out) != TTT_OK) goto fail;
+            }
+            double dt = cli_now() - t0;
+            if (rep >= 0) times[rep] = n_gen / dt;
+            flops = f / n_gen;
+            bytes = b / n_gen;
+        }
+    }
+    if (isatty(2)) fprintf(stderr, "\r\033[K");
+    stats(times, reps, &r->tps, &r->tps_sd);
+    r->flops_per_token = flops;
+    r->bytes_per_token = bytes;
+    r->ceiling_tps = n_prompt > 0 ? sgemm / flops : bw / bytes;
+    r->peak_rss = rss_peak();
+    ttt_session_free(s);
+    free(tok);
+    free(logits);
+    return 0;
+fail:
+    fprintf(stderr, "ttt bench: %s: %s\n", r->test, ttt_last_error());
+    ttt_session_free(s);
+    free(tok);
+    free(logits);
+    return -1;
+}
+
+static void print_json(const bench_opts *o, const ttt_model_info *info, const result *r,
+                       double sgemm, double bw) {
+    printf("{\"model\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"weight_bytes\": %llu, "
+           "\"dtype\": \"%s\", \"threads\": %d, \"test\": \"%s\", \"n_prompt\": %d, "
+           "\"n_gen\": %d, \"n_depth\": %d, \"ttt\": %s, \"ttt_chunk\": %d, "
+           "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"ceiling_tokens_per_second\": %.3f, "
+           "\"ceiling\": \"%s\", \"fraction_of_ceiling\": %.4f, \"flops_per_token\": %.6g, "
+           "\"bytes_per_token\": %.6g, \"sgemm_flops\": %.6g, \"mem_bandwidth_bytes\": %.6g, "
+           "\"peak_rss_bytes\": %lld}\n",
+           o->model_dir, info->arch, (unsigned long long)info->n_params,
+           (unsigned long long)info->weight_bytes, ttt_dtype_name(info->dtype), o->threads,
+           r->test, r->n_prompt, r->n_gen, r->depth, r->ttt ? "true" : "false", info->ttt_chunk,
+           r->tps, r->tps_sd, r->ceiling_tps, r->n_prompt > 0 ? "sgemm" : "memory",
+           r->tps / r->ceiling_tps, r->flops_per_token, r->bytes_per_token, sgemm, bw,
+           r->peak_rss);
+    fflush(stdout);
+}
+
+static void print_row(const ttt_model_info *info, const bench_opts *o, const result *r) {
+    printf("| %-6s | %7.2f GiB | %6.2f B | %-4s | %7d | %-4s | %14s | %8.2f ± %6.2f | %9.2f | "
+           "%5.1f%% | %7.2f GiB |\n",
+           info->arch, info->weight_bytes / 1073741824.0, info->n_params / 1e9,
+           ttt_dtype_name(info->dtype), o->threads, r->ttt ? "on" : "off", r->test, r->tps,
+           r->tps_sd, r->ceiling_tps, 100.0 * r->tps / r->ceiling_tps, r->peak_rss / 1073741824.0);
+    fflush(stdout);
+}
+
+static int parse(int argc, char **argv, bench_opts *o) {
+    o->pp[0] = 512;
+    o->pp[1] = 4096;
+    o->n_pp = 2;
+    o->tg[0] = 128;
+    o->n_tg = 1;
+    o->n_depth = 1;
+    o->reps = 3;
+    o->ttt[0] = 1;
+    o->ttt[1] = 0;
+    o->n_ttt = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long long x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(o->model_dir = cli_value(argc, argv, &i))) return -1;
+        } else if (!strcmp(a, "-p")) {
+            if (!(v = cli_value(argc, argv, &i))) return -1;
+            if ((o->n_pp = cli_int_list(a, v, o->pp, MAX_LIST)) < 0) return -1;
+        } else if (!strcmp(a, "-n")) {
+            if (!(v = cli_value(argc, argv, &i))) return -1;
+            if ((o->n_tg = cli_int_list(a, v, o->tg, MAX_LIST)) < 0) return -1;
+        } else if (!strcmp(a, "-d")) {
+            if (!(v = cli_value(argc, argv, &i))) return -1;
+            if ((o->n_depth = cli_int_list(a, v, o->depth, MAX_LIST)) < 0) return -1;
+        } else if (!strcmp(a, "-r")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 64, &x)) return -1;
+            o->reps = (int)x;
+        } else if (!strcmp(a, "-t")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1024, &x)) return -1;
+            o->threads = (int)x;
+        } else if (!strcmp(a, "--ttt")) {
+            if (!(v = cli_value(argc, argv, &i))) return -1;
+            if (!strcmp(v, "on")) o->n_ttt = 1;
+            else if (!strcmp(v, "off")) o->ttt[0] = 0, o->n_ttt = 1;
+            else if (strcmp(v, "both")) return cli_fail("bench", "--ttt must be on, off or both");
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else {
+            fprintf(stderr, "ttt bench: unknown option '%s'\n", a);
+            return -1;
+        }
+    }
+    return o->model_dir ? 0 : -1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_opts o = {0};
+    if (parse(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    ttt_set_threads(o.threads);
+    o.threads = ttt_get_threads();
+    ttt_model *m;
+    if (ttt_model_load(o.model_dir, &m) != TTT_OK) return cli_fail("bench", ttt_last_error());
+    ttt_model_info info;
+    ttt_model_get_info(m, &info);
+    if (!info.ttt_enabled) { /* a model without TTT layers: TTT on equals off */
+        o.ttt[0] = 0;
+        o.n_ttt = 1;
+    }
+    double bw = bench_mem_bandwidth(), sgemm = bench_sgemm_flops();
+    fprintf(stderr, "ttt bench: %d threads, memory read %.1f GB/s, sgemm %.1f GFLOP/s\n",
+            o.threads, bw / 1e9, sgemm / 1e9);
+    if (!o.json)
+        printf("| model  |        size |   params | type | threads | ttt  |           test |"
+               "               t/s | ceiling t/s | of ceil. |    peak RSS |\n"
+               "| ------ | ----------: | -------: | ---- | ------: | ---- | -------------: |"
+               " ----------------: | ----------: | -------: | ----------: |\n");
+    int rc = 0;
+    for (int k = 0; k < o.n_ttt; k++) {
+        for (int i = 0; i < o.n_pp; i++) {
+            result r;
+            if (o.pp[i] <= 0) continue;
+            if (run_test(m, &o, o.ttt[k], o.pp[i], 0, 0, sgemm, bw, &r)) rc = 1;
+            else if (o.json) print_json(&o, &info, &r, sgemm, bw);
+            else print_row(&info, &o, &r);
+        }
+        for (int i = 0; i < o.n_tg; i++)
+            for (int j = 0; j < o.n_depth; j++) {
+                result r;
+                if (o.tg[i] <= 0) continue;
+                if (run_test(m, &o, o.ttt[k], 0, o.tg[i], o.depth[j], sgemm, bw, &r)) rc = 1;
+                else if (o.json) print_json(&o, &info, &r, sgemm, bw);
+                else print_row(&info, &o, &r);
+            }
+    }
+    ttt_model_free(m);
+    return rc;
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Runs every libFuzzer target of a fuzz build for a bounded time, from seed inputs made here.
+# Usage: scripts/fuzz.sh BUILD_DIR SECONDS
+set -eu
+build=$1
+seconds=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+corpus=$build/fuzz-corpus
+mkdir -p "$corpus/safetensors" "$corpus/config"
+golden=${TTT_GOLDEN:-$root/../shared/golden}
+# seeds: the golden configs and small safetensors files when present, else built-in snippets
+if [ -d "$golden" ]; then
+    cp "$golden"/*/config.json "$corpus/config/" 2>/dev/null || true
+    for m in "$golden"/*/; do
+        n=$(basename "$m")
+        cp "$m/config.json" "$corpus/config/$n.json" 2>/dev/null || true
+        cp "$m/expected.safetensors" "$corpus/safetensors/$n" 2>/dev/null || true
+    done
+fi
+printf '{"architectures": ["Qwen3ForCausalLM"], "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 16, "ttt_mode": true, "ttt_layers": [0], "ttt_chunk": 4}' \
+    > "$corpus/config/seed.json"
+printf '\067\000\000\000\000\000\000\000{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\000\000\200\077' \
+    > "$corpus/safetensors/seed"
+status=0
+for t in safetensors config; do
+    echo "fuzz_$t: $seconds s"
+    log=$build/fuzz_$t.log
+    if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
+            -print_final_stats=1 "$corpus/$t" > "$log" 2>&1; then
+        status=1
+        echo "fuzz_$t FAILED:"
+    fi
+    tail -n 12 "$log"
+done
+exit $status

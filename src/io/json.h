@@ -1,0 +1,30 @@
+/* json.h - typed access to cJSON objects from untrusted files: each getter checks the type
+ * and range and, on failure, sets a message naming the file (label) and the field. */
+#ifndef TTT_IO_JSON_H
+#define TTT_IO_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ttt.h"
+
+/* Reads a whole file (at most max_bytes) into a NUL-terminated buffer. */
+ttt_status ttt_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+/* Parses len bytes of JSON (no NUL needed); the result must be an object. */
+ttt_status ttt_json_parse_object(const char *text, size_t len, const char *label, cJSON **out);
+
+/* Absent or null fields give *out = def and TTT_OK (unless required). */
+ttt_status ttt_json_int(const cJSON *obj, const char *key, const char *label, bool required,
+                        long long def, long long min, long long max, long long *out);
+ttt_status ttt_json_num(const cJSON *obj, const char *key, const char *label, bool required,
+                        double def, double *out);
+ttt_status ttt_json_bool(const cJSON *obj, const char *key, const char *label, bool def,
+                         bool *out);
+/* *out points into obj (no copy); def may be NULL. */
+ttt_status ttt_json_str(const cJSON *obj, const char *key, const char *label, bool required,
+                        const char *def, const char **out);
+/* true when key is present and not null */
+bool ttt_json_has(const cJSON *obj, const char *key);
+
+#endif

@@ -1,0 +1,87 @@
+/* backend.h - the operations the model code is written against. The CPU backend implements
+ * them with OpenBLAS and OpenMP (src/cpu); a CUDA backend implements the same table.
+ * Activations are float32 buffers in the backend's memory, row-major, one row per token.
+ * Weights are ttt_mat views of the checkpoint's tensors in their stored type. */
+#ifndef TTT_MODEL_BACKEND_H
+#define TTT_MODEL_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ttt.h"
+
+/* A weight matrix as stored in the checkpoint: rows x cols, row-major, F32, BF16 or F16.
+ * HF Linear layout: rows = out_features, cols = in_features. */
+typedef struct ttt_mat {
+    const void *data;
+    ttt_dtype dtype;
+    int rows;
+    int cols;
+} ttt_mat;
+
+#define TTT_MAX_HEAD_DIM 1024
+
+typedef enum ttt_act { TTT_ACT_SILU, TTT_ACT_GELU_TANH } ttt_act;
+
+/* Everything attention needs besides the tensors. */
+typedef struct ttt_attn_params {
+    int n_head;       /* H */
+    int n_head_kv;    /* Hkv */
+    int head_dim;     /* hd */
+    int window;       /* a query at p sees keys in (p - window, p]; 0: all keys <= p */
+    float scale;      /* softmax scale */
+    float softcap;    /* scores = softcap * tanh(scores / softcap); 0: off */
+} ttt_attn_params;
+
+typedef struct ttt_ops {
+    const char *name;
+
+    /* zero-filled device buffer; NULL on failure */
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    /* grows a buffer keeping its first `keep` bytes; NULL on failure (p still valid) */
+    void *(*realloc)(void *p, size_t keep, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    void (*zero)(void *dst, size_t bytes);
+
+    /* out[i, :] = scale * E[tok[i], :] */
+    void (*embed)(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale);
+    /* out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w; out may alias x */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int rows, int dim, float eps);
+    /* y[n, N] = x[n, K] W^T (+ y when accumulate), W = [N, K] as stored */
+    void (*matmul)(float *y, const float *x, const ttt_mat *W, int n, int accumulate);
+    /* y[n, N] = x[n, K] W, W = [K, N] as stored */
+    void (*matmul_nt)(float *y, const float *x, const ttt_mat *W, int n);
+    /* C[M, N] = alpha op(A) op(B) + beta C, float32, row-major (cblas semantics) */
+    void (*gemm)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+    /* rotates x[n, nh, hd] in place (HF rotate_half layout), token i at position p0 + i */
+    void (*rope)(float *x, int n, int nh, int hd, int p0, const float *inv_freq);
+    /* out[n, H*hd] = softmax(q k^T) v over cache rows [0, p0 + n), the n queries at p0.. */
+    void (*attention)(float *out, const float *q, const float *kc, const float *vc, int p0,
+                      int n, const ttt_attn_params *p);
+    /* g = act(g) * u, count elements */
+    void (*act_mul)(float *g, const float *u, size_t count, ttt_act act);
+    /* x += y */
+    void (*add)(float *x, const float *y, size_t count);
+    /* y += a * x */
+    void (*axpy)(float *y, const float *x, float a, size_t count);
+    /* x = cap * tanh(x / cap) */
+    void (*softcap)(float *x, size_t count, float cap);
+    /* depthwise conv over rows, kernel 5, zero outside [0, rows): U[c, d] =
+     * sum_k w[k, d] t[c + k - left, d] (w transposed to [5, D]), left = 2 (centred) or 4
+     * (causal) */
+    void (*conv5)(float *U, const float *t, const float *w, int rows, int dim, int left);
+    /* sum of squares */
+    double (*sumsq)(const float *x, size_t count);
+    /* dst[rows*cols] = float(W) */
+    void (*to_f32)(float *dst, const ttt_mat *W);
+
+    /* Waits for queued work; returns, and clears, the first failure since the last sync
+     * (ops return nothing: a failing op records its error here, as CUDA's sticky errors do). */
+    ttt_status (*sync)(void);
+} ttt_ops;
+
+extern const ttt_ops ttt_cpu_ops;
+
+#endif

@@ -1,0 +1,171 @@
+/* forward.c - the decoder, written once against the backend ops (docs/TTT.md).
+ *
+ * One step runs n tokens at positions n_past.. through every layer. Pre-norm blocks:
+ *   Qwen3/Llama: x += Attn(norm(x));            x += MLP(norm(x))
+ *   Gemma3:      x += norm(Attn(norm(x)));      x += norm(MLP(norm(x)))
+ * In a TTT layer the MLP's down-projection is the session's fast weight S: the rows of the
+ * current chunk are multiplied by S, kept as the chunk's pending rows, and when the chunk is
+ * complete S += eta * (conv(t) P)^T Z. Since only complete chunks change S, any split of a
+ * sequence into calls and steps gives the same outputs. */
+#include <math.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "util/err.h"
+
+ttt_status ttt_fast_update(ttt_session *s, int layer) {
+    const ttt_model *m = s->m;
+    const ttt_config *c = &m->cfg;
+    const ttt_ops *o = s->ops;
+    const ttt_layer *L = &m->layers[layer];
+    ttt_fast *f = &s->fast[layer];
+    const int C = c->ttt_chunk, D = c->d_model, F = c->d_ff;
+
+    if (!f->S) {
+        f->S = o->alloc(sizeof(float) * (size_t)D * F);
+        if (!f->S)
+            return ttt_err(TTT_ERR_NOMEM, "layer %d: out of memory for the fast weight", layer);
+        o->to_f32(f->S, &L->w_down);
+    }
+    /* V = conv(t) P: the chunk's values; conv zero-padded inside the chunk */
+    o->conv5(s->U, f->tt, L->ttt_conv, C, D, c->ttt_conv_causal ? 4 : 2);
+    const float *V = s->U;
+    if (L->ttt_proj.data) {
+        o->matmul_nt(s->V, s->U, &L->ttt_proj, C);
+        V = s->V;
+    }
+    /* dW = V^T Z: [D, F] */
+    if (c->ttt_clip > 0) {
+        o->gemm(1, 0, D, F, C, 1.0f, V, D, f->zt, F, 0.0f, s->dW, F);
+        double norm = sqrt(o->sumsq(s->dW, (size_t)D * F));
+        float scale = norm > c->ttt_clip ? (float)(c->ttt_clip / norm) : 1.0f;
+        o->axpy(f->S, s->dW, c->ttt_lr * scale, (size_t)D * F);
+    } else {
+        o->gemm(1, 0, D, F, C, c->ttt_lr, V, D, f->zt, F, 1.0f, f->S, F);
+    }
+    f->tail = 0;
+    return TTT_OK;
+}
+
+/* out[n, D] = Z S^T chunk by chunk, feeding the rows into the pending chunk. */
+static ttt_status mlp_ttt(ttt_session *s, int layer, const float *Z, const float *t, float *out,
+                          int n) {
+    const ttt_config *c = &s->m->cfg;
+    const ttt_ops *o = s->ops;
+    const ttt_layer *L = &s->m->layers[layer];
+    ttt_fast *f = &s->fast[layer];
+    const int C = c->ttt_chunk, D = c->d_model, F = c->d_ff;
+    for (int pos = 0; pos < n;) {
+        int k = C - f->tail;
+        if (k > n - pos) k = n - pos;
+        if (f->S) {
+            ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
+            o->matmul(out + (size_t)pos * D, Z + (size_t)pos * F, &S, k, 0);
+        } else {
+            o->matmul(out + (size_t)pos * D, Z + (size_t)pos * F, &L->w_down, k, 0);
+        }
+        if (s->ttt_mode == TTT_MODE_ON) {
+            o->copy(f->zt + (size_t)f->tail * F, Z + (size_t)pos * F, sizeof(float) * k * F);
+            o->copy(f->tt + (size_t)f->tail * D, t + (size_t)pos * D, sizeof(float) * k * D);
+            f->tail += k;
+            if (f->tail == C) {
+                ttt_status st = ttt_fast_update(s, layer);
+                if (st != TTT_OK) return st;
+            }
+        }
+        pos += k;
+    }
+    return TTT_OK;
+}
+
+static void capture(const ttt_session *s, float *hidden, int hid_n, int row0, int k,
+                    const float *x, int n) {
+    if (!hidden) return;
+    const size_t D = (size_t)s->m->cfg.d_model;
+    s->ops->copy(hidden + ((size_t)k * hid_n + row0) * D, x, sizeof(float) * n * D);
+}
+
+static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
+    const ttt_model *m = s->m;
+    const ttt_config *c = &m->cfg;
+    const ttt_ops *o = s->ops;
+    const ttt_layer *L = &m->layers[l];
+    const int D = c->d_model, hd = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
+    const size_t kvs = (size_t)Hkv * hd;
+    float *kc = s->kc[l] + (size_t)p0 * kvs, *vc = s->vc[l] + (size_t)p0 * kvs;
+
+    /* attention: new K and V rows go straight into the cache */
+    o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);
+    o->matmul(s->q, s->xn, &L->wq, n, 0);
+    o->matmul(kc, s->xn, &L->wk, n, 0);
+    o->matmul(vc, s->xn, &L->wv, n, 0);
+    if (L->q_norm) {
+        o->rmsnorm(s->q, s->q, L->q_norm, n * H, hd, c->norm_eps);
+        o->rmsnorm(kc, kc, L->k_norm, n * Hkv, hd, c->norm_eps);
+    }
+    o->rope(s->q, n, H, hd, p0, L->inv_freq);
+    o->rope(kc, n, Hkv, hd, p0, L->inv_freq);
+    ttt_attn_params ap = {.n_head = H, .n_head_kv = Hkv, .head_dim = hd, .window = L->window,
+                          .scale = c->attn_scale, .softcap = c->attn_softcap};
+    o->attention(s->att, s->q, s->kc[l], s->vc[l], p0, n, &ap);
+    if (L->post_attn_norm) {
+        o->matmul(s->o, s->att, &L->wo, n, 0);
+        o->rmsnorm(s->o, s->o, L->post_attn_norm, n, D, c->norm_eps);
+        o->add(s->x, s->o, (size_t)n * D);
+    } else {
+        o->matmul(s->x, s->att, &L->wo, n, 1);
+    }
+
+    /* gated MLP; Z overwrites the gate buffer */
+    o->rmsnorm(s->xn, s->x, L->ffn_norm, n, D, c->norm_eps);
+    o->matmul(s->g, s->xn, &L->w_gate, n, 0);
+    o->matmul(s->u, s->xn, &L->w_up, n, 0);
+    o->act_mul(s->g, s->u, (size_t)n * c->d_ff, c->act);
+    const int fast = L->ttt && s->ttt_mode != TTT_MODE_OFF;
+    if (fast) {
+        const float *t = c->ttt_target == TTT_TARGET_EMBED ? s->emb : s->xn;
+        ttt_status st = mlp_ttt(s, l, s->g, t, s->o, n);
+        if (st != TTT_OK) return st;
+    }
+    if (L->post_ffn_norm) {
+        if (!fast) o->matmul(s->o, s->g, &L->w_down, n, 0);
+        o->rmsnorm(s->o, s->o, L->post_ffn_norm, n, D, c->norm_eps);
+        o->add(s->x, s->o, (size_t)n * D);
+    } else if (fast) {
+        o->add(s->x, s->o, (size_t)n * D);
+    } else {
+        o->matmul(s->x, s->g, &L->w_down, n, 1);
+    }
+    return o->sync();
+}
+
+ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
+                            int logits_all, float *hidden, int hid_n, int hid_row0) {
+    const ttt_model *m = s->m;
+    const ttt_config *c = &m->cfg;
+    const ttt_ops *o = s->ops;
+    const int D = c->d_model, V = c->n_vocab, Lc = c->n_layers, p0 = s->n_past;
+
+    o->embed(s->x, &m->embed, tok, n, c->embed_scale);
+    if (s->emb) o->copy(s->emb, s->x, sizeof(float) * (size_t)n * D);
+    capture(s, hidden, hid_n, hid_row0, 0, s->x, n);
+    for (int l = 0; l < Lc; l++) {
+        ttt_status st = layer_forward(s, l, n, p0);
+        if (st != TTT_OK) return st;
+        if (l + 1 < Lc) capture(s, hidden, hid_n, hid_row0, l + 1, s->x, n);
+    }
+    s->n_past += n;
+
+    /* final norm and head: all rows when asked for, else the last row only */
+    const int rows = hidden || (logits && logits_all) ? n : 1;
+    const float *xin = s->x + (size_t)(n - rows) * D;
+    o->rmsnorm(s->xn, xin, m->final_norm, rows, D, c->norm_eps);
+    if (hidden) capture(s, hidden, hid_n, hid_row0, Lc, s->xn, n);
+    if (logits) {
+        const int lrows = logits_all ? n : 1;
+        const float *h = s->xn + (size_t)(rows - lrows) * D;
+        o->matmul(logits, h, &m->lm_head, lrows, 0);
+        if (c->final_softcap > 0) o->softcap(logits, (size_t)lrows * V, c->final_softcap);
+    }
+    return o->sync();
+}

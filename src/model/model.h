@@ -1,0 +1,91 @@
+/* model.h - the loaded model and the session state behind the opaque public types. */
+#ifndef TTT_MODEL_MODEL_H
+#define TTT_MODEL_MODEL_H
+
+#include "io/safetensors.h"
+#include "model/backend.h"
+#include "model/config.h"
+#include "ttt.h"
+
+typedef struct ttt_layer {
+    float *attn_norm;      /* [D] input_layernorm (Gemma: stored as 1 + w) */
+    float *post_attn_norm; /* [D] Gemma post_attention_layernorm; NULL otherwise */
+    float *ffn_norm;       /* [D] post_attention_layernorm, or Gemma pre_feedforward_layernorm */
+    float *post_ffn_norm;  /* [D] Gemma post_feedforward_layernorm; NULL otherwise */
+    float *q_norm;         /* [hd] Qwen3 and Gemma3; NULL for Llama */
+    float *k_norm;         /* [hd] */
+    ttt_mat wq;            /* [H*hd, D] */
+    ttt_mat wk;            /* [Hkv*hd, D] */
+    ttt_mat wv;            /* [Hkv*hd, D] */
+    ttt_mat wo;            /* [D, H*hd] */
+    ttt_mat w_gate;        /* [F, D] */
+    ttt_mat w_up;          /* [F, D] */
+    ttt_mat w_down;        /* [D, F] slow weight; a session's fast weight starts from it */
+    int ttt;               /* 1: down_proj is a fast weight */
+    float *ttt_conv;       /* [5, D] depthwise kernel, transposed from HF's [D, 1, 5] */
+    ttt_mat ttt_proj;      /* [D, D] W_target as stored (V = U P); data NULL without it */
+    int window;            /* sliding window (tokens seen, itself included); 0: full */
+    const float *inv_freq; /* [hd/2] RoPE frequencies for this layer's attention kind */
+} ttt_layer;
+
+struct ttt_model {
+    ttt_config cfg;
+    const ttt_ops *ops;
+    ttt_st_set st;          /* the mapped checkpoint the ttt_mat views point into */
+    ttt_mat embed;          /* [V, D] */
+    ttt_mat lm_head;        /* [V, D]; the embedding when tied */
+    float *final_norm;      /* [D] */
+    ttt_layer *layers;      /* [L] */
+    float *inv_freq_global; /* [hd/2] */
+    float *inv_freq_local;  /* [hd/2] */
+    float *vecs;            /* one allocation holding every float32 vector above */
+    uint64_t n_params;
+    uint64_t weight_bytes;
+    ttt_dtype dtype;        /* type of most matrix bytes */
+};
+
+/* Fast-weight state of one TTT layer in one session (docs/TTT.md section 4). */
+typedef struct ttt_fast {
+    float *S;  /* [D, F] fp32 fast weight; NULL while it still equals W_down */
+    float *zt; /* [C, F] Z rows of the pending (incomplete) chunk */
+    float *tt; /* [C, D] target rows of the pending chunk */
+    int tail;  /* rows pending, < C */
+} ttt_fast;
+
+struct ttt_session {
+    ttt_model *m;
+    const ttt_ops *ops;
+    int n_ctx;      /* most tokens */
+    int n_batch;    /* rows per forward step */
+    int ttt_mode;   /* TTT_MODE_* */
+    int n_past;     /* tokens in the cache */
+    int kv_cap;     /* rows allocated per layer cache */
+    float **kc;     /* [L] -> [kv_cap, Hkv*hd] keys after norm and RoPE */
+    float **vc;     /* [L] -> [kv_cap, Hkv*hd] */
+    ttt_fast *fast; /* [L]; only TTT layers have buffers */
+    /* step buffers, n_batch rows each */
+    float *x;       /* [B, D] residual stream */
+    float *xn;      /* [B, D] normed input of a block */
+    float *q;       /* [B, H*hd] */
+    float *att;     /* [B, H*hd] */
+    float *g;       /* [B, F] gate, then Z */
+    float *u;       /* [B, F] */
+    float *o;       /* [B, D] block output */
+    float *emb;     /* [B, D] embedding output (TTT target input_embed); NULL if unused */
+    float *last;    /* [V] logits of a step whose caller wants only the last row */
+    /* chunk-update buffers, C rows */
+    float *U;       /* [C, D] conv output */
+    float *V;       /* [C, D] U P */
+    float *dW;      /* [D, F] a chunk's update, only with ttt_clip */
+};
+
+/* Runs n (<= n_batch) tokens at positions n_past.. through the model. logits: NULL, or
+ * [n, V] (all) or [V] (last). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows
+ * from hid_row0. */
+ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
+                            int logits_all, float *hidden, int hid_n, int hid_row0);
+
+/* The fast-weight update after a complete chunk (conv, projection, S += eta V^T Z). */
+ttt_status ttt_fast_update(ttt_session *s, int layer);
+
+#endif

@@ -1,0 +1,208 @@
+/* session.c - one sequence: KV cache (grown on demand), fast-weight state of each TTT layer,
+ * step buffers; splits each call into steps of n_batch tokens. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define KV_MIN_ROWS 256
+
+ttt_session_params ttt_session_default_params(void) {
+    ttt_session_params p = {.n_ctx = 0, .n_batch = 512, .ttt_mode = TTT_MODE_ON};
+    return p;
+}
+
+static void *alloc_f(ttt_session *s, size_t n, int *fail) {
+    size_t bytes;
+    if (*fail || !ttt_mul_size(n, sizeof(float), &bytes)) {
+        *fail = 1;
+        return NULL;
+    }
+    void *p = s->ops->alloc(bytes);
+    if (!p) *fail = 1;
+    return p;
+}
+
+void ttt_session_free(ttt_session *s) {
+    if (!s) return;
+    const ttt_ops *o = s->ops;
+    const int L = s->m->cfg.n_layers;
+    for (int i = 0; i < L; i++) {
+        if (s->kc) o->free(s->kc[i]);
+        if (s->vc) o->free(s->vc[i]);
+        if (s->fast) {
+            o->free(s->fast[i].S);
+            o->free(s->fast[i].zt);
+            o->free(s->fast[i].tt);
+        }
+    }
+    free(s->kc);
+    free(s->vc);
+    free(s->fast);
+    float *bufs[] = {s->x, s->xn, s->q, s->att, s->g, s->u, s->o, s->emb, s->last,
+                     s->U, s->V, s->dW};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
+    free(s);
+}
+
+ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_session **out) {
+    *out = NULL;
+    ttt_session_params def = ttt_session_default_params();
+    if (!p) p = &def;
+    const ttt_config *c = &m->cfg;
+    if (p->n_ctx < 0 || p->n_batch < 0)
+        return ttt_err(TTT_ERR_ARG, "session: n_ctx and n_batch must be >= 0");
+    if (p->ttt_mode < TTT_MODE_OFF || p->ttt_mode > TTT_MODE_FROZEN)
+        return ttt_err(TTT_ERR_ARG, "session: unknown TTT mode %d", p->ttt_mode);
+    ttt_session *s = calloc(1, sizeof *s);
+    if (!s) return ttt_err(TTT_ERR_NOMEM, "session: out of memory");
+    s->m = m;
+    s->ops = m->ops;
+    s->n_ctx = p->n_ctx > 0 ? p->n_ctx : c->max_pos;
+    s->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
+    s->ttt_mode = p->ttt_mode;
+
+    const size_t B = (size_t)s->n_batch, D = (size_t)c->d_model, F = (size_t)c->d_ff;
+    const size_t HD = (size_t)c->n_heads * c->head_dim, C = (size_t)c->ttt_chunk;
+    const int L = c->n_layers;
+    int fail = 0;
+    s->kc = calloc((size_t)L, sizeof *s->kc);
+    s->vc = calloc((size_t)L, sizeof *s->vc);
+    s->fast = calloc((size_t)L, sizeof *s->fast);
+    fail = !s->kc || !s->vc || !s->fast;
+    s->x = alloc_f(s, B * D, &fail);
+    s->xn = alloc_f(s, B * D, &fail);
+    s->q = alloc_f(s, B * HD, &fail);
+    s->att = alloc_f(s, B * HD, &fail);
+    s->g = alloc_f(s, B * F, &fail);
+    s->u = alloc_f(s, B * F, &fail);
+    s->o = alloc_f(s, B * D, &fail);
+    s->last = alloc_f(s, (size_t)c->n_vocab, &fail);
+    if (c->n_ttt_layers > 0) {
+        if (c->ttt_target == TTT_TARGET_EMBED) s->emb = alloc_f(s, B * D, &fail);
+        s->U = alloc_f(s, C * D, &fail);
+        s->V = alloc_f(s, C * D, &fail);
+        if (c->ttt_clip > 0) s->dW = alloc_f(s, D * F, &fail);
+        for (int i = 0; i < L && !fail; i++) {
+            if (!c->layer_ttt[i]) continue;
+            s->fast[i].zt = alloc_f(s, C * F, &fail);
+            s->fast[i].tt = alloc_f(s, C * D, &fail);
+        }
+    }
+    if (fail) {
+        ttt_session_free(s);
+        return ttt_err(TTT_ERR_NOMEM, "session: out of memory for buffers of %d tokens",
+                       s->n_batch);
+    }
+    *out = s;
+    return TTT_OK;
+}
+
+void ttt_session_reset(ttt_session *s) {
+    s->n_past = 0;
+    for (int i = 0; i < s->m->cfg.n_layers; i++) {
+        s->ops->free(s->fast[i].S);
+        s->fast[i].S = NULL;
+        s->fast[i].tail = 0;
+    }
+}
+
+ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
+    if (mode < TTT_MODE_OFF || mode > TTT_MODE_FROZEN)
+        return ttt_err(TTT_ERR_ARG, "session: unknown TTT mode %d", mode);
+    s->ttt_mode = mode;
+    return TTT_OK;
+}
+
+int ttt_session_n_past(const ttt_session *s) { return s->n_past; }
+
+/* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). */
+static ttt_status kv_reserve(ttt_session *s, int need) {
+    if (need <= s->kv_cap) return TTT_OK;
+    const ttt_config *c = &s->m->cfg;
+    int cap = s->kv_cap > 0 ? s->kv_cap : KV_MIN_ROWS;
+    while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
+    if (cap > s->n_ctx) cap = s->n_ctx;
+    const size_t row = (size_t)c->n_kv_heads * c->head_dim * sizeof(float);
+    for (int i = 0; i < c->n_layers; i++) {
+        float *k = s->ops->realloc(s->kc[i], (size_t)s->kv_cap * row, (size_t)cap * row);
+        if (k) s->kc[i] = k;
+        float *v = k ? s->ops->realloc(s->vc[i], (size_t)s->kv_cap * row, (size_t)cap * row)
+                     : NULL;
+        if (v) s->vc[i] = v;
+        if (!k || !v) {
+            /* layers before i already grew; keep the smaller capacity for all */
+            return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d "
+                           "tokens (%.1f GiB)", cap,
+                           (double)cap * row * 2 * c->n_layers / (1u << 30));
+        }
+    }
+    s->kv_cap = cap;
+    return TTT_OK;
+}
+
+ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const ttt_eval_out *out) {
+    const ttt_config *c = &s->m->cfg;
+    ttt_eval_out none = {0};
+    if (!out) out = &none;
+    if (n < 0 || (n > 0 && !tokens)) return ttt_err(TTT_ERR_ARG, "eval: bad token array");
+    if (n == 0) return TTT_OK;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return ttt_err(TTT_ERR_ARG, "eval: token %d at index %d is out of range [0, %d)",
+                           tokens[i], i, c->n_vocab);
+    if (n > s->n_ctx - s->n_past)
+        return ttt_err(TTT_ERR_ARG, "eval: %d tokens after %d exceed the context of %d", n,
+                       s->n_past, s->n_ctx);
+    ttt_status st = kv_reserve(s, s->n_past + n);
+    if (st != TTT_OK) return st;
+    for (int b0 = 0; b0 < n; b0 += s->n_batch) {
+        const int nb = n - b0 < s->n_batch ? n - b0 : s->n_batch;
+        const int is_last = b0 + nb == n;
+        float *logits = NULL;
+        if (out->logits && out->logits_all) logits = out->logits + (size_t)b0 * c->n_vocab;
+        else if (out->logits && is_last) logits = out->logits;
+        st = ttt_forward_step(s, tokens + b0, nb, logits, out->logits_all, out->hidden, n, b0);
+        if (st != TTT_OK) return st;
+    }
+    return TTT_OK;
+}
+
+void ttt_session_cost(const ttt_session *s, int n, int n_logits, ttt_cost *cost) {
+    const ttt_model *m = s->m;
+    const ttt_config *c = &m->cfg;
+    const double D = c->d_model, F = c->d_ff, hd = c->head_dim;
+    const double H = c->n_heads, Hkv = c->n_kv_heads, C = c->ttt_chunk;
+    const double per_layer = 2.0 * (D * H * hd * 2 + D * Hkv * hd * 2 + 3 * D * F);
+    double flops = n * (per_layer * c->n_layers) + 2.0 * D * c->n_vocab * n_logits;
+    /* every matrix once, but only n rows of the embedding, and the head only for logits */
+    const double emb_bytes = (double)m->embed.rows * m->embed.cols * ttt_dtype_size(m->embed.dtype);
+    const double head_bytes =
+        (double)m->lm_head.rows * m->lm_head.cols * ttt_dtype_size(m->lm_head.dtype);
+    double bytes = (double)m->weight_bytes - emb_bytes - (c->tie_embeddings ? 0 : head_bytes);
+    bytes += n * D * ttt_dtype_size(m->embed.dtype) + (n_logits > 0 ? head_bytes : 0);
+    const double kv_row = 2.0 * Hkv * hd * sizeof(float);
+    for (int l = 0; l < c->n_layers; l++) {
+        const ttt_layer *L = &m->layers[l];
+        for (int i = 0; i < n; i++) {
+            double ctx = s->n_past + i + 1;
+            if (L->window > 0 && ctx > L->window) ctx = L->window;
+            flops += 4.0 * H * hd * ctx;
+            if (n <= 16) bytes += ctx * kv_row; /* small calls re-read the cache per token */
+        }
+        if (n > 16) bytes += (s->n_past + n) * kv_row;
+        if (L->ttt && s->ttt_mode != TTT_MODE_OFF) {
+            /* chunk updates, amortised per token: V = U P and dW = V^T Z */
+            if (s->ttt_mode == TTT_MODE_ON)
+                flops += n * (2.0 * D * F + (c->ttt_proj ? 2.0 * D * D : 0) + 10.0 * D);
+            /* a learned fast weight is read in fp32 instead of W_down as stored */
+            if (s->fast[l].S || (s->ttt_mode == TTT_MODE_ON && s->fast[l].tail + n >= C))
+                bytes += D * F * (4.0 - ttt_dtype_size(L->w_down.dtype));
+        }
+    }
+    cost->flops = flops;
+    cost->bytes = bytes;
+}

@@ -1,0 +1,13 @@
+/* utf8.h - strict UTF-8 validation (RFC 3629): no overlong forms, no surrogates, nothing
+ * above U+10FFFF, no truncated sequences. */
+#ifndef TTT_UTIL_UTF8_H
+#define TTT_UTIL_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* true when the n bytes at s are well-formed UTF-8; else false with *bad_at (if non-NULL)
+ * set to the offset of the first byte of the first ill-formed sequence. */
+bool ttt_utf8_valid(const void *s, size_t n, size_t *bad_at);
+
+#endif

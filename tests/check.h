@@ -1,0 +1,54 @@
+/* check.h - a tiny test harness: CHECK records a failure and goes on; main returns
+ * check_summary(), which is non-zero when any check failed or none ran. */
+#ifndef TTT_TESTS_CHECK_H
+#define TTT_TESTS_CHECK_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int check_failures;
+static int check_count;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        check_count++;                                                               \
+        if (!(cond)) {                                                               \
+            check_failures++;                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+/* A status-returning call that must fail with `want`, with a message containing `needle`. */
+#define CHECK_FAILS(call, want, needle)                                                     \
+    do {                                                                                    \
+        check_count++;                                                                      \
+        int st_ = (int)(call);                                                              \
+        const char *msg_ = ttt_last_error();                                                \
+        if (st_ != (int)(want) || !strstr(msg_, (needle))) {                                \
+            check_failures++;                                                               \
+            fprintf(stderr, "%s:%d: %s: got status %d message \"%s\"; want %d and \"%s\"\n", \
+                    __FILE__, __LINE__, #call, st_, msg_, (int)(want), (needle));           \
+        }                                                                                   \
+    } while (0)
+
+#define CHECK_OK(call)                                                                 \
+    do {                                                                               \
+        check_count++;                                                                 \
+        int st_ = (int)(call);                                                         \
+        if (st_ != 0) {                                                                \
+            check_failures++;                                                          \
+            fprintf(stderr, "%s:%d: %s failed (%d): %s\n", __FILE__, __LINE__, #call, \
+                    st_, ttt_last_error());                                            \
+        }                                                                              \
+    } while (0)
+
+static inline int check_summary(const char *name) {
+    if (check_count == 0) {
+        fprintf(stderr, "%s: no checks ran\n", name);
+        return 1;
+    }
+    fprintf(stderr, "%s: %d checks, %d failed\n", name, check_count, check_failures);
+    return check_failures ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,70 @@
+/* cli.c - option parsing and timing helpers. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (end == val || *end || errno || v < min || v > max) {
+        fprintf(stderr, "ttt: option %s: '%s' is not an integer in [%lld, %lld]\n", opt, val, min,
+                max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_float(const char *opt, const char *val, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (end == val || *end || errno) {
+        fprintf(stderr, "ttt: option %s: '%s' is not a number\n", opt, val);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *cli_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ttt: option %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_int_list(const char *opt, const char *val, int *out, int max) {
+    int n = 0;
+    const char *p = val;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 1 << 30 || (*end && *end != ',') || n == max) {
+            fprintf(stderr, "ttt: option %s: '%s' is not a list of up to %d integers\n", opt,
+                    val, max);
+            return -1;
+        }
+        out[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+double cli_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int cli_fail(const char *cmd, const char *msg) {
+    fprintf(stderr, "ttt %s: %s\n", cmd, msg);
+    return 1;
+}

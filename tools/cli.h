@@ -1,0 +1,25 @@
+/* cli.h - shared helpers of the ttt command-line tool. */
+#ifndef TTT_TOOLS_CLI_H
+#define TTT_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Subcommands: return the process exit status. */
+int cmd_verify(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Parses an integer / float option value; prints an error naming the option on failure. */
+bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);
+bool cli_float(const char *opt, const char *val, double *out);
+/* Value of option argv[*i] (advancing *i); prints an error and returns NULL when missing. */
+const char *cli_value(int argc, char **argv, int *i);
+/* Comma-separated non-negative integers into out[max]; returns the count, -1 on error. */
+int cli_int_list(const char *opt, const char *val, int *out, int max);
+
+double cli_now(void);
+/* Prints an error line "ttt <cmd>: <msg>" to stderr; returns the exit status 1. */
+int cli_fail(const char *cmd, const char *msg);
+
+#endif

@@ -1,0 +1,46 @@
+/* ttt.c - the command-line tool: `ttt <command> [options]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ttt.h"
+
+#define TTT_VERSION "0.1.0"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "ttt %s - In-Place Test-Time Training engine for Qwen3, Llama-3 and Gemma3\n"
+            "\n"
+            "usage: ttt <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  verify DIR      check the engine against a golden directory (config.json,\n"
+            "                  model.safetensors, expected.safetensors, expected.json)\n"
+            "  init            write a random-weight checkpoint of a preset's shapes\n"
+            "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
+            "\n"
+            "`ttt <command> --help` describes a command's options.\n",
+            TTT_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("ttt %s\n", TTT_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "ttt: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
