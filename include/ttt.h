@@ -164,6 +164,9 @@ typedef struct ttt_init_params {
     float ttt_lr;            /* > 0: overrides the preset's eta */
     const char *ttt_layers;  /* "0,6,12" overrides the preset's layers; "" for none */
     int n_layers;            /* > 0: fewer layers than the preset (for quick tests) */
+    /* called after each tensor with bytes written so far and in all (NULL: none) */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 } ttt_init_params;
 
 ttt_init_params ttt_init_default_params(void);

@@ -1,9 +1,21 @@
 /* cmd_init.c - `ttt init`: a random-weight checkpoint for benchmarks and tests. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ttt.h"
+
+/* A progress line on a terminal: percent, rate, ETA. */
+static void progress(void *ctx, uint64_t done, uint64_t total) {
+    const double *t0 = ctx;
+    if (!isatty(2) || total == 0) return;
+    double dt = cli_now() - *t0, rate = dt > 0 ? done / dt : 0;
+    double eta = rate > 0 ? (total - done) / rate : 0;
+    fprintf(stderr, "\r\033[K  writing %5.1f%%  %.0f MB/s  ETA %.0f s", 100.0 * done / total,
+            rate / 1e6, eta);
+    if (done == total) fputs("\r\033[K", stderr);
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -74,6 +86,8 @@ int cmd_init(int argc, char **argv) {
         return 2;
     }
     double t0 = cli_now();
+    p.progress = progress;
+    p.progress_ctx = &t0;
     ttt_status st = ttt_checkpoint_init(out, &p);
     if (st != TTT_OK) return cli_fail("init", ttt_last_error());
     fprintf(stderr, "ttt init: wrote %s in %.1f s\n", out, cli_now() - t0);

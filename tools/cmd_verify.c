@@ -79,6 +79,26 @@ static int load_ref(verify *v, const char *name, size_t want, float **out) {
     return 0;
 }
 
+/* Token ids as stored (I32 or I64), each checked against the vocabulary. */
+static int read_ids(const ttt_tensor_info *t, int32_t *out, int vocab) {
+    if (t->n_elements > (1u << 30)) return -1;
+    for (uint64_t i = 0; i < t->n_elements; i++) {
+        int64_t id;
+        if (t->dtype == TTT_DT_I32) {
+            int32_t x;
+            memcpy(&x, (const char *)t->data + 4 * i, 4);
+            id = x;
+        } else if (t->dtype == TTT_DT_I64) {
+            memcpy(&id, (const char *)t->data + 8 * i, 8);
+        } else {
+            return -1;
+        }
+        if (id < 0 || id >= vocab) return -1;
+        out[i] = (int32_t)id;
+    }
+    return 0;
+}
+
 static double loss_of(const float *logits, const int32_t *ids, int T, int V) {
     double total = 0;
     for (int t = 0; t + 1 < T; t++) {
@@ -305,16 +325,16 @@ int cmd_verify(int argc, char **argv) {
         goto out;
     }
     v.T = (int)ids.n_elements;
-    float *fids = malloc(sizeof(float) * (ids.n_elements ? ids.n_elements : 1));
     v.ids = malloc(sizeof(int32_t) * (ids.n_elements ? ids.n_elements : 1));
-    if (fids && v.ids && ttt_tensor_to_f32(&ids, fids) == TTT_OK) {
-        for (int i = 0; i < v.T; i++) v.ids[i] = (int32_t)fids[i];
+    if (v.ids && read_ids(&ids, v.ids, v.info.n_vocab) == 0) {
         if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0 && v.T > 0)
             rc = run(&v, extra);
         else
-            fprintf(stderr, "ttt verify: %s: bad logits or input_ids\n", path);
+            fprintf(stderr, "ttt verify: %s: bad logits\n", path);
+    } else {
+        fprintf(stderr, "ttt verify: %s: input_ids must be I32 or I64 ids below %d\n", path,
+                v.info.n_vocab);
     }
-    free(fids);
 out:
     free(path);
     free(v.ids);

@@ -1,7 +1,8 @@
 /* attn.c - causal attention over the KV cache, tiled with an online softmax (flash-attention
  * style), so no T x T matrix ever exists: memory is O(tile) per thread.
  *
- * Work items are (KV head, block of queries, slice of keys). The query heads that share a KV
+ * The cache is head-major ([Hkv][positions][hd]), so a tile streams one contiguous block of
+ * keys and values. Work items are (KV head, block of queries, slice of keys). The query heads that share a KV
  * head are stacked into one tile (GQA), so each key/value row is read once per tile. Tiles with
  * many rows use sgemm; thin tiles (decode) use dot loops, which are bandwidth-bound on the
  * cache. When there are too few items for the threads (decode), the keys are split into
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
+#include "cpu/simd.h"
 #include "util/mem.h"
 
 #define TILE_ROWS 64 /* query rows (heads of a group x tokens) per tile */
@@ -39,6 +41,33 @@ typedef struct tile {
     float *l; /* [rows] running sum */
 } tile;
 
+static inline float dot(const float *a, const float *b, int n) {
+    vf acc0 = vf_zero(), acc1 = vf_zero();
+    int d = 0;
+    for (; d + 2 * TTT_VL <= n; d += 2 * TTT_VL) {
+        acc0 = vf_fma(vf_load(a + d), vf_load(b + d), acc0);
+        acc1 = vf_fma(vf_load(a + d + TTT_VL), vf_load(b + d + TTT_VL), acc1);
+    }
+    float s = vf_sum(vf_add(acc0, acc1));
+    for (; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+/* y += a * x */
+static inline void axpy(float *y, const float *x, float a, int n) {
+    const vf va = vf_set1(a);
+    int d = 0;
+    for (; d + TTT_VL <= n; d += TTT_VL) vf_store(y + d, vf_fma(va, vf_load(x + d), vf_load(y + d)));
+    for (; d < n; d++) y[d] += a * x[d];
+}
+
+static inline void scale_row(float *y, float a, int n) {
+    const vf va = vf_set1(a);
+    int d = 0;
+    for (; d + TTT_VL <= n; d += TTT_VL) vf_store(y + d, vf_mul(va, vf_load(y + d)));
+    for (; d < n; d++) y[d] *= a;
+}
+
 static void scores(tile *t, int R, const float *K, int kvs, int bk, int hd, float scale) {
     if (R >= SMALL_ROWS) {
         ttt_cpu_gemm(0, 1, R, bk, hd, scale, t->Q, hd, K, kvs, 0.0f, t->S, TILE_KEYS);
@@ -46,13 +75,8 @@ static void scores(tile *t, int R, const float *K, int kvs, int bk, int hd, floa
     }
     for (int c = 0; c < bk; c++) {
         const float *k = K + (size_t)c * kvs;
-        for (int r = 0; r < R; r++) {
-            const float *qr = t->Q + (size_t)r * hd;
-            float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-            for (int d = 0; d < hd; d++) s += qr[d] * k[d];
-            t->S[(size_t)r * TILE_KEYS + c] = s * scale;
-        }
+        for (int r = 0; r < R; r++)
+            t->S[(size_t)r * TILE_KEYS + c] = scale * dot(t->Q + (size_t)r * hd, k, hd);
     }
 }
 
@@ -65,56 +89,63 @@ static void accumulate_pv(tile *t, int R, const float *V, int kvs, int bk, int h
         const float *v = V + (size_t)c * kvs;
         for (int r = 0; r < R; r++) {
             float pr = t->S[(size_t)r * TILE_KEYS + c];
-            if (pr == 0.0f) continue;
-            float *o = t->O + (size_t)r * hd;
-#pragma omp simd
-            for (int d = 0; d < hd; d++) o[d] += pr * v[d];
+            if (pr != 0.0f) axpy(t->O + (size_t)r * hd, v, pr, hd);
         }
     }
 }
 
-/* Masks, soft-caps and exponentiates one tile of scores, rescaling the running state. */
+/* Soft-caps and exponentiates one tile of scores, rescaling the running state. The keys a row
+ * sees form one range (causal end, window start), so masking is two bounds, not a test per
+ * score. */
 static void online_softmax(tile *t, int R, int nb, int qpos0, int kb, int bk, int hd,
                            const ttt_attn_params *p) {
     for (int r = 0; r < R; r++) {
         float *s = t->S + (size_t)r * TILE_KEYS;
         const int pos = qpos0 + r % nb;
-        const int lo = p->window > 0 ? pos - p->window + 1 : 0;
-        float mx = -INFINITY;
-        for (int c = 0; c < bk; c++) {
-            int j = kb + c;
-            if (j > pos || j < lo) {
-                s[c] = -INFINITY;
-                continue;
-            }
-            if (p->softcap > 0.0f) s[c] = p->softcap * tanhf(s[c] / p->softcap);
-            if (s[c] > mx) mx = s[c];
-        }
-        if (mx == -INFINITY) { /* nothing visible in this tile for this row */
+        int c0 = p->window > 0 ? pos - p->window + 1 - kb : 0;
+        int c1 = pos + 1 - kb;
+        c0 = c0 < 0 ? 0 : c0;
+        c1 = c1 > bk ? bk : c1;
+        if (c1 <= c0) { /* nothing visible in this tile for this row */
             memset(s, 0, sizeof(float) * (size_t)bk);
             continue;
         }
+        if (p->softcap > 0.0f)
+            for (int c = c0; c < c1; c++) s[c] = p->softcap * tanhf(s[c] / p->softcap);
+        float mx = -INFINITY;
+        int c = c0;
+        if (c1 - c0 >= TTT_VL) {
+            vf vm = vf_load(s + c0);
+            for (c = c0 + TTT_VL; c + TTT_VL <= c1; c += TTT_VL) vm = vf_max(vm, vf_load(s + c));
+            mx = vf_hmax(vm);
+        }
+        for (; c < c1; c++) mx = s[c] > mx ? s[c] : mx;
         const float m_new = mx > t->m[r] ? mx : t->m[r];
         const float corr = expf(t->m[r] - m_new);
-        float sum = 0.0f;
-        for (int c = 0; c < bk; c++) {
-            float e = s[c] == -INFINITY ? 0.0f : expf(s[c] - m_new);
-            s[c] = e;
-            sum += e;
+        const vf vmn = vf_set1(m_new);
+        vf vsum = vf_zero();
+        for (c = c0; c + TTT_VL <= c1; c += TTT_VL) {
+            vf e = vf_exp(vf_sub(vf_load(s + c), vmn));
+            vf_store(s + c, e);
+            vsum = vf_add(vsum, e);
         }
+        float sum = vf_sum(vsum);
+        for (; c < c1; c++) {
+            s[c] = expf(s[c] - m_new);
+            sum += s[c];
+        }
+        if (c0 > 0) memset(s, 0, sizeof(float) * (size_t)c0);
+        if (c1 < bk) memset(s + c1, 0, sizeof(float) * (size_t)(bk - c1));
         t->l[r] = t->l[r] * corr + sum;
         t->m[r] = m_new;
-        if (corr != 1.0f) {
-            float *o = t->O + (size_t)r * hd;
-            for (int d = 0; d < hd; d++) o[d] *= corr;
-        }
+        if (corr != 1.0f) scale_row(t->O + (size_t)r * hd, corr, hd);
     }
 }
 
 static void run_item(const attn_job *J, tile *t, int item) {
     const ttt_attn_params *p = J->p;
     const int hd = p->head_dim, H = p->n_head;
-    const int kvs = p->n_head_kv * hd; /* cache row stride */
+    const int kvs = hd; /* cache row stride: each KV head's rows are contiguous */
     const int sp = item % J->nsplit;
     const int qb = (item / J->nsplit) % J->nqb;
     const int g = item / J->nsplit / J->nqb;
@@ -143,8 +174,8 @@ static void run_item(const attn_job *J, tile *t, int item) {
 
     for (int kb = ks; kb < ke; kb += TILE_KEYS) {
         const int bk = ke - kb < TILE_KEYS ? ke - kb : TILE_KEYS;
-        const float *K = J->kc + (size_t)kb * kvs + (size_t)g * hd;
-        const float *V = J->vc + (size_t)kb * kvs + (size_t)g * hd;
+        const float *K = J->kc + (size_t)g * p->head_stride + (size_t)kb * kvs;
+        const float *V = J->vc + (size_t)g * p->head_stride + (size_t)kb * kvs;
         scores(t, R, K, kvs, bk, hd, p->scale);
         online_softmax(t, R, nb, qpos0, kb, bk, hd, p);
         accumulate_pv(t, R, V, kvs, bk, hd);

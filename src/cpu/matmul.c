@@ -16,6 +16,8 @@
 
 /* Below this many rows of x the weight-streaming kernel beats convert + sgemm. */
 #define SMALL_N 16
+/* Rows ahead that the streaming kernel asks the memory system for. */
+#define PREFETCH_ROWS 16
 /* Weight rows handed to a thread at a time in the streaming kernel. */
 #define ROW_BLOCK 16
 
@@ -30,6 +32,7 @@
             for (int t = 0; t < NT; t++) acc[t] = acc2[t] = vf_zero();                     \
             int k = 0;                                                                     \
             for (; k + 2 * TTT_VL <= K; k += 2 * TTT_VL) {                                 \
+                __builtin_prefetch(w + k + PREFETCH_ROWS * (size_t)K);                     \
                 vf w0 = LOADV(w + k), w1 = LOADV(w + k + TTT_VL);                          \
                 for (int t = 0; t < NT; t++) {                                             \
                     acc[t] = vf_fma(w0, vf_load(x + (size_t)t * ldx + k), acc[t]);         \
@@ -128,8 +131,9 @@ static void matmul_big(float *y, const float *x, const ttt_mat *W, int n, int ac
                     beta, y, N);
         return;
     }
-    /* about 4 MB of float32 weights per block: converted once, reused by all n rows */
-    int nb = (1 << 20) / (K > 0 ? K : 1);
+    /* up to 16 MB of float32 weights per block: converted once, reused by all n rows; whole
+     * layer matrices of models up to ~4B fit, and wide sgemm calls run closest to peak */
+    int nb = (4 << 20) / (K > 0 ? K : 1);
     nb = nb < 64 ? 64 : nb - nb % 64;
     if (nb > N) nb = N;
     float *buf = ttt_cpu_scratch(0, (size_t)nb * K);

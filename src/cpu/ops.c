@@ -11,15 +11,16 @@
 
 static void *cpu_alloc(size_t bytes) { return ttt_calloc_aligned(1, bytes); }
 static void cpu_free(void *p) { ttt_free_aligned(p); }
-static void *cpu_realloc(void *p, size_t keep, size_t bytes) {
-    void *q = ttt_calloc_aligned(1, bytes);
-    if (!q) return NULL;
-    if (p && keep) memcpy(q, p, keep);
-    ttt_free_aligned(p);
-    return q;
-}
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
 static void cpu_zero(void *dst, size_t bytes) { memset(dst, 0, bytes); }
+
+static void cpu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv,
+                         int hd, int p0) {
+    for (int h = 0; h < n_head_kv; h++)
+        for (int i = 0; i < n; i++)
+            memcpy(cache + h * head_stride + (size_t)(p0 + i) * hd,
+                   x + ((size_t)i * n_head_kv + h) * hd, sizeof(float) * (size_t)hd);
+}
 
 static void cpu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale) {
     const int D = E->cols;
@@ -128,7 +129,6 @@ const ttt_ops ttt_cpu_ops = {
     .name = "cpu",
     .alloc = cpu_alloc,
     .free = cpu_free,
-    .realloc = cpu_realloc,
     .copy = cpu_copy,
     .zero = cpu_zero,
     .embed = cpu_embed,
@@ -137,6 +137,7 @@ const ttt_ops ttt_cpu_ops = {
     .matmul_nt = ttt_cpu_matmul_nt,
     .gemm = ttt_cpu_gemm,
     .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
     .attention = ttt_cpu_attention,
     .act_mul = cpu_act_mul,
     .add = cpu_add,

@@ -28,6 +28,7 @@ typedef struct ttt_attn_params {
     int n_head;       /* H */
     int n_head_kv;    /* Hkv */
     int head_dim;     /* hd */
+    size_t head_stride; /* floats between KV heads in the cache ([Hkv][cap][hd]) */
     int window;       /* a query at p sees keys in (p - window, p]; 0: all keys <= p */
     float scale;      /* softmax scale */
     float softcap;    /* scores = softcap * tanh(scores / softcap); 0: off */
@@ -39,8 +40,6 @@ typedef struct ttt_ops {
     /* zero-filled device buffer; NULL on failure */
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);
-    /* grows a buffer keeping its first `keep` bytes; NULL on failure (p still valid) */
-    void *(*realloc)(void *p, size_t keep, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *dst, size_t bytes);
 
@@ -57,6 +56,9 @@ typedef struct ttt_ops {
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
     /* rotates x[n, nh, hd] in place (HF rotate_half layout), token i at position p0 + i */
     void (*rope)(float *x, int n, int nh, int hd, int p0, const float *inv_freq);
+    /* cache[h, p0 + i, :] = x[i, h, :] for the n new rows of a head-major [Hkv][cap][hd] cache */
+    void (*kv_store)(float *cache, size_t head_stride, const float *x, int n, int n_head_kv,
+                     int hd, int p0);
     /* out[n, H*hd] = softmax(q k^T) v over cache rows [0, p0 + n), the n queries at p0.. */
     void (*attention)(float *out, const float *q, const float *kc, const float *vc, int p0,
                       int n, const ttt_attn_params *p);

@@ -91,21 +91,23 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     const ttt_ops *o = s->ops;
     const ttt_layer *L = &m->layers[l];
     const int D = c->d_model, hd = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
-    const size_t kvs = (size_t)Hkv * hd;
-    float *kc = s->kc[l] + (size_t)p0 * kvs, *vc = s->vc[l] + (size_t)p0 * kvs;
+    const size_t head_stride = (size_t)s->kv_cap * hd;
 
-    /* attention: new K and V rows go straight into the cache */
+    /* attention; the new keys and values join the cache after norm and RoPE */
     o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);
     o->matmul(s->q, s->xn, &L->wq, n, 0);
-    o->matmul(kc, s->xn, &L->wk, n, 0);
-    o->matmul(vc, s->xn, &L->wv, n, 0);
+    o->matmul(s->k, s->xn, &L->wk, n, 0);
+    o->matmul(s->v, s->xn, &L->wv, n, 0);
     if (L->q_norm) {
         o->rmsnorm(s->q, s->q, L->q_norm, n * H, hd, c->norm_eps);
-        o->rmsnorm(kc, kc, L->k_norm, n * Hkv, hd, c->norm_eps);
+        o->rmsnorm(s->k, s->k, L->k_norm, n * Hkv, hd, c->norm_eps);
     }
     o->rope(s->q, n, H, hd, p0, L->inv_freq);
-    o->rope(kc, n, Hkv, hd, p0, L->inv_freq);
-    ttt_attn_params ap = {.n_head = H, .n_head_kv = Hkv, .head_dim = hd, .window = L->window,
+    o->rope(s->k, n, Hkv, hd, p0, L->inv_freq);
+    o->kv_store(s->kc[l], head_stride, s->k, n, Hkv, hd, p0);
+    o->kv_store(s->vc[l], head_stride, s->v, n, Hkv, hd, p0);
+    ttt_attn_params ap = {.n_head = H, .n_head_kv = Hkv, .head_dim = hd,
+                          .head_stride = head_stride, .window = L->window,
                           .scale = c->attn_scale, .softcap = c->attn_softcap};
     o->attention(s->att, s->q, s->kc[l], s->vc[l], p0, n, &ap);
     if (L->post_attn_norm) {

@@ -43,7 +43,8 @@ static float normal_at(uint64_t seed, int t, uint64_t k) {
 typedef struct fill_ctx {
     const ttt_tensor_list *list;
     const ttt_config *cfg;
-    uint64_t seed;
+    const ttt_init_params *p;
+    uint64_t done, total; /* bytes */
 } fill_ctx;
 
 static float value_at(const fill_ctx *f, int t, uint64_t k) {
@@ -52,19 +53,19 @@ static float value_at(const fill_ctx *f, int t, uint64_t k) {
     switch (f->list->roles[t]) {
     case TTT_ROLE_MATRIX:
     case TTT_ROLE_TTT_CONV:
-        return sd * normal_at(f->seed, t, k);
+        return sd * normal_at(f->p->seed, t, k);
     case TTT_ROLE_NORM:
         return f->cfg->norm_plus1 ? 0.0f : 1.0f;
     case TTT_ROLE_TTT_PROJ: {
         uint64_t n = (uint64_t)d->shape[1];
-        return k / n == k % n ? sd * normal_at(f->seed, t, k) : 0.0f;
+        return k / n == k % n ? sd * normal_at(f->p->seed, t, k) : 0.0f;
     }
     }
     return 0.0f;
 }
 
 static ttt_status fill(void *ctx, int t, void *dst, size_t n_bytes) {
-    const fill_ctx *f = ctx;
+    fill_ctx *f = ctx;
     const ttt_dtype dt = f->list->descs[t].dtype;
     const size_t es = ttt_dtype_size(dt);
     const size_t n = n_bytes / es;
@@ -79,6 +80,8 @@ static ttt_status fill(void *ctx, int t, void *dst, size_t n_bytes) {
             else ((uint16_t *)dst)[k] = ttt_f32_to_f16(v);
         }
     }
+    f->done += n_bytes;
+    if (f->p->progress) f->p->progress(f->p->progress_ctx, f->done, f->total);
     return TTT_OK;
 }
 
@@ -170,7 +173,12 @@ ttt_status ttt_checkpoint_init(const char *out_dir, const ttt_init_params *p) {
     if (st == TTT_OK && mkdir(out_dir, 0755) && errno != EEXIST)
         st = ttt_err(TTT_ERR_IO, "%s: cannot create: %s", out_dir, strerror(errno));
     if (st == TTT_OK) {
-        fill_ctx f = {.list = &list, .cfg = &cfg, .seed = p->seed};
+        fill_ctx f = {.list = &list, .cfg = &cfg, .p = p};
+        for (int i = 0; i < list.n; i++) {
+            uint64_t b = 0;
+            ttt_st_desc_bytes(&list.descs[i], &b);
+            f.total += b;
+        }
         st = ttt_st_save(out_dir, list.descs, list.n, SHARD_BYTES, fill, &f);
     }
     if (st == TTT_OK) {

@@ -60,19 +60,20 @@ struct ttt_session {
     int ttt_mode;   /* TTT_MODE_* */
     int n_past;     /* tokens in the cache */
     int kv_cap;     /* rows allocated per layer cache */
-    float **kc;     /* [L] -> [kv_cap, Hkv*hd] keys after norm and RoPE */
-    float **vc;     /* [L] -> [kv_cap, Hkv*hd] */
+    float **kc;     /* [L] -> [Hkv, kv_cap, hd] keys after norm and RoPE (head-major) */
+    float **vc;     /* [L] -> [Hkv, kv_cap, hd] */
     ttt_fast *fast; /* [L]; only TTT layers have buffers */
     /* step buffers, n_batch rows each */
     float *x;       /* [B, D] residual stream */
     float *xn;      /* [B, D] normed input of a block */
     float *q;       /* [B, H*hd] */
+    float *k;       /* [B, Hkv*hd] new keys, before they go into the cache */
+    float *v;       /* [B, Hkv*hd] */
     float *att;     /* [B, H*hd] */
     float *g;       /* [B, F] gate, then Z */
     float *u;       /* [B, F] */
     float *o;       /* [B, D] block output */
     float *emb;     /* [B, D] embedding output (TTT target input_embed); NULL if unused */
-    float *last;    /* [V] logits of a step whose caller wants only the last row */
     /* chunk-update buffers, C rows */
     float *U;       /* [C, D] conv output */
     float *V;       /* [C, D] U P */

@@ -41,7 +41,7 @@ void ttt_session_free(ttt_session *s) {
     free(s->kc);
     free(s->vc);
     free(s->fast);
-    float *bufs[] = {s->x, s->xn, s->q, s->att, s->g, s->u, s->o, s->emb, s->last,
+    float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->g, s->u, s->o, s->emb,
                      s->U, s->V, s->dW};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
     free(s);
@@ -76,11 +76,12 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     s->x = alloc_f(s, B * D, &fail);
     s->xn = alloc_f(s, B * D, &fail);
     s->q = alloc_f(s, B * HD, &fail);
+    s->k = alloc_f(s, B * (size_t)c->n_kv_heads * c->head_dim, &fail);
+    s->v = alloc_f(s, B * (size_t)c->n_kv_heads * c->head_dim, &fail);
     s->att = alloc_f(s, B * HD, &fail);
     s->g = alloc_f(s, B * F, &fail);
     s->u = alloc_f(s, B * F, &fail);
     s->o = alloc_f(s, B * D, &fail);
-    s->last = alloc_f(s, (size_t)c->n_vocab, &fail);
     if (c->n_ttt_layers > 0) {
         if (c->ttt_target == TTT_TARGET_EMBED) s->emb = alloc_f(s, B * D, &fail);
         s->U = alloc_f(s, C * D, &fail);
@@ -119,27 +120,31 @@ ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
 
 int ttt_session_n_past(const ttt_session *s) { return s->n_past; }
 
-/* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). */
+/* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). The cache is
+ * head-major, so each head's rows move to their new offset. */
 static ttt_status kv_reserve(ttt_session *s, int need) {
     if (need <= s->kv_cap) return TTT_OK;
     const ttt_config *c = &s->m->cfg;
+    const ttt_ops *o = s->ops;
     int cap = s->kv_cap > 0 ? s->kv_cap : KV_MIN_ROWS;
     while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
     if (cap > s->n_ctx) cap = s->n_ctx;
-    const size_t row = (size_t)c->n_kv_heads * c->head_dim * sizeof(float);
-    for (int i = 0; i < c->n_layers; i++) {
-        float *k = s->ops->realloc(s->kc[i], (size_t)s->kv_cap * row, (size_t)cap * row);
-        if (k) s->kc[i] = k;
-        float *v = k ? s->ops->realloc(s->vc[i], (size_t)s->kv_cap * row, (size_t)cap * row)
-                     : NULL;
-        if (v) s->vc[i] = v;
-        if (!k || !v) {
-            /* layers before i already grew; keep the smaller capacity for all */
-            return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d "
-                           "tokens (%.1f GiB)", cap,
-                           (double)cap * row * 2 * c->n_layers / (1u << 30));
+    const size_t hd = (size_t)c->head_dim, Hkv = (size_t)c->n_kv_heads;
+    const size_t bytes = Hkv * (size_t)cap * hd * sizeof(float);
+    float **caches[2] = {s->kc, s->vc};
+    for (int i = 0; i < c->n_layers; i++)
+        for (int kv = 0; kv < 2; kv++) {
+            float *old = caches[kv][i], *grown = o->alloc(bytes);
+            if (!grown)
+                return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to "
+                               "%d tokens (%.1f GiB)", cap,
+                               (double)bytes * 2 * c->n_layers / (1u << 30));
+            for (size_t h = 0; old && h < Hkv; h++)
+                o->copy(grown + h * cap * hd, old + h * (size_t)s->kv_cap * hd,
+                        sizeof(float) * (size_t)s->n_past * hd);
+            o->free(old);
+            caches[kv][i] = grown;
         }
-    }
     s->kv_cap = cap;
     return TTT_OK;
 }
