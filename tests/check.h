@@ -3,6 +3,7 @@
 #ifndef TTT_TESTS_CHECK_H
 #define TTT_TESTS_CHECK_H
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +42,20 @@ static int check_count;
                     st_, ttt_last_error());                                            \
         }                                                                              \
     } while (0)
+
+/* Max relative error of a against the reference b: max|a - b| / max|b| (NaN counts as inf). */
+static inline double check_max_rel(const float *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        d = d < 0 ? -d : d;
+        if (d != d) d = INFINITY;
+        num = d > num ? d : num;
+        double m = b[i] < 0 ? -b[i] : b[i];
+        den = m > den ? m : den;
+    }
+    return den > 0 ? num / den : num;
+}
 
 static inline int check_summary(const char *name) {
     if (check_count == 0) {

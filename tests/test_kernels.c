@@ -18,16 +18,6 @@ static float frand(void) {
     return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
 }
 
-static double rel_err(const float *a, const double *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        num = d > num || d != d ? (d != d ? INFINITY : d) : num;
-        den = fabs(b[i]) > den ? fabs(b[i]) : den;
-    }
-    return den > 0 ? num / den : num;
-}
-
 static void test_matmul(ttt_dtype dt, int N, int K, int n, int accumulate) {
     size_t es = ttt_dtype_size(dt);
     void *w = malloc((size_t)N * K * es);
@@ -50,7 +40,7 @@ static void test_matmul(ttt_dtype dt, int N, int K, int n, int accumulate) {
         }
     ttt_mat W = {.data = w, .dtype = dt, .rows = N, .cols = K};
     ttt_cpu_matmul(y, x, &W, n, accumulate);
-    double err = rel_err(y, want, (size_t)n * N);
+    double err = check_max_rel(y, want, (size_t)n * N);
     if (!(err < 1e-5))
         fprintf(stderr, "matmul %s N=%d K=%d n=%d acc=%d: err %.3e\n", ttt_dtype_name(dt), N, K,
                 n, accumulate, err);
@@ -111,7 +101,7 @@ static void test_attention(const attn_case *a) {
                          .softcap = a->softcap};
     ttt_cpu_attention(out, q, kc, vc, a->p0, a->n, &p);
     CHECK_OK(ttt_cpu_sync());
-    double err = rel_err(out, want, (size_t)a->n * a->H * a->hd);
+    double err = check_max_rel(out, want, (size_t)a->n * a->H * a->hd);
     if (!(err < 1e-5))
         fprintf(stderr, "attention H=%d Hkv=%d hd=%d p0=%d n=%d window=%d softcap=%g: err %.3e\n",
                 a->H, a->Hkv, a->hd, a->p0, a->n, a->window, a->softcap, err);
@@ -139,7 +129,7 @@ static void test_conv5(int rows, int dim, int left) {
             want[c * dim + d] = s;
         }
     ttt_cpu_ops.conv5(U, t, w, rows, dim, left);
-    CHECK(rel_err(U, want, (size_t)rows * dim) < 1e-6);
+    CHECK(check_max_rel(U, want, (size_t)rows * dim) < 1e-6);
     free(t);
     free(w);
     free(U);

@@ -366,16 +366,6 @@ static void reference(ref *r, const int32_t *ids, int T, int ttt, double *logits
 
 /* ---------------- engine vs reference ---------------- */
 
-static double max_rel(const float *a, const double *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        num = d > num || d != d ? (d != d ? INFINITY : d) : num;
-        den = fabs(b[i]) > den ? fabs(b[i]) : den;
-    }
-    return num / den;
-}
-
 /* Runs the tokens as calls of sizes pieces[] (0: the rest), then calls of `each`. */
 static ttt_status engine(ttt_model *m, const int32_t *ids, int T, int mode, int n_batch,
                          const int *pieces, int n_pieces, int each, float *logits, int V) {
@@ -457,7 +447,7 @@ static void run_case(const ref_case *rc, const char *tmp) {
     /* the test is only meaningful if TTT moves the logits a lot */
     float *tmpf = malloc(sizeof(float) * T * V);
     for (size_t i = 0; i < (size_t)T * V; i++) tmpf[i] = (float)lr0[i];
-    double effect = max_rel(tmpf, lr, (size_t)T * V);
+    double effect = check_max_rel(tmpf, lr, (size_t)T * V);
     free(tmpf);
     if (cfg.n_ttt_layers > 0 && cfg.ttt_chunk < T) CHECK(effect > 0.05);
 
@@ -482,7 +472,7 @@ static void run_case(const ref_case *rc, const char *tmp) {
         memset(le, 0, sizeof(float) * T * V);
         CHECK_OK(engine(m, ids, T, runs[i].mode, runs[i].n_batch, runs[i].pieces,
                         runs[i].n_pieces, runs[i].each, le, V));
-        double err = max_rel(le, runs[i].want, (size_t)T * V);
+        double err = check_max_rel(le, runs[i].want, (size_t)T * V);
         if (!(err < 1e-4))
             fprintf(stderr, "%s, %s: max rel err %.3e\n", rc->name, runs[i].what, err);
         CHECK(err < 1e-4);
