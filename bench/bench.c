@@ -3,7 +3,10 @@
  *   prefill (ppN): sgemm FLOP/s over the FLOPs per token;
  *   decode (tgN, at depth d): read bandwidth over the bytes per token (weights + KV + fast
  *   weights read to produce one token).
- * FLOPs and bytes per token come from ttt_session_cost. */
+ * FLOPs and bytes per token come from ttt_session_cost. A shared host's speed drifts by 2x
+ * over minutes, so each repetition is bracketed by probe samples: the ceiling of a test is
+ * the mean of the samples taken around its own repetitions (same conditions), and the best
+ * sample of the whole run is reported beside it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +34,24 @@ typedef struct bench_opts {
 typedef struct result {
     char test[48];
     int n_prompt, n_gen, depth, ttt;
-    double tps, tps_sd, ceiling_tps, flops_per_token, bytes_per_token;
+    double tps, tps_sd, flops_per_token, bytes_per_token;
+    double ceiling;     /* mean probe sample around the repetitions (FLOP/s or bytes/s) */
+    double ceiling_tps; /* ceiling / (FLOPs or bytes per token) */
     long long peak_rss;
 } result;
+
+typedef struct probes {
+    bench_probe *p;
+    double best_bw, best_sgemm;
+} probes;
+
+/* One sample of the ceiling a test is compared with (sgemm for prefill, memory for decode). */
+static double sample(probes *pr, int prefill) {
+    double v = prefill ? bench_probe_sgemm(pr->p) : bench_probe_bandwidth(pr->p);
+    double *best = prefill ? &pr->best_sgemm : &pr->best_bw;
+    *best = v > *best ? v : *best;
+    return v;
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -97,8 +115,8 @@ static void progress(const char *what, int rep, int reps, double tps, double rep
 }
 
 /* One test: prefill n_prompt tokens, or generate n_gen after depth tokens. */
-static int run_test(ttt_model *m, const bench_opts *o, int ttt, int n_prompt, int n_gen,
-                    int depth, result *r) {
+static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int n_prompt,
+                    int n_gen, int depth, result *r) {
     ttt_model_info info;
     ttt_model_get_info(m, &info);
     ttt_session_params sp = ttt_session_default_params();
@@ -121,8 +139,13 @@ static int run_test(ttt_model *m, const bench_opts *o, int ttt, int n_prompt, in
     if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
     tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
     rss_reset();
-    double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0;
+    double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0, ceil_sum = 0;
+    int ceil_n = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms caches and page mappings */
+        if (rep >= 0) {
+            ceil_sum += sample(pr, n_prompt > 0);
+            ceil_n++;
+        }
         progress(r->test, rep, reps, last_tps, last_seconds);
         double rep_t0 = cli_now();
         ttt_session_reset(s);
@@ -155,11 +178,16 @@ static int run_test(ttt_model *m, const bench_opts *o, int ttt, int n_prompt, in
         }
         last_seconds = cli_now() - rep_t0;
     }
+    ceil_sum += sample(pr, n_prompt > 0);
+    ceil_n++;
     if (isatty(2)) fprintf(stderr, "\r\033[K");
     stats(times, reps, &r->tps, &r->tps_sd);
+    r->ceiling = ceil_sum / ceil_n;
+    r->ceiling_tps = r->ceiling / (n_prompt > 0 ? flops : bytes);
     r->flops_per_token = flops;
     r->bytes_per_token = bytes;
-    r->peak_rss = rss_peak();
+    /* the probe's buffer is resident for the whole run: not the model's memory */
+    r->peak_rss = rss_peak() - (long long)o->probe_bytes;
     ttt_session_free(s);
     free(tok);
     free(logits);
@@ -173,20 +201,22 @@ fail:
 }
 
 static void print_json(const bench_opts *o, const ttt_model_info *info, const result *r,
-                       double sgemm, double bw) {
+                       const probes *pr) {
+    const int pp = r->n_prompt > 0;
+    const double best = pp ? pr->best_sgemm / r->flops_per_token : pr->best_bw / r->bytes_per_token;
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"weight_bytes\": %llu, "
            "\"dtype\": \"%s\", \"threads\": %d, \"test\": \"%s\", \"n_prompt\": %d, "
            "\"n_gen\": %d, \"n_depth\": %d, \"ttt\": %s, \"ttt_chunk\": %d, "
            "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"ceiling_tokens_per_second\": %.3f, "
-           "\"ceiling\": \"%s\", \"fraction_of_ceiling\": %.4f, \"flops_per_token\": %.6g, "
-           "\"bytes_per_token\": %.6g, \"sgemm_flops\": %.6g, \"mem_bandwidth_bytes\": %.6g, "
-           "\"peak_rss_bytes\": %lld}\n",
+           "\"ceiling\": \"%s\", \"fraction_of_ceiling\": %.4f, "
+           "\"best_ceiling_tokens_per_second\": %.3f, \"flops_per_token\": %.6g, "
+           "\"bytes_per_token\": %.6g, \"%s\": %.6g, \"peak_rss_bytes\": %lld}\n",
            o->model_dir, info->arch, (unsigned long long)info->n_params,
            (unsigned long long)info->weight_bytes, ttt_dtype_name(info->dtype), o->threads,
            r->test, r->n_prompt, r->n_gen, r->depth, r->ttt ? "true" : "false", info->ttt_chunk,
-           r->tps, r->tps_sd, r->ceiling_tps, r->n_prompt > 0 ? "sgemm" : "memory",
-           r->tps / r->ceiling_tps, r->flops_per_token, r->bytes_per_token, sgemm, bw,
-           r->peak_rss);
+           r->tps, r->tps_sd, r->ceiling_tps, pp ? "sgemm" : "memory", r->tps / r->ceiling_tps,
+           best, r->flops_per_token, r->bytes_per_token,
+           pp ? "sgemm_flops" : "mem_bandwidth_bytes", r->ceiling, r->peak_rss);
     fflush(stdout);
 }
 
@@ -252,20 +282,6 @@ static int parse(int argc, char **argv, bench_opts *o) {
     return o->model_dir ? 0 : -1;
 }
 
-/* Runs one test and, after it, a few more ceiling samples: the machine's speed drifts (shared
- * hosts), so ceilings are the best seen over the whole run, not one early moment. */
-static void bench_one(ttt_model *m, const bench_opts *o, int ttt, int pp, int tg, int depth,
-                      result *res, int *n_res, double *sgemm, double *bw, int *rc) {
-    if (run_test(m, o, ttt, pp, tg, depth, &res[*n_res])) {
-        *rc = 1;
-        return;
-    }
-    (*n_res)++;
-    double b = bench_mem_bandwidth(2, o->probe_bytes), g = bench_sgemm_flops(2);
-    *bw = b > *bw ? b : *bw;
-    *sgemm = g > *sgemm ? g : *sgemm;
-}
-
 int cmd_bench(int argc, char **argv) {
     bench_opts o = {0};
     if (parse(argc, argv, &o)) {
@@ -282,31 +298,40 @@ int cmd_bench(int argc, char **argv) {
         o.ttt[0] = 0;
         o.n_ttt = 1;
     }
-    double bw = bench_mem_bandwidth(7, o.probe_bytes), sgemm = bench_sgemm_flops(7);
+    probes pr = {.p = bench_probe_init(o.probe_bytes)};
     result *res = calloc((size_t)o.n_ttt * (o.n_pp + o.n_tg * o.n_depth), sizeof *res);
-    int n_res = 0, rc = 0;
-    for (int k = 0; res && k < o.n_ttt; k++) {
-        for (int i = 0; i < o.n_pp; i++)
-            if (o.pp[i] > 0) bench_one(m, &o, o.ttt[k], o.pp[i], 0, 0, res, &n_res, &sgemm, &bw, &rc);
-        for (int i = 0; i < o.n_tg; i++)
-            for (int j = 0; j < o.n_depth; j++)
-                if (o.tg[i] > 0)
-                    bench_one(m, &o, o.ttt[k], 0, o.tg[i], o.depth[j], res, &n_res, &sgemm, &bw,
-                              &rc);
+    if (!pr.p || !res) {
+        bench_probe_free(pr.p);
+        free(res);
+        ttt_model_free(m);
+        return cli_fail("bench", "out of memory for the probes");
     }
-    fprintf(stderr, "ttt bench: %d threads, best memory read %.1f GB/s, best sgemm %.1f GFLOP/s\n",
-            o.threads, bw / 1e9, sgemm / 1e9);
+    int n_res = 0, rc = 0;
     if (!o.json)
         printf("| model  |        size |   params | type | threads | ttt  |           test |"
                "               t/s | ceiling t/s | of ceil. |    peak RSS |\n"
                "| ------ | ----------: | -------: | ---- | ------: | ---- | -------------: |"
                " ----------------: | ----------: | -------: | ----------: |\n");
-    for (int i = 0; i < n_res; i++) {
-        result *r = &res[i];
-        r->ceiling_tps = r->n_prompt > 0 ? sgemm / r->flops_per_token : bw / r->bytes_per_token;
-        if (o.json) print_json(&o, &info, r, sgemm, bw);
-        else print_row(&info, &o, r);
+    for (int k = 0; k < o.n_ttt; k++) {
+        for (int i = 0; i < o.n_pp + o.n_tg * o.n_depth; i++) {
+            const int pp = i < o.n_pp;
+            const int n_prompt = pp ? o.pp[i] : 0;
+            const int n_gen = pp ? 0 : o.tg[(i - o.n_pp) / o.n_depth];
+            const int depth = pp ? 0 : o.depth[(i - o.n_pp) % o.n_depth];
+            if (n_prompt + n_gen <= 0) continue;
+            result *r = &res[n_res];
+            if (run_test(m, &o, &pr, o.ttt[k], n_prompt, n_gen, depth, r)) {
+                rc = 1;
+                continue;
+            }
+            n_res++;
+            if (o.json) print_json(&o, &info, r, &pr);
+            else print_row(&info, &o, r);
+        }
     }
+    fprintf(stderr, "ttt bench: %d threads; best samples of the run: memory read %.1f GB/s, "
+            "sgemm %.1f GFLOP/s\n", o.threads, pr.best_bw / 1e9, pr.best_sgemm / 1e9);
+    bench_probe_free(pr.p);
     free(res);
     ttt_model_free(m);
     return rc;

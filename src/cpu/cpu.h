@@ -7,6 +7,8 @@
 #include "model/backend.h"
 
 void ttt_cpu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate);
+void ttt_cpu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
+                          int n);
 void ttt_cpu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
 void ttt_cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);

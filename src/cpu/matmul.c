@@ -84,15 +84,27 @@ static void rows_any(float *y, int ldy, const float *x, int K, const ttt_mat *W,
 #undef CASE
 }
 
-static void matmul_small(float *y, const float *x, const ttt_mat *W, int n, int acc) {
-    const int N = W->rows, K = W->cols;
-    const int nblocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+/* Several products of the same x (Q/K/V, gate/up) in one parallel region: one barrier instead
+ * of one per matrix, and the threads share out the rows of all of them. */
+static void matmul_small(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
+                         int n, int acc) {
+    int first[4] = {0}; /* first block of each matrix */
+    int nblocks = 0;
+    for (int m = 0; m < count; m++) {
+        first[m] = nblocks;
+        nblocks += (Ws[m]->rows + ROW_BLOCK - 1) / ROW_BLOCK;
+    }
+    const int K = Ws[0]->cols;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nblocks; b++) {
-        int r0 = b * ROW_BLOCK, r1 = r0 + ROW_BLOCK < N ? r0 + ROW_BLOCK : N;
+        int m = count - 1;
+        while (b < first[m]) m--;
+        const ttt_mat *W = Ws[m];
+        const int N = W->rows;
+        int r0 = (b - first[m]) * ROW_BLOCK, r1 = r0 + ROW_BLOCK < N ? r0 + ROW_BLOCK : N;
         for (int t0 = 0; t0 < n; t0 += 8) {
             int nt = n - t0 < 8 ? n - t0 : 8;
-            rows_any(y + (size_t)t0 * N, N, x + (size_t)t0 * K, K, W, r0, r1, nt, acc);
+            rows_any(ys[m] + (size_t)t0 * N, N, x + (size_t)t0 * K, K, W, r0, r1, nt, acc);
         }
     }
 }
@@ -149,9 +161,19 @@ static void matmul_big(float *y, const float *x, const ttt_mat *W, int n, int ac
 void ttt_cpu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
     if (n <= 0 || W->rows <= 0) return;
     if (n <= SMALL_N)
-        matmul_small(y, x, W, n, accumulate);
+        matmul_small(1, &y, x, &W, n, accumulate);
     else
         matmul_big(y, x, W, n, accumulate);
+}
+
+void ttt_cpu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
+                          int n) {
+    if (n <= 0) return;
+    if (n <= SMALL_N && count <= 4) {
+        matmul_small(count, ys, x, Ws, n, 0);
+        return;
+    }
+    for (int m = 0; m < count; m++) ttt_cpu_matmul(ys[m], x, Ws[m], n, 0);
 }
 
 void ttt_cpu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {

@@ -134,6 +134,7 @@ const ttt_ops ttt_cpu_ops = {
     .embed = cpu_embed,
     .rmsnorm = cpu_rmsnorm,
     .matmul = ttt_cpu_matmul,
+    .matmul_multi = ttt_cpu_matmul_multi,
     .matmul_nt = ttt_cpu_matmul_nt,
     .gemm = ttt_cpu_gemm,
     .rope = cpu_rope,

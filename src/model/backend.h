@@ -49,6 +49,9 @@ typedef struct ttt_ops {
     void (*rmsnorm)(float *out, const float *x, const float *w, int rows, int dim, float eps);
     /* y[n, N] = x[n, K] W^T (+ y when accumulate), W = [N, K] as stored */
     void (*matmul)(float *y, const float *x, const ttt_mat *W, int n, int accumulate);
+    /* ys[m] = x Ws[m]^T for count <= 4 matrices sharing x (Q/K/V, gate/up) */
+    void (*matmul_multi)(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
+                         int n);
     /* y[n, N] = x[n, K] W, W = [K, N] as stored */
     void (*matmul_nt)(float *y, const float *x, const ttt_mat *W, int n);
     /* C[M, N] = alpha op(A) op(B) + beta C, float32, row-major (cblas semantics) */

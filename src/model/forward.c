@@ -21,12 +21,16 @@ ttt_status ttt_fast_update(ttt_session *s, int layer) {
     ttt_fast *f = &s->fast[layer];
     const int C = c->ttt_chunk, D = c->d_model, F = c->d_ff;
 
+    if (!s->U) s->U = o->alloc(sizeof(float) * (size_t)C * D);
+    if (!s->V) s->V = o->alloc(sizeof(float) * (size_t)C * D);
+    if (!s->dW && c->ttt_clip > 0) s->dW = o->alloc(sizeof(float) * (size_t)D * F);
     if (!f->S) {
         f->S = o->alloc(sizeof(float) * (size_t)D * F);
-        if (!f->S)
-            return ttt_err(TTT_ERR_NOMEM, "layer %d: out of memory for the fast weight", layer);
-        o->to_f32(f->S, &L->w_down);
+        if (f->S) o->to_f32(f->S, &L->w_down);
     }
+    if (!s->U || !s->V || !f->S || (c->ttt_clip > 0 && !s->dW))
+        return ttt_err(TTT_ERR_NOMEM, "layer %d: out of memory for the fast-weight update",
+                       layer);
     /* V = conv(t) P: the chunk's values; conv zero-padded inside the chunk */
     o->conv5(s->U, f->tt, L->ttt_conv, C, D, c->ttt_conv_causal ? 4 : 2);
     const float *V = s->U;
@@ -65,13 +69,12 @@ static ttt_status mlp_ttt(ttt_session *s, int layer, const float *Z, const float
             o->matmul(out + (size_t)pos * D, Z + (size_t)pos * F, &L->w_down, k, 0);
         }
         if (s->ttt_mode == TTT_MODE_ON) {
+            ttt_status st = ttt_fast_reserve(s, layer, f->tail + k);
+            if (st != TTT_OK) return st;
             o->copy(f->zt + (size_t)f->tail * F, Z + (size_t)pos * F, sizeof(float) * k * F);
             o->copy(f->tt + (size_t)f->tail * D, t + (size_t)pos * D, sizeof(float) * k * D);
             f->tail += k;
-            if (f->tail == C) {
-                ttt_status st = ttt_fast_update(s, layer);
-                if (st != TTT_OK) return st;
-            }
+            if (f->tail == C && (st = ttt_fast_update(s, layer)) != TTT_OK) return st;
         }
         pos += k;
     }
@@ -95,9 +98,8 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
 
     /* attention; the new keys and values join the cache after norm and RoPE */
     o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);
-    o->matmul(s->q, s->xn, &L->wq, n, 0);
-    o->matmul(s->k, s->xn, &L->wk, n, 0);
-    o->matmul(s->v, s->xn, &L->wv, n, 0);
+    o->matmul_multi(3, (float *const[]){s->q, s->k, s->v}, s->xn,
+                    (const ttt_mat *const[]){&L->wq, &L->wk, &L->wv}, n);
     if (L->q_norm) {
         o->rmsnorm(s->q, s->q, L->q_norm, n * H, hd, c->norm_eps);
         o->rmsnorm(s->k, s->k, L->k_norm, n * Hkv, hd, c->norm_eps);
@@ -120,8 +122,8 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
 
     /* gated MLP; Z overwrites the gate buffer */
     o->rmsnorm(s->xn, s->x, L->ffn_norm, n, D, c->norm_eps);
-    o->matmul(s->g, s->xn, &L->w_gate, n, 0);
-    o->matmul(s->u, s->xn, &L->w_up, n, 0);
+    o->matmul_multi(2, (float *const[]){s->g, s->u}, s->xn,
+                    (const ttt_mat *const[]){&L->w_gate, &L->w_up}, n);
     o->act_mul(s->g, s->u, (size_t)n * c->d_ff, c->act);
     const int fast = L->ttt && s->ttt_mode != TTT_MODE_OFF;
     if (fast) {

@@ -47,9 +47,10 @@ struct ttt_model {
 /* Fast-weight state of one TTT layer in one session (docs/TTT.md section 4). */
 typedef struct ttt_fast {
     float *S;  /* [D, F] fp32 fast weight; NULL while it still equals W_down */
-    float *zt; /* [C, F] Z rows of the pending (incomplete) chunk */
-    float *tt; /* [C, D] target rows of the pending chunk */
+    float *zt; /* [cap, F] Z rows of the pending (incomplete) chunk */
+    float *tt; /* [cap, D] target rows of the pending chunk */
     int tail;  /* rows pending, < C */
+    int cap;   /* rows allocated: grows with the pending chunk, at most C */
 } ttt_fast;
 
 struct ttt_session {
@@ -74,7 +75,7 @@ struct ttt_session {
     float *u;       /* [B, F] */
     float *o;       /* [B, D] block output */
     float *emb;     /* [B, D] embedding output (TTT target input_embed); NULL if unused */
-    /* chunk-update buffers, C rows */
+    /* chunk-update buffers, made at the first update */
     float *U;       /* [C, D] conv output */
     float *V;       /* [C, D] U P */
     float *dW;      /* [D, F] a chunk's update, only with ttt_clip */
@@ -85,6 +86,9 @@ struct ttt_session {
  * from hid_row0. */
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
                             int logits_all, float *hidden, int hid_n, int hid_row0);
+
+/* Grows a TTT layer's pending-chunk buffers to hold `rows` rows. */
+ttt_status ttt_fast_reserve(ttt_session *s, int layer, int rows);
 
 /* The fast-weight update after a complete chunk (conv, projection, S += eta V^T Z). */
 ttt_status ttt_fast_update(ttt_session *s, int layer);

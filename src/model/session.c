@@ -66,7 +66,7 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     s->ttt_mode = p->ttt_mode;
 
     const size_t B = (size_t)s->n_batch, D = (size_t)c->d_model, F = (size_t)c->d_ff;
-    const size_t HD = (size_t)c->n_heads * c->head_dim, C = (size_t)c->ttt_chunk;
+    const size_t HD = (size_t)c->n_heads * c->head_dim;
     const int L = c->n_layers;
     int fail = 0;
     s->kc = calloc((size_t)L, sizeof *s->kc);
@@ -82,17 +82,8 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     s->g = alloc_f(s, B * F, &fail);
     s->u = alloc_f(s, B * F, &fail);
     s->o = alloc_f(s, B * D, &fail);
-    if (c->n_ttt_layers > 0) {
-        if (c->ttt_target == TTT_TARGET_EMBED) s->emb = alloc_f(s, B * D, &fail);
-        s->U = alloc_f(s, C * D, &fail);
-        s->V = alloc_f(s, C * D, &fail);
-        if (c->ttt_clip > 0) s->dW = alloc_f(s, D * F, &fail);
-        for (int i = 0; i < L && !fail; i++) {
-            if (!c->layer_ttt[i]) continue;
-            s->fast[i].zt = alloc_f(s, C * F, &fail);
-            s->fast[i].tt = alloc_f(s, C * D, &fail);
-        }
-    }
+    if (c->n_ttt_layers > 0 && c->ttt_target == TTT_TARGET_EMBED)
+        s->emb = alloc_f(s, B * D, &fail);
     if (fail) {
         ttt_session_free(s);
         return ttt_err(TTT_ERR_NOMEM, "session: out of memory for buffers of %d tokens",
@@ -109,6 +100,34 @@ void ttt_session_reset(ttt_session *s) {
         s->fast[i].S = NULL;
         s->fast[i].tail = 0;
     }
+}
+
+ttt_status ttt_fast_reserve(ttt_session *s, int layer, int rows) {
+    ttt_fast *f = &s->fast[layer];
+    if (rows <= f->cap) return TTT_OK;
+    const ttt_config *c = &s->m->cfg;
+    const ttt_ops *o = s->ops;
+    const size_t D = (size_t)c->d_model, F = (size_t)c->d_ff;
+    int cap = f->cap > 0 ? f->cap : 64;
+    while (cap < rows) cap = cap > c->ttt_chunk / 2 ? c->ttt_chunk : cap * 2;
+    if (cap > c->ttt_chunk) cap = c->ttt_chunk;
+    float *zt = o->alloc(sizeof(float) * (size_t)cap * F);
+    float *tt = zt ? o->alloc(sizeof(float) * (size_t)cap * D) : NULL;
+    if (!zt || !tt) {
+        o->free(zt);
+        return ttt_err(TTT_ERR_NOMEM, "layer %d: out of memory for %d pending TTT rows", layer,
+                       cap);
+    }
+    if (f->tail > 0) {
+        o->copy(zt, f->zt, sizeof(float) * (size_t)f->tail * F);
+        o->copy(tt, f->tt, sizeof(float) * (size_t)f->tail * D);
+    }
+    o->free(f->zt);
+    o->free(f->tt);
+    f->zt = zt;
+    f->tt = tt;
+    f->cap = cap;
+    return TTT_OK;
 }
 
 ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
