@@ -268,26 +268,37 @@ static int parse(int argc, char **argv, bench_opts *o) {
             if (!(v = cli_value(argc, argv, &i))) return -1;
             if (!strcmp(v, "on")) o->n_ttt = 1;
             else if (!strcmp(v, "off")) o->ttt[0] = 0, o->n_ttt = 1;
-            else if (strcmp(v, "both")) return cli_fail("bench", "--ttt must be on, off or both");
+            else if (strcmp(v, "both")) {
+                cli_usage_error("bench", "--ttt must be on, off or both");
+                return -1;
+            }
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--probe-mib")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1 << 20, &x)) return -1;
             o->probe_bytes = (size_t)x << 20;
         } else {
-            fprintf(stderr, "ttt bench: unknown option '%s'\n", a);
+            fprintf(stderr, "ttt bench: unknown option '%s' (see ttt bench --help)\n", a);
             return -1;
         }
     }
-    return o->model_dir ? 0 : -1;
+    if (!o->model_dir) {
+        cli_usage_error("bench", "no model directory (-m DIR)");
+        return -1;
+    }
+    /* every test's context must fit an int */
+    for (int i = 0; i < o->n_tg; i++)
+        for (int j = 0; j < o->n_depth; j++)
+            if ((long long)o->tg[i] + o->depth[j] + 1 > (1LL << 30)) {
+                cli_usage_error("bench", "-n plus -d exceeds 2^30 tokens");
+                return -1;
+            }
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
     bench_opts o = {0};
-    if (parse(argc, argv, &o)) {
-        usage(stderr);
-        return 2;
-    }
+    if (parse(argc, argv, &o)) return 2;
     ttt_set_threads(o.threads);
     o.threads = ttt_get_threads();
     ttt_model *m;

@@ -240,6 +240,18 @@ static void bad_commands(void) {
     const char *a4[] = {"init", "--preset", "qwen3-0.6b", "-o", "/tmp/x", "--ttt-layers", "1,x",
                         NULL};
     expect_error("bad layer list", a4, "--ttt-layers");
+    const char *a5[] = {"init", "--preset", "qwen3-0.6b", "-o", "/tmp/x", "--layers", "99", NULL};
+    expect_error("more layers than the preset", a5, "only 28 layers");
+    const char *a6[] = {"init", "--preset", "qwen3-0.6b", "-o", "/tmp/x", "--dtype", "q4", NULL};
+    expect_error("unknown dtype", a6, "--dtype");
+    const char *a7[] = {"bench", "-m", "/tmp/x", "--ttt", "maybe", NULL};
+    expect_error("bench bad --ttt", a7, "--ttt must be on, off or both");
+    const char *a8[] = {"bench", "-m", "/tmp/x", "-r", "0", NULL};
+    expect_error("bench zero repetitions", a8, "-r");
+    const char *a9[] = {"verify", "/tmp/x", "--tol", "nan", NULL};
+    expect_error("verify NaN tolerance", a9, "--tol");
+    const char *a10[] = {"frobnicate", NULL};
+    expect_error("unknown command", a10, "unknown command 'frobnicate'");
 }
 
 int main(void) {

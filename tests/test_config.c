@@ -163,6 +163,22 @@ static void test_bad(void) {
     CHECK_FAILS(parse("[1, 2]", &c), TTT_ERR_FORMAT, "not a JSON object");
     CHECK_FAILS(parse("{\"hidden_size\": ", &c), TTT_ERR_FORMAT, "invalid JSON");
     CHECK_FAILS(parse("", &c), TTT_ERR_FORMAT, "invalid JSON");
+    /* a derived head size beyond what the kernels take */
+    CHECK_FAILS(parse("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 2048, "
+                      "\"intermediate_size\": 16, \"num_hidden_layers\": 1, "
+                      "\"num_attention_heads\": 1, \"vocab_size\": 16}", &c),
+                TTT_ERR_CONFIG, "hidden_size / num_attention_heads = 2048 / 1");
+    CHECK_FAILS(parse("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 96, "
+                      "\"intermediate_size\": 16, \"num_hidden_layers\": 1, "
+                      "\"num_attention_heads\": 32, \"vocab_size\": 16}", &c),
+                TTT_ERR_CONFIG, "no 'head_dim'");
+    CHECK_FAILS(parse(QWEN "} trailing", &c), TTT_ERR_FORMAT, "bytes after the JSON object");
+    CHECK_FAILS(parse(QWEN ", \"ttt_target\": \"hidden_states\\u0000x\"}", &c), TTT_ERR_FORMAT,
+                "escaped NUL");
+    CHECK_OK(parse(QWEN ", \"ttt_target\": \"hidden_states\"}  \n", &c));
+    /* strings from the file never break the one-line message */
+    CHECK_FAILS(parse("{\"architectures\": [\"Foo\\nBar\"], " BASE "}", &c),
+                TTT_ERR_UNSUPPORTED, "Foo?Bar");
     CHECK_FAILS(ttt_config_load("/nonexistent/config.json", &c), TTT_ERR_IO,
                 "/nonexistent/config.json");
 }

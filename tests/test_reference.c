@@ -23,6 +23,7 @@
 #include "util/mem.h"
 
 #define T_SEQ 41
+#define FREEZE_AT 23 /* position where the "frozen midway" runs stop learning */
 
 typedef struct ref_case {
     const char *name;
@@ -161,8 +162,10 @@ static double act(const ttt_config *c, double g) {
     return 0.5 * g * (1 + tanh(sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
 }
 
-/* Spec section 3 for one layer: out[T, D] from Z[T, F] and target t[T, D]. */
-static void ttt_mlp(ref *r, int l, const double *Z, const double *tgt, double *out, int T) {
+/* Spec section 3 for one layer: out[T, D] from Z[T, F] and target t[T, D]. Chunks that end
+ * after position `freeze` contribute no update (the session was frozen there). */
+static void ttt_mlp(ref *r, int l, const double *Z, const double *tgt, double *out, int T,
+                    int freeze) {
     const ttt_config *c = r->c;
     const int D = c->d_model, F = c->d_ff, C = c->ttt_chunk;
     const int N = (T + C - 1) / C;
@@ -211,7 +214,8 @@ static void ttt_mlp(ref *r, int l, const double *Z, const double *tgt, double *o
     for (int i = 0; i < N; i++) {
         for (size_t k = 0; k < (size_t)D * F; k++) {
             double s = Wd[k];
-            for (int j = 0; j < i; j++) s += c->ttt_lr * dW[(size_t)j * D * F + k];
+            for (int j = 0; j < i; j++)
+                if ((j + 1) * C <= freeze) s += c->ttt_lr * dW[(size_t)j * D * F + k];
             S[k] = s;
         }
         for (int cc = 0; cc < C && i * C + cc < T; cc++) {
@@ -268,8 +272,9 @@ static void attention(ref *r, const double *q, const double *k, const double *v,
     free(s);
 }
 
-/* logits[T, V] of the whole sequence; ttt = 0 runs every MLP with W_down. */
-static void reference(ref *r, const int32_t *ids, int T, int ttt, double *logits) {
+/* logits[T, V] of the whole sequence; ttt = 0 runs every MLP with W_down; the fast weights
+ * stop learning at position freeze (T: never). */
+static void reference(ref *r, const int32_t *ids, int T, int ttt, int freeze, double *logits) {
     const ttt_config *c = r->c;
     const int D = c->d_model, F = c->d_ff, H = c->n_heads, Hkv = c->n_kv_heads;
     const int hd = c->head_dim, V = c->n_vocab, gemma = c->arch == TTT_ARCH_GEMMA3;
@@ -329,7 +334,7 @@ static void reference(ref *r, const int32_t *ids, int T, int ttt, double *logits
         free(M);
         for (size_t i = 0; i < (size_t)T * F; i++) g[i] = act(c, g[i]) * u[i];
         if (ttt && c->layer_ttt[l]) {
-            ttt_mlp(r, l, g, c->ttt_target == TTT_TARGET_EMBED ? emb : h, o, T);
+            ttt_mlp(r, l, g, c->ttt_target == TTT_TARGET_EMBED ? emb : h, o, T, freeze);
         } else {
             M = W(r, "model.layers.%d.mlp.down_proj.weight", l);
             linear(o, g, M, T, D, F);
@@ -368,7 +373,8 @@ static void reference(ref *r, const int32_t *ids, int T, int ttt, double *logits
 
 /* Runs the tokens as calls of sizes pieces[] (0: the rest), then calls of `each`. */
 static ttt_status engine(ttt_model *m, const int32_t *ids, int T, int mode, int n_batch,
-                         const int *pieces, int n_pieces, int each, float *logits, int V) {
+                         const int *pieces, int n_pieces, int each, int freeze, float *logits,
+                         int V) {
     ttt_session_params sp = ttt_session_default_params();
     sp.n_ctx = T;
     sp.n_batch = n_batch;
@@ -381,6 +387,8 @@ static ttt_status engine(ttt_model *m, const int32_t *ids, int T, int mode, int 
         int n = k < n_pieces ? (pieces[k] ? pieces[k] : T - pos) : (each ? each : T - pos);
         k++;
         n = n < T - pos ? n : T - pos;
+        if (pos < freeze && pos + n > freeze) n = freeze - pos;
+        if (pos == freeze) ttt_session_set_ttt(s, TTT_MODE_FROZEN);
         ttt_eval_out out = {.logits = logits + (size_t)pos * V, .logits_all = 1};
         st = ttt_session_eval(s, ids + pos, n, &out);
         pos += n;
@@ -441,8 +449,10 @@ static void run_case(const ref_case *rc, const char *tmp) {
     for (int i = 0; i < T; i++) ids[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
     double *lr = malloc(sizeof(double) * T * V), *lr0 = malloc(sizeof(double) * T * V);
     float *le = malloc(sizeof(float) * T * V);
-    reference(&r, ids, T, 1, lr);
-    reference(&r, ids, T, 0, lr0);
+    double *lrf = malloc(sizeof(double) * T * V);
+    reference(&r, ids, T, 1, T, lr);
+    reference(&r, ids, T, 0, T, lr0);
+    reference(&r, ids, T, 1, FREEZE_AT, lrf);
 
     /* the test is only meaningful if TTT moves the logits a lot */
     float *tmpf = malloc(sizeof(float) * T * V);
@@ -455,23 +465,26 @@ static void run_case(const ref_case *rc, const char *tmp) {
     const int pieces[] = {3, 1, 10, 1, 1, 0};
     struct {
         const char *what;
-        int mode, n_batch, n_pieces, each;
+        int mode, n_batch, n_pieces, each, freeze;
         const int *pieces;
         const double *want;
     } runs[] = {
-        {"one call", TTT_MODE_ON, 512, 0, 0, NULL, lr},
-        {"steps of 4", TTT_MODE_ON, 4, 0, 0, NULL, lr},
-        {"token by token", TTT_MODE_ON, 512, 0, 1, NULL, lr},
-        {"p17 then 1", TTT_MODE_ON, 512, 1, 1, (const int[]){17}, lr},
-        {"mixed", TTT_MODE_ON, 512, 7, 0, mixed, lr},
-        {"pieces, steps of 3", TTT_MODE_ON, 3, 6, 0, pieces, lr},
-        {"TTT off", TTT_MODE_OFF, 512, 0, 0, NULL, lr0},
-        {"TTT off, token by token", TTT_MODE_OFF, 512, 0, 1, NULL, lr0},
+        {"one call", TTT_MODE_ON, 512, 0, 0, T, NULL, lr},
+        {"steps of 4", TTT_MODE_ON, 4, 0, 0, T, NULL, lr},
+        {"token by token", TTT_MODE_ON, 512, 0, 1, T, NULL, lr},
+        {"p17 then 1", TTT_MODE_ON, 512, 1, 1, T, (const int[]){17}, lr},
+        {"mixed", TTT_MODE_ON, 512, 7, 0, T, mixed, lr},
+        {"pieces, steps of 3", TTT_MODE_ON, 3, 6, 0, T, pieces, lr},
+        {"TTT off", TTT_MODE_OFF, 512, 0, 0, T, NULL, lr0},
+        {"TTT off, token by token", TTT_MODE_OFF, 512, 0, 1, T, NULL, lr0},
+        {"frozen from the start", TTT_MODE_FROZEN, 512, 0, 0, T, NULL, lr0},
+        {"frozen midway", TTT_MODE_ON, 512, 0, 0, FREEZE_AT, NULL, lrf},
+        {"frozen midway, mixed", TTT_MODE_ON, 512, 7, 0, FREEZE_AT, mixed, lrf},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         memset(le, 0, sizeof(float) * T * V);
         CHECK_OK(engine(m, ids, T, runs[i].mode, runs[i].n_batch, runs[i].pieces,
-                        runs[i].n_pieces, runs[i].each, le, V));
+                        runs[i].n_pieces, runs[i].each, runs[i].freeze, le, V));
         double err = check_max_rel(le, runs[i].want, (size_t)T * V);
         if (!(err < 1e-4))
             fprintf(stderr, "%s, %s: max rel err %.3e\n", rc->name, runs[i].what, err);
@@ -481,6 +494,7 @@ static void run_case(const ref_case *rc, const char *tmp) {
     fprintf(stderr, "%s: TTT effect %.3f, engine matches the reference\n", rc->name, effect);
     free(lr);
     free(lr0);
+    free(lrf);
     free(le);
     ttt_tensors_close(r.w);
     ttt_model_free(m);

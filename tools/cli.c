@@ -64,6 +64,11 @@ double cli_now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+int cli_usage_error(const char *cmd, const char *msg) {
+    fprintf(stderr, "ttt %s: %s (see ttt %s --help)\n", cmd, msg, cmd);
+    return 2;
+}
+
 int cli_fail(const char *cmd, const char *msg) {
     fprintf(stderr, "ttt %s: %s\n", cmd, msg);
     return 1;

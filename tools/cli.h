@@ -21,5 +21,7 @@ int cli_int_list(const char *opt, const char *val, int *out, int max);
 double cli_now(void);
 /* Prints an error line "ttt <cmd>: <msg>" to stderr; returns the exit status 1. */
 int cli_fail(const char *cmd, const char *msg);
+/* A usage error: one line naming it and where help is; returns the exit status 2. */
+int cli_usage_error(const char *cmd, const char *msg);
 
 #endif

@@ -59,7 +59,7 @@ int cmd_init(int argc, char **argv) {
             if (!strcmp(v, "bf16")) p.dtype = TTT_DT_BF16;
             else if (!strcmp(v, "f32")) p.dtype = TTT_DT_F32;
             else if (!strcmp(v, "f16")) p.dtype = TTT_DT_F16;
-            else return cli_fail("init", "--dtype must be bf16, f32 or f16");
+            else return cli_usage_error("init", "--dtype must be bf16, f32 or f16");
         } else if (!strcmp(a, "--seed")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 0, INT64_MAX, &x)) return 2;
             p.seed = (uint64_t)x;
@@ -68,7 +68,7 @@ int cmd_init(int argc, char **argv) {
             p.ttt_chunk = (int)x;
         } else if (!strcmp(a, "--ttt-lr")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_float(a, v, &d)) return 2;
-            if (!(d > 0)) return cli_fail("init", "--ttt-lr must be > 0");
+            if (!(d > 0)) return cli_usage_error("init", "--ttt-lr must be > 0");
             p.ttt_lr = (float)d;
         } else if (!strcmp(a, "--ttt-layers")) {
             if (!(p.ttt_layers = cli_value(argc, argv, &i))) return 2;
@@ -76,15 +76,13 @@ int cmd_init(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 512, &x)) return 2;
             p.n_layers = (int)x;
         } else {
-            fprintf(stderr, "ttt init: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "ttt init: unknown option '%s' (see ttt init --help)\n", a);
             return 2;
         }
     }
-    if (!out || (!p.preset == !p.config_path)) {
-        usage(stderr);
-        return 2;
-    }
+    if (!out) return cli_usage_error("init", "no output directory (-o DIR)");
+    if (!p.preset == !p.config_path)
+        return cli_usage_error("init", "give one of --preset NAME or --config FILE");
     double t0 = cli_now();
     p.progress = progress;
     p.progress_ctx = &t0;

@@ -173,26 +173,31 @@ static int parse_schedule(const char *name, schedule *sc) {
     return sc->n > 0 && !*p ? 0 : -1;
 }
 
+/* The schedules named in expected.json's infer_vs_train_maxrel; the two of the golden README
+ * when the file or the field is absent. -1 (after a message) when it is unreadable. */
 static int read_schedules(verify *v, schedule *out, int max) {
-    char *path = malloc(strlen(v->dir) + 32);
-    if (!path) return -1;
-    sprintf(path, "%s/expected.json", v->dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/expected.json", v->dir);
     FILE *f = fopen(path, "rb");
-    int n = 0;
-    char *text = NULL;
+    const int have_file = f != NULL;
+    cJSON *root = NULL;
     if (f) {
-        fseek(f, 0, SEEK_END);
-        long len = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        text = len >= 0 && len < (16 << 20) ? malloc((size_t)len + 1) : NULL;
-        if (text && fread(text, 1, (size_t)len, f) == (size_t)len) text[len] = 0;
-        else {
-            free(text);
-            text = NULL;
-        }
+        char *text = malloc(1 << 20);
+        size_t len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+        int big = !feof(f);
         fclose(f);
+        if (text && !big) {
+            text[len] = 0;
+            root = cJSON_Parse(text);
+        }
+        free(text);
+        if (!cJSON_IsObject(root)) {
+            fprintf(stderr, "ttt verify: %s: not a JSON object (or larger than 1 MiB)\n", path);
+            cJSON_Delete(root);
+            return -1;
+        }
     }
-    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    int n = 0;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "infer_vs_train_maxrel");
     const cJSON *it;
     if (cJSON_IsObject(m)) {
@@ -207,14 +212,12 @@ static int read_schedules(verify *v, schedule *out, int max) {
             n++;
         }
     } else {
-        fprintf(stderr, "ttt verify: %s: no infer_vs_train_maxrel; using p37_then_1 and mixed\n",
-                path);
+        printf("  (%s: %s; running p37_then_1 and mixed)\n", path,
+               have_file ? "no infer_vs_train_maxrel" : "absent");
         parse_schedule("p37_then_1", &out[n++]);
         parse_schedule("mixed", &out[n++]);
     }
     cJSON_Delete(root);
-    free(text);
-    free(path);
     return n;
 }
 
@@ -228,7 +231,11 @@ static int run(verify *v, const char *extra) {
     float *logits = malloc(sizeof(float) * T * V);
     float *hidden = malloc(sizeof(float) * (L + 1) * T * D);
     int rc = 1;
-    if (has_hidden == -2 || has_no_ttt == -2 || has_loss == -2 || !logits || !hidden) goto done;
+    if (has_hidden == -2 || has_no_ttt == -2 || has_loss == -2) goto done;
+    if (!logits || !hidden) {
+        fprintf(stderr, "ttt verify: out of memory for %zu tokens of logits\n", T);
+        goto done;
+    }
 
     printf("%s: %s, %zu layers, %d TTT layers, chunk %d, eta %g, %zu tokens\n", v->dir,
            v->info.arch, L, v->info.n_ttt_layers, v->info.ttt_chunk, v->info.ttt_lr, T);
@@ -292,25 +299,23 @@ int cmd_verify(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--tol")) {
             if (!(val = cli_value(argc, argv, &i)) || !cli_float(a, val, &v.tol)) return 2;
+            if (!(v.tol > 0) || !isfinite(v.tol))
+                return cli_usage_error("verify", "--tol must be a finite number > 0");
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(val = cli_value(argc, argv, &i)) || !cli_int(a, val, 1, 1024, &x)) return 2;
             ttt_set_threads((int)x);
         } else if (!strcmp(a, "--schedule")) {
             if (!(extra = cli_value(argc, argv, &i))) return 2;
         } else if (a[0] == '-') {
-            fprintf(stderr, "ttt verify: unknown option '%s'\n", a);
+            fprintf(stderr, "ttt verify: unknown option '%s' (see ttt verify --help)\n", a);
             return 2;
         } else if (!v.dir) {
             v.dir = a;
         } else {
-            usage(stderr);
-            return 2;
+            return cli_usage_error("verify", "one directory only");
         }
     }
-    if (!v.dir) {
-        usage(stderr);
-        return 2;
-    }
+    if (!v.dir) return cli_usage_error("verify", "no directory given");
     if (ttt_model_load(v.dir, &v.model) != TTT_OK) return cli_fail("verify", ttt_last_error());
     ttt_model_get_info(v.model, &v.info);
     char *path = malloc(strlen(v.dir) + 32);
@@ -325,6 +330,10 @@ int cmd_verify(int argc, char **argv) {
         goto out;
     }
     v.T = (int)ids.n_elements;
+    if (v.T == 0) {
+        rc = cli_fail("verify", "expected.safetensors: input_ids is empty");
+        goto out;
+    }
     v.ids = malloc(sizeof(int32_t) * (ids.n_elements ? ids.n_elements : 1));
     if (v.ids && read_ids(&ids, v.ids, v.info.n_vocab) == 0) {
         if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0 && v.T > 0)

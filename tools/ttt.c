@@ -40,7 +40,6 @@ int main(int argc, char **argv) {
         printf("ttt %s\n", TTT_VERSION);
         return 0;
     }
-    fprintf(stderr, "ttt: unknown command '%s'\n\n", cmd);
-    usage(stderr);
+    fprintf(stderr, "ttt: unknown command '%s' (see ttt --help)\n", cmd);
     return 2;
 }

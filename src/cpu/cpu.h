@@ -24,6 +24,9 @@ void ttt_cpu_attention(float *out, const float *q, const float *kc, const float 
 float *ttt_cpu_scratch(int slot, size_t n);
 /* Frees this thread's scratch buffers. */
 void ttt_cpu_scratch_release(void);
+/* Tests only: makes the nth next buffer allocation of the backend fail (0: none). */
+void ttt_cpu_inject_alloc_failure(int nth);
+
 /* Records the first failure inside an op, for ttt_ops.sync. */
 void ttt_cpu_fail(ttt_status st, const char *what);
 ttt_status ttt_cpu_sync(void);

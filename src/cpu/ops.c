@@ -9,7 +9,14 @@
 #include "cpu/simd.h"
 #include "util/mem.h"
 
-static void *cpu_alloc(size_t bytes) { return ttt_calloc_aligned(1, bytes); }
+static int g_alloc_countdown; /* tests: > 0 makes the n-th next allocation fail */
+
+void ttt_cpu_inject_alloc_failure(int nth) { g_alloc_countdown = nth; }
+
+static void *cpu_alloc(size_t bytes) {
+    if (g_alloc_countdown > 0 && --g_alloc_countdown == 0) return NULL;
+    return ttt_calloc_aligned(1, bytes);
+}
 static void cpu_free(void *p) { ttt_free_aligned(p); }
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
 static void cpu_zero(void *dst, size_t bytes) { memset(dst, 0, bytes); }

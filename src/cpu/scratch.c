@@ -1,5 +1,8 @@
-/* scratch.c - per-thread reusable buffers and the CPU backend's sticky failure. */
+/* scratch.c - per-thread reusable buffers (freed when the thread ends) and the CPU backend's
+ * sticky failure. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cpu/cpu.h"
 #include "util/err.h"
@@ -7,10 +10,39 @@
 
 #define SLOTS 4
 
-static _Thread_local float *g_buf[SLOTS];
-static _Thread_local size_t g_cap[SLOTS];
+typedef struct scratch {
+    float *buf[SLOTS];
+    size_t cap[SLOTS]; /* floats */
+} scratch;
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_key_ok;
+
 static _Thread_local ttt_status g_fail;
 static _Thread_local char g_what[128];
+
+static void scratch_destroy(void *p) {
+    scratch *s = p;
+    for (int i = 0; i < SLOTS; i++) ttt_free_aligned(s->buf[i]);
+    free(s);
+}
+
+static void make_key(void) { g_key_ok = pthread_key_create(&g_key, scratch_destroy) == 0; }
+
+static scratch *scratch_get(int create) {
+    pthread_once(&g_once, make_key);
+    if (!g_key_ok) return NULL;
+    scratch *s = pthread_getspecific(g_key);
+    if (!s && create) {
+        s = calloc(1, sizeof *s);
+        if (s && pthread_setspecific(g_key, s)) {
+            free(s);
+            s = NULL;
+        }
+    }
+    return s;
+}
 
 void ttt_cpu_fail(ttt_status st, const char *what) {
     if (g_fail != TTT_OK) return;
@@ -26,18 +58,23 @@ ttt_status ttt_cpu_sync(void) {
 }
 
 float *ttt_cpu_scratch(int slot, size_t n) {
-    if (n <= g_cap[slot]) return g_buf[slot];
-    ttt_free_aligned(g_buf[slot]);
-    g_buf[slot] = ttt_calloc_aligned(n, sizeof(float));
-    g_cap[slot] = g_buf[slot] ? n : 0;
-    if (!g_buf[slot]) ttt_cpu_fail(TTT_ERR_NOMEM, "a scratch buffer");
-    return g_buf[slot];
+    scratch *s = scratch_get(1);
+    if (!s) {
+        ttt_cpu_fail(TTT_ERR_NOMEM, "a scratch buffer");
+        return NULL;
+    }
+    if (n <= s->cap[slot]) return s->buf[slot];
+    ttt_free_aligned(s->buf[slot]);
+    size_t bytes;
+    s->buf[slot] = ttt_mul_size(n, sizeof(float), &bytes) ? ttt_malloc_aligned(bytes) : NULL;
+    s->cap[slot] = s->buf[slot] ? n : 0;
+    if (!s->buf[slot]) ttt_cpu_fail(TTT_ERR_NOMEM, "a scratch buffer");
+    return s->buf[slot];
 }
 
 void ttt_cpu_scratch_release(void) {
-    for (int i = 0; i < SLOTS; i++) {
-        ttt_free_aligned(g_buf[i]);
-        g_buf[i] = NULL;
-        g_cap[i] = 0;
-    }
+    scratch *s = scratch_get(0);
+    if (!s) return;
+    pthread_setspecific(g_key, NULL);
+    scratch_destroy(s);
 }

@@ -85,20 +85,44 @@ static ttt_status check_duplicates(const cJSON *v, const char *label, int depth)
     return TTT_OK;
 }
 
+bool ttt_json_find_escaped_nul(const char *text, size_t len, size_t *at) {
+    /* a backslash escapes the next byte, so skipping it keeps "\\u0000" (a literal
+     * backslash, then text) apart from the escape */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4)) {
+            *at = i;
+            return true;
+        }
+        i++;
+    }
+    return false;
+}
+
 ttt_status ttt_json_parse_object(const char *text, size_t len, const char *label, cJSON **out) {
     *out = NULL;
+    size_t at;
+    if (ttt_json_find_escaped_nul(text, len, &at))
+        return ttt_err(TTT_ERR_FORMAT, "%s: escaped NUL (\\u0000) at byte %zu", label, at);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!root) {
         size_t off = end && end >= text ? (size_t)(end - text) : 0;
-        const char *at = cJSON_GetErrorPtr();
-        if (at && at >= text && at <= text + len) off = (size_t)(at - text);
+        const char *err = cJSON_GetErrorPtr();
+        if (err && err >= text && err <= text + len) off = (size_t)(err - text);
         return ttt_err(TTT_ERR_FORMAT, "%s: invalid JSON near byte %zu", label, off);
     }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return ttt_err(TTT_ERR_FORMAT, "%s: top level is not a JSON object", label);
     }
+    /* Python's json refuses anything but white space after the value, and so do we */
+    for (const char *p = end; p && p < text + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            return ttt_err(TTT_ERR_FORMAT, "%s: bytes after the JSON object, at byte %zu", label,
+                           (size_t)(p - text));
+        }
     ttt_status st = check_duplicates(root, label, 0);
     if (st != TTT_OK) {
         cJSON_Delete(root);

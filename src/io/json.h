@@ -11,7 +11,11 @@
 
 /* Reads a whole file (at most max_bytes) into a NUL-terminated buffer. */
 ttt_status ttt_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
-/* Parses len bytes of JSON (no NUL needed); the result must be an object. */
+/* True when the JSON text has a \u0000 escape (cJSON would end the string there); *at is
+ * its byte offset. */
+bool ttt_json_find_escaped_nul(const char *text, size_t len, size_t *at);
+/* Parses len bytes of JSON (no NUL needed); the result must be an object, with nothing but
+ * white space after it, no duplicate keys and no escaped NULs. */
 ttt_status ttt_json_parse_object(const char *text, size_t len, const char *label, cJSON **out);
 
 /* Absent or null fields give *out = def and TTT_OK (unless required). */

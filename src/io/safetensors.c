@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/json.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/utf8.h"
@@ -100,6 +101,11 @@ static ttt_status st_json_object(const uint8_t *bytes, size_t n, size_t file_off
             return ttt_err(TTT_ERR_FORMAT,
                            "%s: %s has control byte 0x%02x at file offset %zu, not valid JSON",
                            label, what, bytes[i], file_off + i);
+    /* nor an escaped NUL, which cJSON would decode into a shorter name */
+    if (ttt_json_find_escaped_nul((const char *)bytes, n, &bad))
+        return ttt_err(TTT_ERR_FORMAT,
+                       "%s: %s has an escaped NUL (\\u0000) at file offset %zu", label, what,
+                       file_off + bad);
     /* A private NUL-terminated copy: the mapping ends where the file does, and cJSON must
      * never be able to step past it. */
     char *text = malloc(n + 1);

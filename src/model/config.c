@@ -277,13 +277,18 @@ static ttt_status parse_root(const cJSON *root, const char *label, ttt_config *c
         return ttt_err(TTT_ERR_CONFIG,
                        "%s: num_attention_heads (%d) is not a multiple of num_key_value_heads "
                        "(%d)", label, c->n_heads, c->n_kv_heads);
-    if (!ttt_json_has(root, "head_dim") && c->d_model % c->n_heads)
-        return ttt_err(TTT_ERR_CONFIG,
-                       "%s: missing field 'head_dim' and hidden_size %d is not a multiple of "
-                       "num_attention_heads %d", label, c->d_model, c->n_heads);
-    TRY(ttt_json_int(root, "head_dim", label, false, c->d_model / c->n_heads, 2,
-                     TTT_MAX_HEAD_DIM, &x));
-    if (x % 2) return ttt_err(TTT_ERR_CONFIG, "%s: field 'head_dim' = %lld is odd", label, x);
+    if (ttt_json_has(root, "head_dim")) {
+        TRY(ttt_json_int(root, "head_dim", label, false, 0, 2, TTT_MAX_HEAD_DIM, &x));
+        if (x % 2) return ttt_err(TTT_ERR_CONFIG, "%s: field 'head_dim' = %lld is odd", label, x);
+    } else {
+        /* derived, so the message names the fields it comes from */
+        x = c->d_model / c->n_heads;
+        if (c->d_model % c->n_heads || x < 2 || x > TTT_MAX_HEAD_DIM || x % 2)
+            return ttt_err(TTT_ERR_CONFIG,
+                           "%s: no 'head_dim', and hidden_size / num_attention_heads = %d / %d "
+                           "is not an even head size in [2, %d]", label, c->d_model,
+                           c->n_heads, TTT_MAX_HEAD_DIM);
+    }
     c->head_dim = (int)x;
     TRY(ttt_json_int(root, "vocab_size", label, true, 0, 1, 1 << 26, &x));
     c->n_vocab = (int)x;

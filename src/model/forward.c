@@ -37,6 +37,8 @@ ttt_status ttt_fast_update(ttt_session *s, int layer) {
     if (L->ttt_proj.data) {
         o->matmul_nt(s->V, s->U, &L->ttt_proj, C);
         V = s->V;
+        ttt_status st = o->sync(); /* a failed V must not reach S */
+        if (st != TTT_OK) return st;
     }
     /* dW = V^T Z: [D, F] */
     if (c->ttt_clip > 0) {

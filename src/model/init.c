@@ -121,6 +121,10 @@ static ttt_status apply_overrides(cJSON *o, const ttt_init_params *p) {
         set_item(o, "ttt_mode", cJSON_CreateBool(cJSON_GetArraySize(arr) > 0));
     }
     if (p->n_layers > 0) {
+        const cJSON *had = cJSON_GetObjectItemCaseSensitive(o, "num_hidden_layers");
+        if (cJSON_IsNumber(had) && p->n_layers > had->valuedouble)
+            return ttt_err(TTT_ERR_ARG, "--layers %d: the model has only %g layers (--layers "
+                           "keeps the first N)", p->n_layers, had->valuedouble);
         set_item(o, "num_hidden_layers", cJSON_CreateNumber(p->n_layers));
         cJSON *lt = cJSON_GetObjectItemCaseSensitive(o, "layer_types");
         while (cJSON_IsArray(lt) && cJSON_GetArraySize(lt) > p->n_layers)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "model/model.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -29,6 +30,10 @@ void ttt_set_threads(int n) {
 }
 
 int ttt_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+void ttt_threads_apply(void) {
+    if (g_threads > 0 && omp_get_max_threads() != g_threads) omp_set_num_threads(g_threads);
+}
 
 typedef struct loader {
     ttt_model *m;
@@ -206,8 +211,10 @@ static ttt_status load_all(loader *ld) {
 }
 
 ttt_status ttt_model_load(const char *dir, ttt_model **out) {
+    if (!out) return ttt_err(TTT_ERR_ARG, "ttt_model_load: NULL out");
     *out = NULL;
     if (!dir) return ttt_err(TTT_ERR_ARG, "ttt_model_load: no directory given");
+    ttt_threads_apply();
     ttt_model *m = calloc(1, sizeof *m);
     if (!m) return ttt_err(TTT_ERR_NOMEM, "out of memory");
     m->ops = &ttt_cpu_ops;
@@ -228,6 +235,7 @@ ttt_status ttt_model_load(const char *dir, ttt_model **out) {
 }
 
 void ttt_model_free(ttt_model *m) {
+    ttt_cpu_scratch_release();
     if (!m) return;
     ttt_st_set_close(&m->st);
     free(m->layers);
@@ -236,8 +244,10 @@ void ttt_model_free(ttt_model *m) {
 }
 
 void ttt_model_get_info(const ttt_model *m, ttt_model_info *info) {
-    const ttt_config *c = &m->cfg;
+    if (!info) return;
     memset(info, 0, sizeof *info);
+    if (!m) return;
+    const ttt_config *c = &m->cfg;
     info->arch = ttt_arch_name(c->arch);
     info->n_layers = c->n_layers;
     info->n_embd = c->d_model;

@@ -60,6 +60,7 @@ struct ttt_session {
     int n_batch;    /* rows per forward step */
     int ttt_mode;   /* TTT_MODE_* */
     int n_past;     /* tokens in the cache */
+    int failed;     /* an eval failed midway: state is inconsistent until a reset */
     int kv_cap;     /* rows allocated per layer cache */
     float **kc;     /* [L] -> [Hkv, kv_cap, hd] keys after norm and RoPE (head-major) */
     float **vc;     /* [L] -> [Hkv, kv_cap, hd] */
@@ -86,6 +87,9 @@ struct ttt_session {
  * from hid_row0. */
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
                             int logits_all, float *hidden, int hid_n, int hid_row0);
+
+/* Applies ttt_set_threads to the calling thread (OpenMP counts are per thread). */
+void ttt_threads_apply(void);
 
 /* Grows a TTT layer's pending-chunk buffers to hold `rows` rows. */
 ttt_status ttt_fast_reserve(ttt_session *s, int layer, int rows);

@@ -48,7 +48,9 @@ void ttt_session_free(ttt_session *s) {
 }
 
 ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_session **out) {
+    if (!out) return ttt_err(TTT_ERR_ARG, "ttt_session_init: NULL out");
     *out = NULL;
+    if (!m) return ttt_err(TTT_ERR_ARG, "ttt_session_init: NULL model");
     ttt_session_params def = ttt_session_default_params();
     if (!p) p = &def;
     const ttt_config *c = &m->cfg;
@@ -94,7 +96,9 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
 }
 
 void ttt_session_reset(ttt_session *s) {
+    if (!s) return;
     s->n_past = 0;
+    s->failed = 0;
     for (int i = 0; i < s->m->cfg.n_layers; i++) {
         s->ops->free(s->fast[i].S);
         s->fast[i].S = NULL;
@@ -131,44 +135,56 @@ ttt_status ttt_fast_reserve(ttt_session *s, int layer, int rows) {
 }
 
 ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
+    if (!s) return ttt_err(TTT_ERR_ARG, "ttt_session_set_ttt: NULL session");
     if (mode < TTT_MODE_OFF || mode > TTT_MODE_FROZEN)
         return ttt_err(TTT_ERR_ARG, "session: unknown TTT mode %d", mode);
     s->ttt_mode = mode;
     return TTT_OK;
 }
 
-int ttt_session_n_past(const ttt_session *s) { return s->n_past; }
+int ttt_session_n_past(const ttt_session *s) { return s ? s->n_past : 0; }
 
 /* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). The cache is
- * head-major, so each head's rows move to their new offset. */
+ * head-major, so each head's rows move to their new offset. All or nothing: on failure the
+ * session keeps its old cache. */
 static ttt_status kv_reserve(ttt_session *s, int need) {
     if (need <= s->kv_cap) return TTT_OK;
     const ttt_config *c = &s->m->cfg;
     const ttt_ops *o = s->ops;
+    const int L = c->n_layers;
     int cap = s->kv_cap > 0 ? s->kv_cap : KV_MIN_ROWS;
     while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
     if (cap > s->n_ctx) cap = s->n_ctx;
     const size_t hd = (size_t)c->head_dim, Hkv = (size_t)c->n_kv_heads;
     const size_t bytes = Hkv * (size_t)cap * hd * sizeof(float);
-    float **caches[2] = {s->kc, s->vc};
-    for (int i = 0; i < c->n_layers; i++)
-        for (int kv = 0; kv < 2; kv++) {
-            float *old = caches[kv][i], *grown = o->alloc(bytes);
-            if (!grown)
-                return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to "
-                               "%d tokens (%.1f GiB)", cap,
-                               (double)bytes * 2 * c->n_layers / (1u << 30));
-            for (size_t h = 0; old && h < Hkv; h++)
-                o->copy(grown + h * cap * hd, old + h * (size_t)s->kv_cap * hd,
-                        sizeof(float) * (size_t)s->n_past * hd);
-            o->free(old);
-            caches[kv][i] = grown;
-        }
+    float **grown = calloc(2 * (size_t)L, sizeof *grown);
+    int ok = grown != NULL;
+    for (int i = 0; ok && i < 2 * L; i++) ok = (grown[i] = o->alloc(bytes)) != NULL;
+    if (!ok) {
+        for (int i = 0; grown && i < 2 * L; i++) o->free(grown[i]);
+        free(grown);
+        return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d tokens "
+                       "(%.1f GiB)", cap, (double)bytes * 2 * L / (1u << 30));
+    }
+    for (int i = 0; i < 2 * L; i++) {
+        float **slot = i < L ? &s->kc[i] : &s->vc[i - L];
+        for (size_t h = 0; *slot && h < Hkv; h++)
+            o->copy(grown[i] + h * cap * hd, *slot + h * (size_t)s->kv_cap * hd,
+                    sizeof(float) * (size_t)s->n_past * hd);
+        o->free(*slot);
+        *slot = grown[i];
+    }
+    free(grown);
     s->kv_cap = cap;
     return TTT_OK;
 }
 
 ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const ttt_eval_out *out) {
+    if (!s) return ttt_err(TTT_ERR_ARG, "ttt_session_eval: NULL session");
+    if (s->failed)
+        return ttt_err(TTT_ERR_ARG, "session: an earlier eval failed midway; call "
+                       "ttt_session_reset before using it again");
+    ttt_threads_apply();
     const ttt_config *c = &s->m->cfg;
     ttt_eval_out none = {0};
     if (!out) out = &none;
@@ -190,12 +206,19 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
         if (out->logits && out->logits_all) logits = out->logits + (size_t)b0 * c->n_vocab;
         else if (out->logits && is_last) logits = out->logits;
         st = ttt_forward_step(s, tokens + b0, nb, logits, out->logits_all, out->hidden, n, b0);
-        if (st != TTT_OK) return st;
+        if (st != TTT_OK) {
+            /* the cache rows and fast weights of some layers already moved on */
+            s->failed = 1;
+            return st;
+        }
     }
     return TTT_OK;
 }
 
 void ttt_session_cost(const ttt_session *s, int n, int n_logits, ttt_cost *cost) {
+    if (!cost) return;
+    cost->flops = cost->bytes = 0;
+    if (!s) return;
     const ttt_model *m = s->m;
     const ttt_config *c = &m->cfg;
     const double D = c->d_model, F = c->d_ff, hd = c->head_dim;

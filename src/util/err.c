@@ -9,11 +9,19 @@
 
 static _Thread_local char g_msg[TTT_ERR_MAX];
 
+/* Messages quote names and strings from untrusted files: control bytes become '?', so a
+ * message is always one line. */
+static void one_line(char *m) {
+    for (; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f) *m = '?';
+}
+
 ttt_status ttt_err(ttt_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     va_end(ap);
+    one_line(g_msg);
     return status;
 }
 
@@ -33,6 +41,7 @@ void ttt_err_prefix(const char *fmt, ...) {
     size_t o = strnlen(old, rest);
     memcpy(g_msg + h + 2, old, o);
     g_msg[h + 2 + o] = '\0';
+    one_line(g_msg);
 }
 
 void ttt_err_clear(void) { g_msg[0] = '\0'; }

@@ -1,0 +1,155 @@
+/* test_session.c - the session contract: bad arguments, failures that leave the session
+ * usable (KV growth) or mark it failed until a reset (midway through a step), per-thread
+ * thread counts, sessions on several threads at once. */
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cpu/cpu.h"
+
+#define T 40
+
+static const char *g_dir;
+static ttt_model *g_model;
+static int g_vocab;
+static int32_t g_ids[T];
+
+/* Logits of every token, one call, clean session. */
+static ttt_status run(ttt_session *s, float *logits) {
+    return ttt_session_eval(s, g_ids, T, &(ttt_eval_out){.logits = logits, .logits_all = 1});
+}
+
+static void test_args(void) {
+    ttt_session *s = NULL;
+    CHECK_FAILS(ttt_session_init(NULL, NULL, &s), TTT_ERR_ARG, "NULL model");
+    CHECK_FAILS(ttt_session_init(g_model, NULL, NULL), TTT_ERR_ARG, "NULL out");
+    CHECK_FAILS(ttt_session_eval(NULL, g_ids, 1, NULL), TTT_ERR_ARG, "NULL session");
+    CHECK_FAILS(ttt_model_load(g_dir, NULL), TTT_ERR_ARG, "NULL out");
+    CHECK_FAILS(ttt_session_set_ttt(NULL, TTT_MODE_ON), TTT_ERR_ARG, "NULL session");
+    ttt_session_params p = ttt_session_default_params();
+    p.ttt_mode = 7;
+    CHECK_FAILS(ttt_session_init(g_model, &p, &s), TTT_ERR_ARG, "unknown TTT mode 7");
+    p = ttt_session_default_params();
+    p.n_ctx = 8;
+    CHECK_OK(ttt_session_init(g_model, &p, &s));
+    if (!s) return;
+    CHECK_OK(ttt_session_eval(s, g_ids, 0, NULL)); /* nothing to do */
+    int32_t bad[3] = {1, g_vocab, 2};
+    CHECK_FAILS(ttt_session_eval(s, bad, 3, NULL), TTT_ERR_ARG, "at index 1");
+    CHECK(ttt_session_n_past(s) == 0);
+    CHECK_FAILS(ttt_session_eval(s, g_ids, 9, NULL), TTT_ERR_ARG, "exceed the context of 8");
+    CHECK_OK(ttt_session_eval(s, g_ids, 8, NULL));
+    CHECK_FAILS(ttt_session_eval(s, g_ids, 1, NULL), TTT_ERR_ARG, "exceed the context");
+    CHECK_FAILS(ttt_session_set_ttt(s, -1), TTT_ERR_ARG, "unknown TTT mode");
+    ttt_session_free(s);
+}
+
+static void test_failures(void) {
+    const size_t n = (size_t)T * g_vocab;
+    float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+    ttt_session_params p = ttt_session_default_params();
+    p.n_ctx = T;
+    ttt_session *s;
+    CHECK_OK(ttt_session_init(g_model, &p, &s));
+    CHECK_OK(run(s, want));
+    ttt_session_free(s);
+
+    /* KV growth fails: nothing changed, the same call then succeeds and is exact */
+    CHECK_OK(ttt_session_init(g_model, &p, &s));
+    ttt_cpu_inject_alloc_failure(3);
+    CHECK_FAILS(run(s, got), TTT_ERR_NOMEM, "KV cache");
+    ttt_cpu_inject_alloc_failure(0);
+    CHECK(ttt_session_n_past(s) == 0);
+    CHECK_OK(run(s, got));
+    CHECK(memcmp(got, want, sizeof(float) * n) == 0);
+    ttt_session_free(s);
+
+    /* a failure midway through a step: the session refuses work until it is reset */
+    CHECK_OK(ttt_session_init(g_model, &p, &s));
+    int32_t first = g_ids[0];
+    CHECK_OK(ttt_session_eval(s, &first, 1, NULL)); /* the KV cache exists now */
+    ttt_session_reset(s);
+    ttt_cpu_inject_alloc_failure(2); /* the pending-chunk buffers of the first TTT layer */
+    CHECK_FAILS(run(s, got), TTT_ERR_NOMEM, "layer");
+    ttt_cpu_inject_alloc_failure(0);
+    CHECK_FAILS(run(s, got), TTT_ERR_ARG, "call ttt_session_reset");
+    ttt_session_reset(s);
+    CHECK_OK(run(s, got));
+    CHECK(memcmp(got, want, sizeof(float) * n) == 0);
+    ttt_session_free(s);
+    free(want);
+    free(got);
+}
+
+typedef struct worker {
+    float *logits;
+    int threads_seen;
+    ttt_status st;
+} worker;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    ttt_session_params p = ttt_session_default_params();
+    p.n_ctx = T;
+    ttt_session *s;
+    w->st = ttt_session_init(g_model, &p, &s);
+    if (w->st == TTT_OK) {
+        w->st = run(s, w->logits);
+        w->threads_seen = omp_get_max_threads();
+        ttt_session_free(s);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    const size_t n = (size_t)T * g_vocab;
+    float *want = malloc(sizeof(float) * n);
+    ttt_session_params p = ttt_session_default_params();
+    p.n_ctx = T;
+    ttt_session *s;
+    CHECK_OK(ttt_session_init(g_model, &p, &s));
+    CHECK_OK(run(s, want));
+    ttt_session_free(s);
+
+    ttt_set_threads(1);
+    worker w[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        w[i].logits = malloc(sizeof(float) * n);
+        pthread_create(&th[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_OK(w[i].st);
+        CHECK(w[i].threads_seen == 1); /* ttt_set_threads reaches other threads */
+        CHECK(memcmp(w[i].logits, want, sizeof(float) * n) == 0);
+        free(w[i].logits);
+    }
+    ttt_set_threads(2);
+    free(want);
+}
+
+int main(void) {
+    const char *tmp = getenv("TTT_TEST_TMP");
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/ref_qwen3_bf16_c5", tmp ? tmp : "/tmp");
+    g_dir = dir;
+    ttt_set_threads(2);
+    if (ttt_model_load(dir, &g_model) != TTT_OK) {
+        fprintf(stderr, "test_session: %s (test_reference writes this model)\n",
+                ttt_last_error());
+        return 1;
+    }
+    ttt_model_info info;
+    ttt_model_get_info(g_model, &info);
+    g_vocab = info.n_vocab;
+    for (int i = 0; i < T; i++) g_ids[i] = (int32_t)((i * 31u + 7u) % (unsigned)g_vocab);
+    test_args();
+    test_failures();
+    test_threads();
+    ttt_model_free(g_model);
+    return check_summary("test_session");
+}
