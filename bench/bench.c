@@ -318,6 +318,8 @@ int cmd_bench(int argc, char **argv) {
         return cli_fail("bench", "out of memory for the probes");
     }
     int n_res = 0, rc = 0;
+    sample(&pr, 0); /* both best-of-run figures exist whatever the tests */
+    sample(&pr, 1);
     if (!o.json)
         printf("| model  |        size |   params | type | threads | ttt  |           test |"
                "               t/s | ceiling t/s | of ceil. |    peak RSS |\n"

@@ -96,7 +96,7 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     const ttt_ops *o = s->ops;
     const ttt_layer *L = &m->layers[l];
     const int D = c->d_model, hd = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
-    const size_t head_stride = (size_t)s->kv_cap * hd;
+    const size_t head_stride = (size_t)s->kv_cap[l] * hd;
 
     /* attention; the new keys and values join the cache after norm and RoPE */
     o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);

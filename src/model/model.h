@@ -61,9 +61,9 @@ struct ttt_session {
     int ttt_mode;   /* TTT_MODE_* */
     int n_past;     /* tokens in the cache */
     int failed;     /* an eval failed midway: state is inconsistent until a reset */
-    int kv_cap;     /* rows allocated per layer cache */
-    float **kc;     /* [L] -> [Hkv, kv_cap, hd] keys after norm and RoPE (head-major) */
-    float **vc;     /* [L] -> [Hkv, kv_cap, hd] */
+    int *kv_cap;    /* [L] rows allocated in each layer's cache */
+    float **kc;     /* [L] -> [Hkv, kv_cap[l], hd] keys after norm and RoPE (head-major) */
+    float **vc;     /* [L] -> [Hkv, kv_cap[l], hd] */
     ttt_fast *fast; /* [L]; only TTT layers have buffers */
     /* step buffers, n_batch rows each */
     float *x;       /* [B, D] residual stream */

@@ -40,6 +40,7 @@ void ttt_session_free(ttt_session *s) {
     }
     free(s->kc);
     free(s->vc);
+    free(s->kv_cap);
     free(s->fast);
     float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->g, s->u, s->o, s->emb,
                      s->U, s->V, s->dW};
@@ -73,8 +74,9 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     int fail = 0;
     s->kc = calloc((size_t)L, sizeof *s->kc);
     s->vc = calloc((size_t)L, sizeof *s->vc);
+    s->kv_cap = calloc((size_t)L, sizeof *s->kv_cap);
     s->fast = calloc((size_t)L, sizeof *s->fast);
-    fail = !s->kc || !s->vc || !s->fast;
+    fail = !s->kc || !s->vc || !s->kv_cap || !s->fast;
     s->x = alloc_f(s, B * D, &fail);
     s->xn = alloc_f(s, B * D, &fail);
     s->q = alloc_f(s, B * HD, &fail);
@@ -145,37 +147,36 @@ ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
 int ttt_session_n_past(const ttt_session *s) { return s ? s->n_past : 0; }
 
 /* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). The cache is
- * head-major, so each head's rows move to their new offset. All or nothing: on failure the
- * session keeps its old cache. */
+ * head-major, so each head's rows move to their new offset. Layers grow one at a time, each
+ * with its own capacity, so a failure leaves every layer consistent and the peak is the
+ * cache plus one layer's new buffers. */
 static ttt_status kv_reserve(ttt_session *s, int need) {
-    if (need <= s->kv_cap) return TTT_OK;
     const ttt_config *c = &s->m->cfg;
     const ttt_ops *o = s->ops;
-    const int L = c->n_layers;
-    int cap = s->kv_cap > 0 ? s->kv_cap : KV_MIN_ROWS;
-    while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
-    if (cap > s->n_ctx) cap = s->n_ctx;
     const size_t hd = (size_t)c->head_dim, Hkv = (size_t)c->n_kv_heads;
-    const size_t bytes = Hkv * (size_t)cap * hd * sizeof(float);
-    float **grown = calloc(2 * (size_t)L, sizeof *grown);
-    int ok = grown != NULL;
-    for (int i = 0; ok && i < 2 * L; i++) ok = (grown[i] = o->alloc(bytes)) != NULL;
-    if (!ok) {
-        for (int i = 0; grown && i < 2 * L; i++) o->free(grown[i]);
-        free(grown);
-        return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d tokens "
-                       "(%.1f GiB)", cap, (double)bytes * 2 * L / (1u << 30));
+    for (int l = 0; l < c->n_layers; l++) {
+        const int old = s->kv_cap[l];
+        if (need <= old) continue;
+        int cap = old > 0 ? old : KV_MIN_ROWS;
+        while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
+        if (cap > s->n_ctx) cap = s->n_ctx;
+        const size_t bytes = Hkv * (size_t)cap * hd * sizeof(float);
+        float *k = o->alloc(bytes), *v = k ? o->alloc(bytes) : NULL;
+        if (!k || !v) {
+            o->free(k);
+            return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d "
+                           "tokens (%.1f GiB)", cap, (double)bytes * 2 * c->n_layers / (1u << 30));
+        }
+        for (size_t h = 0; s->kc[l] && h < Hkv; h++) {
+            o->copy(k + h * cap * hd, s->kc[l] + h * old * hd, sizeof(float) * s->n_past * hd);
+            o->copy(v + h * cap * hd, s->vc[l] + h * old * hd, sizeof(float) * s->n_past * hd);
+        }
+        o->free(s->kc[l]);
+        o->free(s->vc[l]);
+        s->kc[l] = k;
+        s->vc[l] = v;
+        s->kv_cap[l] = cap;
     }
-    for (int i = 0; i < 2 * L; i++) {
-        float **slot = i < L ? &s->kc[i] : &s->vc[i - L];
-        for (size_t h = 0; *slot && h < Hkv; h++)
-            o->copy(grown[i] + h * cap * hd, *slot + h * (size_t)s->kv_cap * hd,
-                    sizeof(float) * (size_t)s->n_past * hd);
-        o->free(*slot);
-        *slot = grown[i];
-    }
-    free(grown);
-    s->kv_cap = cap;
     return TTT_OK;
 }
 
