@@ -2,7 +2,6 @@
  * checked for presence, dtype and exact shape. Matrices stay in the mapped file in their
  * stored type; small vectors (norms, conv kernels) become float32 copies. */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,28 +11,12 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#include <cblas.h>
 
 #define TRY(x)                         \
     do {                               \
         ttt_status st_ = (x);          \
         if (st_ != TTT_OK) return st_; \
     } while (0)
-
-static int g_threads;
-
-void ttt_set_threads(int n) {
-    if (n <= 0) n = omp_get_num_procs();
-    g_threads = n;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-}
-
-int ttt_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
-
-void ttt_threads_apply(void) {
-    if (g_threads > 0 && omp_get_max_threads() != g_threads) omp_set_num_threads(g_threads);
-}
 
 typedef struct loader {
     ttt_model *m;
