@@ -160,9 +160,9 @@ static void test_small(void) {
     ttt_session_free(s1);
     ttt_model_free(m);
 
-    /* no TTT layers: ttt_mode goes off */
+    /* no TTT layers: ttt_mode goes off; missing parent directories are created */
     p.ttt_layers = "";
-    init_dir("none", &p, a, sizeof a);
+    init_dir("nested/deeper/none", &p, a, sizeof a);
     CHECK_OK(ttt_model_load(a, &m));
     if (m) {
         ttt_model_get_info(m, &info);
@@ -186,6 +186,13 @@ static void test_bad(void) {
     p.dtype = TTT_DT_I8;
     CHECK_FAILS(ttt_checkpoint_init(dir, &p), TTT_ERR_ARG, "dtype");
     p.dtype = TTT_DT_BF16;
+    p.n_layers = 1;
+    char file[1100];
+    snprintf(file, sizeof file, "%s/init_a_file", g_tmp);
+    FILE *f = fopen(file, "w");
+    if (f) fclose(f);
+    snprintf(dir, sizeof dir, "%s/init_a_file/model", g_tmp);
+    CHECK_FAILS(ttt_checkpoint_init(dir, &p), TTT_ERR_IO, "init_a_file");
     p.preset = NULL;
     p.config_path = "/nonexistent/config.json";
     CHECK_FAILS(ttt_checkpoint_init(dir, &p), TTT_ERR_IO, "/nonexistent/config.json");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/err.h"
@@ -131,4 +132,24 @@ ttt_status ttt_write_file_atomic(const char *path, const void *data, size_t n) {
         return st;
     }
     return ttt_tmpfile_commit(&t, path);
+}
+
+ttt_status ttt_mkdir_p(const char *dir) {
+    char *p = ttt_strdup(dir);
+    if (!p) return ttt_err(TTT_ERR_NOMEM, "%s: out of memory", dir);
+    ttt_status st = TTT_OK;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0') continue;
+        char keep = *c;
+        *c = '\0';
+        struct stat sb;
+        if (mkdir(p, 0755) && errno != EEXIST)
+            st = ttt_err(TTT_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        else if (stat(p, &sb) || !S_ISDIR(sb.st_mode))
+            st = ttt_err(TTT_ERR_IO, "%s: exists and is not a directory", p);
+        *c = keep;
+        if (st != TTT_OK || keep == '\0') break;
+    }
+    free(p);
+    return st;
 }

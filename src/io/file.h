@@ -25,6 +25,8 @@ ttt_status ttt_file_write_all(int fd, const void *data, size_t n, const char *pa
 /* Writes data to path atomically. */
 ttt_status ttt_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Creates dir and any missing parents (mkdir -p); an existing directory is fine. */
+ttt_status ttt_mkdir_p(const char *dir);
 /* The directory part of path ("." when none); NULL when out of memory. */
 char *ttt_file_dir_of(const char *path);
 /* Makes renames and unlinks in dir durable (file systems that cannot are not an error). */

@@ -174,8 +174,7 @@ ttt_status ttt_checkpoint_init(const char *out_dir, const ttt_init_params *p) {
     st = ttt_config_parse(text, strlen(text), "init config", &cfg);
     ttt_tensor_list list = {0};
     if (st == TTT_OK) st = ttt_tensor_list_make(&cfg, p->dtype, &list);
-    if (st == TTT_OK && mkdir(out_dir, 0755) && errno != EEXIST)
-        st = ttt_err(TTT_ERR_IO, "%s: cannot create: %s", out_dir, strerror(errno));
+    if (st == TTT_OK) st = ttt_mkdir_p(out_dir);
     if (st == TTT_OK) {
         fill_ctx f = {.list = &list, .cfg = &cfg, .p = p};
         for (int i = 0; i < list.n; i++) {
