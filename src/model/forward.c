@@ -61,8 +61,10 @@ static ttt_status mlp_ttt(ttt_session *s, int layer, const float *Z, const float
     const ttt_layer *L = &s->m->layers[layer];
     ttt_fast *f = &s->fast[layer];
     const int C = c->ttt_chunk, D = c->d_model, F = c->d_ff;
+    const int learn = s->ttt_mode == TTT_MODE_ON;
     for (int pos = 0; pos < n;) {
-        int k = C - f->tail;
+        /* learning: up to the end of the pending chunk; frozen: S cannot change, all rows */
+        int k = learn ? C - f->tail : n - pos;
         if (k > n - pos) k = n - pos;
         if (f->S) {
             ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
@@ -70,7 +72,7 @@ static ttt_status mlp_ttt(ttt_session *s, int layer, const float *Z, const float
         } else {
             o->matmul(out + (size_t)pos * D, Z + (size_t)pos * F, &L->w_down, k, 0);
         }
-        if (s->ttt_mode == TTT_MODE_ON) {
+        if (learn) {
             ttt_status st = ttt_fast_reserve(s, layer, f->tail + k);
             if (st != TTT_OK) return st;
             o->copy(f->zt + (size_t)f->tail * F, Z + (size_t)pos * F, sizeof(float) * k * F);
