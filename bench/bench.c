@@ -144,12 +144,9 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
     tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
     rss_reset();
-    double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0, ceiling = 0;
+    double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms caches and page mappings */
-        if (rep >= 0) {
-            double c = sample(pr, n_prompt > 0);
-            ceiling = c > ceiling ? c : ceiling;
-        }
+        if (rep >= 0) r->ceiling = fmax(r->ceiling, sample(pr, n_prompt > 0));
         progress(r->test, rep, reps, last_tps, last_seconds);
         double rep_t0 = cli_now();
         ttt_session_reset(s);
@@ -159,9 +156,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
             ttt_session_cost(s, n_prompt, 1, &c);
             double t0 = cli_now();
             if (ttt_session_eval(s, tok, n_prompt, &out) != TTT_OK) goto fail;
-            double dt = cli_now() - t0;
-            if (rep >= 0) times[rep] = n_prompt / dt;
-            last_tps = n_prompt / dt;
+            last_tps = n_prompt / (cli_now() - t0);
             flops = c.flops / n_prompt;
             bytes = c.bytes / n_prompt;
         } else {
@@ -174,19 +169,16 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
                 b += c.bytes;
                 if (ttt_session_eval(s, tok + depth + i, 1, &out) != TTT_OK) goto fail;
             }
-            double dt = cli_now() - t0;
-            if (rep >= 0) times[rep] = n_gen / dt;
-            last_tps = n_gen / dt;
+            last_tps = n_gen / (cli_now() - t0);
             flops = f / n_gen;
             bytes = b / n_gen;
         }
+        if (rep >= 0) times[rep] = last_tps;
         last_seconds = cli_now() - rep_t0;
     }
-    double c = sample(pr, n_prompt > 0);
-    ceiling = c > ceiling ? c : ceiling;
+    r->ceiling = fmax(r->ceiling, sample(pr, n_prompt > 0));
     if (isatty(2)) fprintf(stderr, "\r\033[K");
     stats(times, reps, &r->tps, &r->tps_sd);
-    r->ceiling = ceiling;
     r->ceiling_tps = r->ceiling / (n_prompt > 0 ? flops : bytes);
     r->flops_per_token = flops;
     r->bytes_per_token = bytes;

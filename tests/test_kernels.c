@@ -27,7 +27,8 @@ static void test_matmul(ttt_dtype dt, int N, int K, int n, int accumulate) {
     for (size_t i = 0; i < (size_t)N * K; i++) {
         float v = frand();
         if (dt == TTT_DT_F32) ((float *)w)[i] = wf[i] = v;
-        else if (dt == TTT_DT_BF16) wf[i] = ttt_bf16_to_f32(((uint16_t *)w)[i] = ttt_f32_to_bf16(v));
+        else if (dt == TTT_DT_BF16)
+            wf[i] = ttt_bf16_to_f32(((uint16_t *)w)[i] = ttt_f32_to_bf16(v));
         else wf[i] = ttt_f16_to_f32(((uint16_t *)w)[i] = ttt_f32_to_f16(v));
     }
     for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
@@ -81,7 +82,8 @@ static void test_attention(const attn_case *a) {
                 s[j] = -INFINITY;
                 if (a->window && pos - j >= a->window) continue;
                 double d = 0;
-                for (int e = 0; e < a->hd; e++) d += (double)qi[e] * kc[g * hs + (size_t)j * a->hd + e];
+                for (int e = 0; e < a->hd; e++)
+                    d += (double)qi[e] * kc[g * hs + (size_t)j * a->hd + e];
                 d *= scale;
                 if (a->softcap > 0) d = a->softcap * tanh(d / a->softcap);
                 s[j] = d;

@@ -22,6 +22,18 @@ static ttt_status run(ttt_session *s, float *logits) {
     return ttt_session_eval(s, g_ids, T, &(ttt_eval_out){.logits = logits, .logits_all = 1});
 }
 
+/* A fresh session over all T tokens: the logits every other run must reproduce. */
+static ttt_status run_fresh(float *logits) {
+    ttt_session_params p = ttt_session_default_params();
+    p.n_ctx = T;
+    ttt_session *s;
+    ttt_status st = ttt_session_init(g_model, &p, &s);
+    if (st != TTT_OK) return st;
+    st = run(s, logits);
+    ttt_session_free(s);
+    return st;
+}
+
 static void test_args(void) {
     ttt_session *s = NULL;
     CHECK_FAILS(ttt_session_init(NULL, NULL, &s), TTT_ERR_ARG, "NULL model");
@@ -50,12 +62,10 @@ static void test_args(void) {
 static void test_failures(void) {
     const size_t n = (size_t)T * g_vocab;
     float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+    CHECK_OK(run_fresh(want));
     ttt_session_params p = ttt_session_default_params();
     p.n_ctx = T;
     ttt_session *s;
-    CHECK_OK(ttt_session_init(g_model, &p, &s));
-    CHECK_OK(run(s, want));
-    ttt_session_free(s);
 
     /* KV growth fails: nothing changed, the same call then succeeds and is exact */
     CHECK_OK(ttt_session_init(g_model, &p, &s));
@@ -92,28 +102,15 @@ typedef struct worker {
 
 static void *work(void *arg) {
     worker *w = arg;
-    ttt_session_params p = ttt_session_default_params();
-    p.n_ctx = T;
-    ttt_session *s;
-    w->st = ttt_session_init(g_model, &p, &s);
-    if (w->st == TTT_OK) {
-        w->st = run(s, w->logits);
-        w->threads_seen = omp_get_max_threads();
-        ttt_session_free(s);
-    }
+    w->st = run_fresh(w->logits);
+    w->threads_seen = omp_get_max_threads();
     return NULL;
 }
 
 static void test_threads(void) {
     const size_t n = (size_t)T * g_vocab;
     float *want = malloc(sizeof(float) * n);
-    ttt_session_params p = ttt_session_default_params();
-    p.n_ctx = T;
-    ttt_session *s;
-    CHECK_OK(ttt_session_init(g_model, &p, &s));
-    CHECK_OK(run(s, want));
-    ttt_session_free(s);
-
+    CHECK_OK(run_fresh(want));
     ttt_set_threads(1);
     worker w[3];
     pthread_t th[3];

@@ -2,11 +2,12 @@
  * style), so no T x T matrix ever exists: memory is O(tile) per thread.
  *
  * The cache is head-major ([Hkv][positions][hd]), so a tile streams one contiguous block of
- * keys and values. Work items are (KV head, block of queries, slice of keys). The query heads that share a KV
- * head are stacked into one tile (GQA), so each key/value row is read once per tile. Tiles with
- * many rows use sgemm; thin tiles (decode) use dot loops, which are bandwidth-bound on the
- * cache. When there are too few items for the threads (decode), the keys are split into
- * slices whose partial softmax results are merged at the end (flash-decoding).
+ * keys and values. Work items are (KV head, block of queries, slice of keys). The query
+ * heads that share a KV head are stacked into one tile (GQA), so each key/value row is read
+ * once per tile. Tiles with many rows use sgemm; thin tiles (decode) use dot loops, which
+ * are bandwidth-bound on the cache. When there are too few items for the threads (decode),
+ * the keys are split into slices whose partial softmax results are merged at the end
+ * (flash-decoding).
  * FLOPs: 4 * H * hd per (query, visible key); bytes: the visible K and V rows once per tile. */
 #include <math.h>
 #include <omp.h>
@@ -57,7 +58,8 @@ static inline float dot(const float *a, const float *b, int n) {
 static inline void axpy(float *y, const float *x, float a, int n) {
     const vf va = vf_set1(a);
     int d = 0;
-    for (; d + TTT_VL <= n; d += TTT_VL) vf_store(y + d, vf_fma(va, vf_load(x + d), vf_load(y + d)));
+    for (; d + TTT_VL <= n; d += TTT_VL)
+        vf_store(y + d, vf_fma(va, vf_load(x + d), vf_load(y + d)));
     for (; d < n; d++) y[d] += a * x[d];
 }
 

@@ -17,7 +17,7 @@
 /* Below this many rows of x the weight-streaming kernel beats convert + sgemm. */
 #define SMALL_N 16
 /* Rows ahead that the streaming kernel asks the memory system for. */
-#define PREFETCH_ROWS 16
+#define PREFETCH_ROWS 4
 /* Weight rows handed to a thread at a time in the streaming kernel. */
 #define ROW_BLOCK 16
 
