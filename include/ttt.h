@@ -108,6 +108,9 @@ typedef struct ttt_model_info {
 ttt_status ttt_model_load(const char *dir, ttt_model **out);
 void ttt_model_free(ttt_model *m);
 void ttt_model_get_info(const ttt_model *m, ttt_model_info *info);
+/* Overrides the checkpoint's TTT chunk size (> 0) and inner learning rate (>= 0; 0 leaves the
+ * fast weights at W_down). Call before any session of the model exists. */
+ttt_status ttt_model_set_ttt(ttt_model *m, int chunk, float lr);
 
 /* ---- session: one sequence ---- */
 typedef struct ttt_session ttt_session;
@@ -133,6 +136,8 @@ void ttt_session_reset(ttt_session *s);
 /* Sets the TTT mode for the tokens that follow; the fast-weight state is kept. */
 ttt_status ttt_session_set_ttt(ttt_session *s, int mode);
 int ttt_session_n_past(const ttt_session *s);
+/* Most tokens the session can hold. */
+int ttt_session_n_ctx(const ttt_session *s);
 
 /* Work of the next call that evaluates n tokens (n_logits of them to logits): floating-point
  * operations, and bytes read from memory (every weight once, plus the KV cache rows and fast
@@ -174,6 +179,29 @@ ttt_init_params ttt_init_default_params(void);
 const char *const *ttt_presets(void);
 /* Writes config.json and model.safetensors (sharded above 4 GiB) into out_dir. */
 ttt_status ttt_checkpoint_init(const char *out_dir, const ttt_init_params *p);
+
+/* ---- sampling (llama.cpp's order: repetition penalty, top-k, top-p, min-p, temperature) ---- */
+typedef struct ttt_sampler ttt_sampler;
+
+typedef struct ttt_sampler_params {
+    float temp;           /* <= 0: greedy (argmax, lowest id on ties) */
+    int top_k;            /* <= 0: all tokens */
+    float top_p;          /* >= 1: off */
+    float min_p;          /* 0: off; keeps tokens with p >= min_p * p_max */
+    float repeat_penalty; /* 1: off; divides positive / multiplies negative logits */
+    int repeat_last_n;    /* tokens the penalty looks back over */
+    uint64_t seed;        /* same seed, same logits: same tokens */
+} ttt_sampler_params;
+
+ttt_sampler_params ttt_sampler_default_params(void);
+ttt_status ttt_sampler_init(const ttt_sampler_params *p, int n_vocab, ttt_sampler **out);
+void ttt_sampler_free(ttt_sampler *s);
+/* Forgets the token history and restarts the random generator from the seed. */
+void ttt_sampler_reset(ttt_sampler *s);
+/* Records a token of the sequence (prompt or generated) for the repetition penalty. */
+void ttt_sampler_accept(ttt_sampler *s, int32_t token);
+/* logits: [n_vocab]. Returns a token id; does not accept it. */
+int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits);
 
 #ifdef __cplusplus
 }

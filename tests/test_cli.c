@@ -42,14 +42,18 @@ static void spit(const char *dir, const char *name, const void *data, size_t len
     fclose(f);
 }
 
-/* Runs `ttt args...`, returns its exit status (-1 if killed) and its stderr. */
-static int run_ttt(const char *const *args, char *err, size_t errcap) {
-    char errpath[1024];
+/* Runs `ttt args...`, returns its exit status (-1 if killed), its stderr and (out != NULL)
+ * its stdout. */
+static int run_ttt_io(const char *const *args, char *err, size_t errcap, char *out,
+                      size_t outcap) {
+    char errpath[1024], outpath[1024];
     snprintf(errpath, sizeof errpath, "%s/cli_stderr.%d", g_tmp, (int)getpid());
+    snprintf(outpath, sizeof outpath, "%s/cli_stdout.%d", g_tmp, (int)getpid());
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = open("/dev/null", O_WRONLY);
+        int nul = out ? open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644)
+                      : open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         dup2(nul, 1);
         setenv("ASAN_OPTIONS", "exitcode=99", 1);
@@ -66,7 +70,17 @@ static int run_ttt(const char *const *args, char *err, size_t errcap) {
     snprintf(err, errcap, "%s", text ? text : "");
     free(text);
     unlink(errpath);
+    if (out) {
+        text = slurp(outpath, &n);
+        snprintf(out, outcap, "%s", text ? text : "");
+        free(text);
+        unlink(outpath);
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_ttt(const char *const *args, char *err, size_t errcap) {
+    return run_ttt_io(args, err, errcap, NULL, 0);
 }
 
 /* The command must fail cleanly with one line of stderr containing needle. */
@@ -254,6 +268,60 @@ static void bad_commands(void) {
     expect_error("unknown command", a10, "unknown command 'frobnicate'");
 }
 
+/* `ttt run` on token ids: greedy output is the argmax of the golden logits at the prompt's
+ * last position; a seed gives the same tokens every time; bad ids and options fail cleanly. */
+static void run_command(const char *golden) {
+    char dir[1024], exp[1100], err[8192], out[8192], out2[8192], ids[512] = "";
+    snprintf(dir, sizeof dir, "%s/qwen3", golden);
+    snprintf(exp, sizeof exp, "%s/expected.safetensors", dir);
+    ttt_tensors *e = NULL;
+    ttt_tensor_info ti, lg;
+    if (ttt_tensors_open(exp, &e) != TTT_OK || ttt_tensors_find(e, "input_ids", &ti) != TTT_OK ||
+        ttt_tensors_find(e, "logits", &lg) != TTT_OK || ti.dtype != TTT_DT_I32) {
+        check_count++, check_failures++;
+        fprintf(stderr, "FAIL run: cannot read %s\n", exp);
+        ttt_tensors_close(e);
+        return;
+    }
+    const int n = 10, V = (int)(lg.n_elements / ti.n_elements);
+    for (int i = 0; i < n; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "",
+                 (int)((const int32_t *)ti.data)[i]);
+    float *l = malloc(sizeof(float) * lg.n_elements);
+    ttt_tensor_to_f32(&lg, l);
+    int best = 0;
+    for (int j = 1; j < V; j++) best = l[(size_t)(n - 1) * V + j] > l[(size_t)(n - 1) * V + best] ? j : best;
+    free(l);
+    ttt_tensors_close(e);
+    const char *a1[] = {"run", "-m", dir, "--ids", ids, "-n", "1", "--temp", "0", NULL};
+    int rc = run_ttt_io(a1, err, sizeof err, out, sizeof out);
+    check_count++;
+    if (rc != 0 || atoi(out) != best) {
+        check_failures++;
+        fprintf(stderr, "FAIL run greedy: exit %d, got '%s', want %d\n%s\n", rc, out, best, err);
+    }
+    const char *a2[] = {"run", "-m", dir, "--ids", ids, "-n", "8", "--temp", "1.5", "--seed", "5",
+                        "--top-k", "0", NULL};
+    run_ttt_io(a2, err, sizeof err, out, sizeof out);
+    run_ttt_io(a2, err, sizeof err, out2, sizeof out2);
+    CHECK(strlen(out) > 8 && !strcmp(out, out2));
+    a2[10] = "6";
+    run_ttt_io(a2, err, sizeof err, out2, sizeof out2);
+    CHECK(strcmp(out, out2) != 0);
+    const char *b1[] = {"run", "--ids", "1", NULL};
+    expect_error("run without a model", b1, "missing -m");
+    const char *b2[] = {"run", "-m", dir, "--ids", "1", "-p", "x", NULL};
+    expect_error("run with two prompts", b2, "exactly one of -p, -f and --ids");
+    const char *b3[] = {"run", "-m", dir, "--ids", "1,99999", NULL};
+    expect_error("run with an id out of range", b3, "token id '99999' at byte 2");
+    const char *b4[] = {"run", "-m", dir, "-p", "hello", NULL};
+    expect_error("run text without a tokenizer", b4, "tokenizer");
+    const char *b5[] = {"run", "-m", dir, "--ids", "1", "--top-p", "2", NULL};
+    expect_error("run bad --top-p", b5, "--top-p");
+    const char *b6[] = {"run", "-m", dir, "--ids", "1,2,3", "-c", "2", NULL};
+    expect_error("run prompt longer than the context", b6, "does not fit");
+}
+
 int main(void) {
     g_bin = getenv("TTT_BIN");
     g_tmp = getenv("TTT_TEST_TMP");
@@ -271,6 +339,7 @@ int main(void) {
                         "corrupted-model cases\n");
         return check_summary("test_cli") ? 1 : 77;
     }
+    run_command(golden);
     bad_weights(&mc);
     bad_offsets(&mc);
     bad_config(&mc);

@@ -73,3 +73,41 @@ int cli_fail(const char *cmd, const char *msg) {
     fprintf(stderr, "ttt %s: %s\n", cmd, msg);
     return 1;
 }
+
+bool cli_read_file(const char *cmd, const char *path, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = !strcmp(path, "-") ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "ttt %s: %s: %s\n", cmd, path, strerror(errno));
+        return false;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n + 1 == cap) {
+            char *nb = cap < ((size_t)1 << 40) ? realloc(b, cap * 2) : NULL;
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - 1 - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    bool err = !b || ferror(f);
+    if (f != stdin) fclose(f);
+    if (err) {
+        fprintf(stderr, "ttt %s: %s: %s\n", cmd, path, b ? "read error" : "out of memory");
+        free(b);
+        return false;
+    }
+    b[n] = 0;
+    *out = b;
+    *len = n;
+    return true;
+}

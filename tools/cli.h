@@ -3,12 +3,14 @@
 #define TTT_TOOLS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Subcommands: return the process exit status. */
 int cmd_verify(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Parses an integer / float option value; prints an error naming the option on failure. */
 bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);
@@ -19,6 +21,9 @@ const char *cli_value(int argc, char **argv, int *i);
 int cli_int_list(const char *opt, const char *val, int *out, int max);
 
 double cli_now(void);
+/* Reads a whole file (NUL-terminated; binary NULs kept, see *len); prints an error naming the
+ * file and returns false on failure. */
+bool cli_read_file(const char *cmd, const char *path, char **out, size_t *len);
 /* Prints an error line "ttt <cmd>: <msg>" to stderr; returns the exit status 1. */
 int cli_fail(const char *cmd, const char *msg);
 /* A usage error: one line naming it and where help is; returns the exit status 2. */

@@ -226,6 +226,20 @@ void ttt_model_free(ttt_model *m) {
     free(m);
 }
 
+ttt_status ttt_model_set_ttt(ttt_model *m, int chunk, float lr) {
+    if (!m) return ttt_err(TTT_ERR_ARG, "ttt_model_set_ttt: NULL model");
+    if (chunk <= 0 || chunk > (1 << 24))
+        return ttt_err(TTT_ERR_ARG, "TTT chunk size %d: must be in 1..16777216", chunk);
+    if (!(lr >= 0) || lr > 1e6f)
+        return ttt_err(TTT_ERR_ARG, "TTT learning rate %g: must be in 0..1e6", (double)lr);
+    if (m->n_sessions > 0)
+        return ttt_err(TTT_ERR_ARG, "TTT parameters cannot change while %d session(s) exist",
+                       (int)m->n_sessions);
+    m->cfg.ttt_chunk = chunk;
+    m->cfg.ttt_lr = lr;
+    return TTT_OK;
+}
+
 void ttt_model_get_info(const ttt_model *m, ttt_model_info *info) {
     if (!info) return;
     memset(info, 0, sizeof *info);

@@ -42,6 +42,7 @@ struct ttt_model {
     uint64_t n_params;
     uint64_t weight_bytes;
     ttt_dtype dtype;        /* type of most matrix bytes */
+    _Atomic int n_sessions; /* live sessions: the TTT parameters are fixed while > 0 */
 };
 
 /* Fast-weight state of one TTT layer in one session (docs/TTT.md section 4). */

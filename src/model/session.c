@@ -27,6 +27,7 @@ static void *alloc_f(ttt_session *s, size_t n, int *fail) {
 
 void ttt_session_free(ttt_session *s) {
     if (!s) return;
+    s->m->n_sessions--;
     const ttt_ops *o = s->ops;
     const int L = s->m->cfg.n_layers;
     for (int i = 0; i < L; i++) {
@@ -62,6 +63,7 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     ttt_session *s = calloc(1, sizeof *s);
     if (!s) return ttt_err(TTT_ERR_NOMEM, "session: out of memory");
     s->m = m;
+    m->n_sessions++;
     s->ops = m->ops;
     s->n_ctx = p->n_ctx > 0 ? p->n_ctx : c->max_pos;
     s->n_batch = p->n_batch > 0 ? p->n_batch : 512;
@@ -145,6 +147,7 @@ ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
 }
 
 int ttt_session_n_past(const ttt_session *s) { return s ? s->n_past : 0; }
+int ttt_session_n_ctx(const ttt_session *s) { return s ? s->n_ctx : 0; }
 
 /* Grows every layer's cache to hold `need` rows (doubling, capped at n_ctx). The cache is
  * head-major, so each head's rows move to their new offset. Layers grow one at a time, each

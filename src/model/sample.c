@@ -1,0 +1,186 @@
+/* sample.c - token sampling from logits, in llama.cpp's order: repetition penalty, top-k,
+ * top-p, min-p, temperature, then a draw from a seeded generator. Greedy (temp <= 0) is the
+ * first index of the largest penalised logit, so it matches an argmax over the same logits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ttt.h"
+#include "util/err.h"
+
+typedef struct cand {
+    float logit;
+    int32_t id;
+} cand;
+
+struct ttt_sampler {
+    ttt_sampler_params p;
+    int n_vocab;       /* V */
+    cand *c;           /* [V] working candidates */
+    int32_t *hist;     /* [hist_cap] ring of accepted tokens (repeat penalty) */
+    int hist_cap;      /* repeat_last_n, at least 1 */
+    int hist_n;        /* tokens in the ring */
+    int hist_pos;      /* next write index */
+    uint64_t rng[4];   /* xoshiro256** state */
+};
+
+ttt_sampler_params ttt_sampler_default_params(void) {
+    /* llama.cpp's defaults */
+    ttt_sampler_params p = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
+                            .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0};
+    return p;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next_u64(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+void ttt_sampler_reset(ttt_sampler *s) {
+    if (!s) return;
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
+    s->hist_n = s->hist_pos = 0;
+}
+
+ttt_status ttt_sampler_init(const ttt_sampler_params *p, int n_vocab, ttt_sampler **out) {
+    if (!out) return ttt_err(TTT_ERR_ARG, "ttt_sampler_init: NULL out");
+    *out = NULL;
+    ttt_sampler_params def = ttt_sampler_default_params();
+    if (!p) p = &def;
+    if (n_vocab <= 0) return ttt_err(TTT_ERR_ARG, "sampler: vocabulary size %d", n_vocab);
+    if (!(p->temp == p->temp) || !(p->top_p >= 0) || !(p->min_p >= 0) || p->min_p > 1 ||
+        !(p->repeat_penalty > 0))
+        return ttt_err(TTT_ERR_ARG,
+                       "sampler: need temp a number, top_p >= 0, 0 <= min_p <= 1, "
+                       "repeat_penalty > 0");
+    ttt_sampler *s = calloc(1, sizeof *s);
+    if (!s) return ttt_err(TTT_ERR_NOMEM, "sampler: out of memory");
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->hist_cap = p->repeat_last_n > 0 ? p->repeat_last_n : 1;
+    s->c = malloc((size_t)n_vocab * sizeof *s->c);
+    s->hist = malloc((size_t)s->hist_cap * sizeof *s->hist);
+    if (!s->c || !s->hist) {
+        ttt_sampler_free(s);
+        return ttt_err(TTT_ERR_NOMEM, "sampler: out of memory");
+    }
+    ttt_sampler_reset(s);
+    *out = s;
+    return TTT_OK;
+}
+
+void ttt_sampler_free(ttt_sampler *s) {
+    if (!s) return;
+    free(s->c);
+    free(s->hist);
+    free(s);
+}
+
+void ttt_sampler_accept(ttt_sampler *s, int32_t token) {
+    if (!s || s->p.repeat_last_n <= 0) return;
+    s->hist[s->hist_pos] = token;
+    s->hist_pos = (s->hist_pos + 1) % s->hist_cap;
+    if (s->hist_n < s->hist_cap) s->hist_n++;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id; /* ties: lower id first, as argmax */
+}
+
+/* Moves the k largest candidates to the front, sorted (quickselect, then sort the head). */
+static void top_k_sort(cand *c, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi && k < n) {
+        cand pivot = c[(lo + hi) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (cmp_desc(&c[i], &pivot) < 0) i++;
+            while (cmp_desc(&c[j], &pivot) > 0) j--;
+            if (i <= j) {
+                cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+    qsort(c, (size_t)k, sizeof *c, cmp_desc);
+}
+
+int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
+    const int V = s->n_vocab;
+    cand *c = s->c;
+    for (int i = 0; i < V; i++) c[i] = (cand){logits[i], i};
+    if (s->p.repeat_penalty != 1.0f) {
+        /* each distinct recent token once, as llama.cpp's penalty */
+        for (int h = 0; h < s->hist_n; h++) {
+            int32_t t = s->hist[h];
+            if (t < 0 || t >= V) continue;
+            int seen = 0;
+            for (int g = 0; g < h && !seen; g++) seen = s->hist[g] == t;
+            if (seen) continue;
+            float l = c[t].logit;
+            c[t].logit = l > 0 ? l / s->p.repeat_penalty : l * s->p.repeat_penalty;
+        }
+    }
+    if (s->p.temp <= 0) {
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (c[i].logit > c[best].logit) best = i;
+        return c[best].id;
+    }
+    int n = V;
+    if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
+    top_k_sort(c, V, n);
+    /* probabilities at temperature 1 for the filters (llama.cpp applies temp last) */
+    double mx = c[0].logit, z = 0;
+    for (int i = 0; i < n; i++) z += exp((double)c[i].logit - mx);
+    if (s->p.top_p < 1.0f) {
+        double cum = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += exp((double)c[i].logit - mx) / z;
+            if (cum >= s->p.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+    }
+    if (s->p.min_p > 0) {
+        /* p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p) */
+        double cut = mx + log((double)s->p.min_p);
+        int keep = 1;
+        while (keep < n && c[keep].logit >= cut) keep++;
+        n = keep;
+    }
+    double zt = 0;
+    for (int i = 0; i < n; i++) zt += exp(((double)c[i].logit - mx) / s->p.temp);
+    /* 53 random bits → [0, zt) */
+    double r = (double)(next_u64(s->rng) >> 11) * 0x1.0p-53 * zt, cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += exp(((double)c[i].logit - mx) / s->p.temp);
+        if (r < cum) return c[i].id;
+    }
+    return c[n - 1].id;
+}

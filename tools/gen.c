@@ -1,0 +1,146 @@
+/* gen.c - the generation loop of `ttt run` and `ttt chat`. */
+#include "gen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Text not yet printed, held back while it could still be the start of a stop string. */
+typedef struct held {
+    char *b;
+    size_t n, cap;
+} held;
+
+static bool held_add(held *h, const char *s, size_t n) {
+    if (h->n + n + 1 > h->cap) {
+        size_t cap = (h->n + n + 1) * 2;
+        char *b = realloc(h->b, cap);
+        if (!b) return false;
+        h->b = b;
+        h->cap = cap;
+    }
+    memcpy(h->b + h->n, s, n);
+    h->n += n;
+    h->b[h->n] = 0;
+    return true;
+}
+
+/* Prints what can no longer be part of a stop string; true when a stop string was found (the
+ * text before it printed, the rest dropped). */
+static bool held_flush(held *h, const gen_params *p, FILE *out, bool final) {
+    size_t first = h->n; /* earliest stop match */
+    for (int i = 0; i < p->n_stops; i++) {
+        size_t ls = strlen(p->stops[i]);
+        if (!ls || ls > h->n) continue;
+        for (size_t k = 0; k + ls <= h->n && k < first; k++)
+            if (!memcmp(h->b + k, p->stops[i], ls)) {
+                first = k;
+                break;
+            }
+    }
+    if (first < h->n) {
+        fwrite(h->b, 1, first, out);
+        h->n = 0;
+        return true;
+    }
+    size_t keep = 0; /* longest suffix that is a proper prefix of a stop string */
+    if (!final)
+        for (int i = 0; i < p->n_stops; i++) {
+            size_t ls = strlen(p->stops[i]);
+            for (size_t k = ls > 1 ? ls - 1 : 0; k > keep; k--)
+                if (k <= h->n && !memcmp(h->b + h->n - k, p->stops[i], k)) {
+                    keep = k;
+                    break;
+                }
+        }
+    fwrite(h->b, 1, h->n - keep, out);
+    memmove(h->b, h->b + h->n - keep, keep);
+    h->n = keep;
+    return false;
+}
+
+static bool is_eos(const gen_params *p, int32_t id) {
+    for (int i = 0; i < p->n_eos; i++)
+        if (p->eos[i] == id) return true;
+    return false;
+}
+
+ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int n_prompt,
+                   const gen_params *p, gen_decode_fn decode, void *decode_ctx, FILE *out,
+                   gen_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->pending = -1;
+    const int n_ctx = ttt_session_n_ctx(s), n_past = ttt_session_n_past(s);
+    float *logits = malloc((size_t)p->n_vocab * sizeof *logits);
+    held h = {0};
+    if (!logits) return TTT_ERR_NOMEM;
+    ttt_status rc = TTT_OK;
+    ttt_eval_out eo = {.logits = logits};
+    double t0 = cli_now();
+    if (n_prompt > 0) {
+        if (n_past + n_prompt > n_ctx) {
+            st->ctx_full = true;
+            free(logits);
+            return TTT_OK;
+        }
+        rc = ttt_session_eval(s, prompt, n_prompt, &eo);
+        for (int i = 0; i < n_prompt && rc == TTT_OK; i++) ttt_sampler_accept(smp, prompt[i]);
+    } else if (n_past == 0) {
+        rc = TTT_ERR_ARG; /* nothing to continue from */
+    }
+    st->n_prompt = n_prompt;
+    st->t_prompt = cli_now() - t0;
+    t0 = cli_now();
+    bool ids_out = p->ids_out || !decode, first = true;
+    while (rc == TTT_OK && (p->n_predict < 0 || st->n_gen < p->n_predict)) {
+        int32_t id = ttt_sampler_sample(smp, logits);
+        st->pending = id;
+        if (!p->ignore_eos && is_eos(p, id)) {
+            st->hit_eos = true;
+            break;
+        }
+        st->n_gen++;
+        ttt_sampler_accept(smp, id);
+        if (ids_out) {
+            fprintf(out, first ? "%d" : " %d", (int)id);
+            first = false;
+        } else {
+            size_t n;
+            const char *txt = decode(decode_ctx, id, &n);
+            if (n && !held_add(&h, txt, n)) {
+                rc = TTT_ERR_NOMEM;
+                break;
+            }
+            if (held_flush(&h, p, out, false)) {
+                st->hit_stop = true;
+                break;
+            }
+        }
+        fflush(out);
+        if (ttt_session_n_past(s) >= n_ctx) {
+            st->ctx_full = true;
+            break;
+        }
+        if (p->n_predict >= 0 && st->n_gen == p->n_predict) break;
+        rc = ttt_session_eval(s, &id, 1, &eo);
+        if (rc == TTT_OK) st->pending = -1;
+    }
+    if (!ids_out && !st->hit_stop) held_flush(&h, p, out, true);
+    if (ids_out && !first) fputc('\n', out);
+    fflush(out);
+    st->t_gen = cli_now() - t0;
+    free(h.b);
+    free(logits);
+    return rc;
+}
+
+void gen_print_stats(const gen_stats *st) {
+    fprintf(stderr, "\n");
+    fprintf(stderr, "prompt eval: %6d tokens in %8.2f ms (%8.2f tokens/s)\n", st->n_prompt,
+            st->t_prompt * 1e3, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0);
+    fprintf(stderr, "generation:  %6d tokens in %8.2f ms (%8.2f tokens/s)%s\n", st->n_gen,
+            st->t_gen * 1e3, st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0,
+            st->hit_eos ? ", end of sequence" : st->hit_stop ? ", stop string"
+                                              : st->ctx_full ? ", context full" : "");
+}
