@@ -135,6 +135,14 @@ void ttt_session_free(ttt_session *s);
 void ttt_session_reset(ttt_session *s);
 /* Sets the TTT mode for the tokens that follow; the fast-weight state is kept. */
 ttt_status ttt_session_set_ttt(ttt_session *s, int mode);
+/* Folds the rows of the pending (incomplete) chunk of every TTT layer into the fast weights,
+ * as a chunk of their own (conv zero-padded at its end); later tokens start a new chunk. This
+ * is the "flush" of strict ingest-then-answer evaluation (docs/TTT.md). */
+ttt_status ttt_session_flush(ttt_session *s);
+/* Forgets the tokens (KV cache, positions, pending chunk rows) but keeps the fast weights: the
+ * next token is at position 0 and sees only what the fast weights learned. Flush first to
+ * keep the pending rows. */
+ttt_status ttt_session_clear_kv(ttt_session *s);
 int ttt_session_n_past(const ttt_session *s);
 /* Most tokens the session can hold. */
 int ttt_session_n_ctx(const ttt_session *s);

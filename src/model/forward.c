@@ -31,23 +31,25 @@ ttt_status ttt_fast_update(ttt_session *s, int layer) {
     if (!s->U || !s->V || !f->S || (c->ttt_clip > 0 && !s->dW))
         return ttt_err(TTT_ERR_NOMEM, "layer %d: out of memory for the fast-weight update",
                        layer);
+    /* the chunk's rows: C, or fewer when a flush folds in a partial chunk */
+    const int n = f->tail;
     /* V = conv(t) P: the chunk's values; conv zero-padded inside the chunk */
-    o->conv5(s->U, f->tt, L->ttt_conv, C, D, c->ttt_conv_causal ? 4 : 2);
+    o->conv5(s->U, f->tt, L->ttt_conv, n, D, c->ttt_conv_causal ? 4 : 2);
     const float *V = s->U;
     if (L->ttt_proj.data) {
-        o->matmul_nt(s->V, s->U, &L->ttt_proj, C);
+        o->matmul_nt(s->V, s->U, &L->ttt_proj, n);
         V = s->V;
         ttt_status st = o->sync(); /* a failed V must not reach S */
         if (st != TTT_OK) return st;
     }
     /* dW = V^T Z: [D, F] */
     if (c->ttt_clip > 0) {
-        o->gemm(1, 0, D, F, C, 1.0f, V, D, f->zt, F, 0.0f, s->dW, F);
+        o->gemm(1, 0, D, F, n, 1.0f, V, D, f->zt, F, 0.0f, s->dW, F);
         double norm = sqrt(o->sumsq(s->dW, (size_t)D * F));
         float scale = norm > c->ttt_clip ? (float)(c->ttt_clip / norm) : 1.0f;
         o->axpy(f->S, s->dW, c->ttt_lr * scale, (size_t)D * F);
     } else {
-        o->gemm(1, 0, D, F, C, c->ttt_lr, V, D, f->zt, F, 1.0f, f->S, F);
+        o->gemm(1, 0, D, F, n, c->ttt_lr, V, D, f->zt, F, 1.0f, f->S, F);
     }
     f->tail = 0;
     return TTT_OK;

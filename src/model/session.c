@@ -146,6 +146,31 @@ ttt_status ttt_session_set_ttt(ttt_session *s, int mode) {
     return TTT_OK;
 }
 
+ttt_status ttt_session_flush(ttt_session *s) {
+    if (!s) return ttt_err(TTT_ERR_ARG, "ttt_session_flush: NULL session");
+    if (s->failed)
+        return ttt_err(TTT_ERR_ARG, "session: an earlier call failed midway; reset it first");
+    for (int l = 0; l < s->m->cfg.n_layers; l++) {
+        if (s->fast[l].tail == 0) continue;
+        ttt_status st = ttt_fast_update(s, l);
+        if (st == TTT_OK) st = s->ops->sync();
+        if (st != TTT_OK) {
+            s->failed = 1; /* some layers folded their rows in, others not */
+            return st;
+        }
+    }
+    return TTT_OK;
+}
+
+ttt_status ttt_session_clear_kv(ttt_session *s) {
+    if (!s) return ttt_err(TTT_ERR_ARG, "ttt_session_clear_kv: NULL session");
+    if (s->failed)
+        return ttt_err(TTT_ERR_ARG, "session: an earlier call failed midway; reset it first");
+    s->n_past = 0;
+    for (int l = 0; l < s->m->cfg.n_layers; l++) s->fast[l].tail = 0;
+    return TTT_OK;
+}
+
 int ttt_session_n_past(const ttt_session *s) { return s ? s->n_past : 0; }
 int ttt_session_n_ctx(const ttt_session *s) { return s ? s->n_ctx : 0; }
 
