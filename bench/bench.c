@@ -74,25 +74,6 @@ static void usage(FILE *f) {
             "                  the last-level cache)\n");
 }
 
-/* Peak RSS since the last reset (Linux: /proc/self/clear_refs "5" resets VmHWM). */
-static void rss_reset(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
-
-static long long rss_peak(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kb = atoll(line + 6);
-    if (f) fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
 static void tokens_fill(int32_t *t, int n, int vocab, unsigned seed) {
     for (int i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
@@ -143,7 +124,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     else snprintf(r->test, sizeof r->test, "tg%d", n_gen);
     if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
     tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
-    rss_reset();
+    cli_rss_reset();
     double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms caches and page mappings */
         if (rep >= 0) r->ceiling = fmax(r->ceiling, sample(pr, n_prompt > 0));
@@ -183,7 +164,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     r->flops_per_token = flops;
     r->bytes_per_token = bytes;
     /* the probe's buffer is resident for the whole run: not the model's memory */
-    r->peak_rss = rss_peak() - (long long)o->probe_bytes;
+    r->peak_rss = cli_rss_peak() - (long long)o->probe_bytes;
     ttt_session_free(s);
     free(tok);
     free(logits);

@@ -111,3 +111,22 @@ bool cli_read_file(const char *cmd, const char *path, char **out, size_t *len) {
     *len = n;
     return true;
 }
+
+/* /proc/self/clear_refs "5" resets VmHWM to the current RSS. */
+void cli_rss_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+long long cli_rss_peak(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atoll(line + 6);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}

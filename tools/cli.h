@@ -21,6 +21,9 @@ const char *cli_value(int argc, char **argv, int *i);
 int cli_int_list(const char *opt, const char *val, int *out, int max);
 
 double cli_now(void);
+/* Peak resident memory in bytes since the last cli_rss_reset (Linux VmHWM; -1 if unknown). */
+void cli_rss_reset(void);
+long long cli_rss_peak(void);
 /* Reads a whole file (NUL-terminated; binary NULs kept, see *len); prints an error naming the
  * file and returns false on failure. */
 bool cli_read_file(const char *cmd, const char *path, char **out, size_t *len);
