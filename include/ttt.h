@@ -211,6 +211,90 @@ void ttt_sampler_accept(ttt_sampler *s, int32_t token);
 /* logits: [n_vocab]. Returns a token id; does not accept it. */
 int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits);
 
+/* ==== tokenizers and chat formats (Hugging Face tokenizer.json) ====
+ *
+ * A ttt_tokenizer is read-only after loading: encode and decode may run on several threads
+ * at once. Text in is UTF-8; ill-formed UTF-8 is rejected with TTT_ERR_ARG naming the byte
+ * offset (docs/TOKENIZER.md). Arrays and strings returned through `**out` are malloc'ed and
+ * belong to the caller (free()). */
+typedef struct ttt_tokenizer ttt_tokenizer;
+
+/* path: a model directory (tokenizer.json, and tokenizer_config.json and
+ * generation_config.json when present) or a tokenizer.json file (its directory's configs are
+ * read too). */
+ttt_status ttt_tokenizer_load(const char *path, ttt_tokenizer **out);
+void ttt_tokenizer_free(ttt_tokenizer *t);
+
+enum {
+    TTT_TOK_ADD_SPECIAL = 1,   /* apply the post-processor (BOS/EOS), as HF add_special_tokens */
+    TTT_TOK_NO_SPECIAL = 2,    /* special tokens written in the text are plain text (for user
+                                  content); non-special added tokens still match */
+    TTT_TOK_SKIP_SPECIAL = 4,  /* decode: leave special tokens out */
+};
+
+/* ids of len bytes of text (flags: TTT_TOK_ADD_SPECIAL, TTT_TOK_NO_SPECIAL). */
+ttt_status ttt_tokenize(const ttt_tokenizer *t, const char *text, size_t len, int flags,
+                        int32_t **ids, size_t *n_ids);
+/* Text of n ids (flags: TTT_TOK_SKIP_SPECIAL); NUL-terminated, *len without the NUL. An id
+ * outside the vocabulary is TTT_ERR_ARG naming its position. */
+ttt_status ttt_detokenize(const ttt_tokenizer *t, const int32_t *ids, size_t n, int flags,
+                          char **text, size_t *len);
+
+/* Ids run 0..ttt_tokenizer_n_vocab()-1 (model vocabulary and added tokens). */
+int ttt_tokenizer_n_vocab(const ttt_tokenizer *t);
+/* The token's text as stored (byte-level or "▁" form), NULL when id has none. */
+const char *ttt_tokenizer_token(const ttt_tokenizer *t, int32_t id);
+/* The id of a token's text (added tokens first), -1 when absent. */
+int32_t ttt_tokenizer_find(const ttt_tokenizer *t, const char *token);
+int ttt_tokenizer_is_special(const ttt_tokenizer *t, int32_t id);
+int32_t ttt_tokenizer_bos(const ttt_tokenizer *t);  /* -1 when none */
+int32_t ttt_tokenizer_eos(const ttt_tokenizer *t);  /* tokenizer_config's eos_token, -1 */
+/* Every id that ends generation: eos_token and generation_config's eos_token_id list. */
+int ttt_tokenizer_is_eog(const ttt_tokenizer *t, int32_t id);
+int ttt_tokenizer_eog_ids(const ttt_tokenizer *t, const int32_t **ids);
+
+/* Sampling defaults of generation_config.json; has_* say which were given. */
+typedef struct ttt_gen_defaults {
+    float temperature;
+    float top_p;
+    int top_k;
+    int has_temperature, has_top_p, has_top_k;
+} ttt_gen_defaults;
+void ttt_tokenizer_gen_defaults(const ttt_tokenizer *t, ttt_gen_defaults *g);
+
+/* Streaming detokenizer: text comes out only once it is complete UTF-8 and no later token
+ * can change it (the decoder's look-behind is handled: Metaspace's first-space strip, byte
+ * fallback and byte-level pieces of one character). */
+typedef struct ttt_detok ttt_detok;
+ttt_status ttt_detok_init(const ttt_tokenizer *t, int flags, ttt_detok **out);
+/* Adds one id; *text (valid until the next call, NUL-terminated) is the new text, maybe "". */
+ttt_status ttt_detok_push(ttt_detok *d, int32_t id, const char **text, size_t *len);
+/* Whatever is held back (an incomplete character comes out as U+FFFD), then starts afresh. */
+ttt_status ttt_detok_flush(ttt_detok *d, const char **text, size_t *len);
+void ttt_detok_free(ttt_detok *d);
+
+/* Chat formats, detected from the chat template's text. */
+enum { TTT_CHAT_NONE = 0, TTT_CHAT_CHATML = 1, TTT_CHAT_LLAMA3 = 2, TTT_CHAT_GEMMA = 3 };
+typedef struct ttt_chat_msg {
+    const char *role;     /* "system", "user", "assistant" */
+    const char *content;
+} ttt_chat_msg;
+typedef struct ttt_chat_params {
+    int add_generation_prompt; /* end with the assistant's header */
+    int enable_thinking;       /* 0: Qwen3's empty think block after the header; default 1 */
+} ttt_chat_params;
+ttt_chat_params ttt_chat_default_params(void);
+int ttt_tokenizer_chat_format(const ttt_tokenizer *t);   /* TTT_CHAT_* */
+const char *ttt_chat_format_name(int format);
+/* Replaces the chat template (e.g. a .jinja file's text); TTT_ERR_UNSUPPORTED when its format
+ * is none of the built-in ones. */
+ttt_status ttt_tokenizer_set_chat_template(ttt_tokenizer *t, const char *tmpl);
+/* The prompt text of the messages; encode it with flags 0 (it holds BOS where the format
+ * wants one). */
+ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
+                          const ttt_chat_params *p, char **text);
+/* ==== end of tokenizers ==== */
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,7 @@
 # Installs the Debian packages ttt builds with, if any is missing (as root, or through sudo).
 # Usage: scripts/deps.sh [--fuzz]   (--fuzz adds clang and its libFuzzer runtime)
 set -eu
-pkgs="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev"
+pkgs="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libutf8proc-dev"
 if [ "${1:-}" = "--fuzz" ]; then pkgs="$pkgs clang libclang-rt-14-dev"; fi
 missing=""
 for p in $pkgs; do

@@ -11,6 +11,12 @@ int cmd_verify(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+/* tok_bench.c: deterministic mixed text of mb megabytes on stdout; encode speed of a file. */
+int tok_bench_text(double mb);
+struct ttt_tokenizer;
+int tok_bench(const struct ttt_tokenizer *t, const char *path, int reps);
 
 /* Parses an integer / float option value; prints an error naming the option on failure. */
 bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);

@@ -1,0 +1,165 @@
+/* normalize.c - UTF-8 helpers and the normalizers: Unicode forms through utf8proc, Replace,
+ * Prepend (a Sequence is flattened into the stage list at load time). */
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "tok/tok.h"
+#include "util/err.h"
+
+size_t tok_utf8_next(const char *s, size_t n, uint32_t *cp) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0x80 || n < 2) {
+        *cp = p[0];
+        return 1;
+    }
+    if (p[0] < 0xe0) {
+        *cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+        return 2;
+    }
+    if (p[0] < 0xf0 || n < 4) {
+        if (n < 3) {
+            *cp = p[0];
+            return 1;
+        }
+        *cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+        return 3;
+    }
+    *cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+          (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+    return 4;
+}
+
+size_t tok_utf8_put(char *d, uint32_t cp) {
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xc0 | cp >> 6);
+        d[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xe0 | cp >> 12);
+        d[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        d[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char)(0xf0 | cp >> 18);
+    d[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    d[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Unicode 15 table 3-7: the valid second-byte range depends on the lead byte. */
+bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
+    static const char fffd[3] = {(char)0xef, (char)0xbf, (char)0xbd};
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && s[run] < 0x80) run++;
+        if (run > i && !tok_buf_put(out, s + i, run - i)) return false;
+        i = run;
+        if (i >= n) break;
+        uint8_t c = s[i];
+        size_t len = 0;
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf) len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        }
+        size_t j = 1;
+        if (len && i + 1 < n && s[i + 1] >= lo && s[i + 1] <= hi) {
+            j = 2;
+            while (j < len && i + j < n && s[i + j] >= 0x80 && s[i + j] <= 0xbf) j++;
+        }
+        bool ok = len && j == len ? tok_buf_put(out, s + i, len) : tok_buf_put(out, fffd, 3);
+        if (!ok) return false;
+        i += j;
+    }
+    return tok_buf_reserve(out, 0);
+}
+
+static bool all_ascii(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) return false;
+    return true;
+}
+
+static ttt_status unicode_form(tok_norm_kind k, const char *s, size_t n, tok_buf *out) {
+    out->len = 0;
+    /* ASCII is invariant under every form, and most text is ASCII */
+    if (all_ascii(s, n)) return tok_buf_put(out, s, n) ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "oom");
+    int opt = UTF8PROC_STABLE;
+    if (k == TOK_NORM_NFC || k == TOK_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
+    else opt |= UTF8PROC_DECOMPOSE;
+    if (k == TOK_NORM_NFKC || k == TOK_NORM_NFKD) opt |= UTF8PROC_COMPAT;
+    utf8proc_uint8_t *dst = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
+                                      (utf8proc_option_t)opt);
+    if (r < 0) {
+        free(dst);
+        return ttt_err(TTT_ERR_ARG, "tokenizer: normalization failed: %s",
+                       utf8proc_errmsg(r));
+    }
+    bool ok = tok_buf_put(out, dst, (size_t)r);
+    free(dst);
+    return ok ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+}
+
+static ttt_status replace_all(const tok_norm *st, tok_match_ctx *c, const char *s, size_t n,
+                              tok_buf *out) {
+    tok_spans sp = {0};
+    out->len = 0;
+    ttt_status r = tok_find_all(&st->pat, c, s, n, &sp);
+    size_t at = 0, clen = strlen(st->content);
+    bool ok = true;
+    for (size_t i = 0; r == TTT_OK && ok && i < sp.n; i++) {
+        ok = tok_buf_put(out, s + at, sp.p[2 * i] - at) && tok_buf_put(out, st->content, clen);
+        at = sp.p[2 * i + 1];
+    }
+    if (r == TTT_OK && ok) ok = tok_buf_put(out, s + at, n - at);
+    tok_spans_free(&sp);
+    if (r == TTT_OK && !ok) r = ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    return r;
+}
+
+ttt_status tok_normalize(const tok_norm *stages, int n, tok_match_ctx *c, const char *s,
+                         size_t len, tok_buf *out, tok_buf *tmp) {
+    out->len = 0;
+    if (!tok_buf_put(out, s, len)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    for (int i = 0; i < n; i++) {
+        const tok_norm *st = &stages[i];
+        ttt_status r = TTT_OK;
+        switch (st->kind) {
+        case TOK_NORM_PREPEND:
+            /* HF prepends only to non-empty text */
+            tmp->len = 0;
+            if (out->len && !(tok_buf_put(tmp, st->content, strlen(st->content)) &&
+                              tok_buf_put(tmp, out->p, out->len)))
+                r = ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+            else if (!out->len && !tok_buf_put(tmp, "", 0))
+                r = ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+            break;
+        case TOK_NORM_REPLACE:
+            r = replace_all(st, c, out->p, out->len, tmp);
+            break;
+        default:
+            r = unicode_form(st->kind, out->p, out->len, tmp);
+            break;
+        }
+        if (r != TTT_OK) return r;
+        tok_buf swap = *out;
+        *out = *tmp;
+        *tmp = swap;
+    }
+    return TTT_OK;
+}
