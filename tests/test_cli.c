@@ -15,6 +15,7 @@
 #define SANITIZER_EXIT 99
 
 static const char *g_bin, *g_tmp;
+static const char *g_stdin; /* a file the next command reads as stdin (NULL: none) */
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -56,6 +57,10 @@ static int run_ttt_io(const char *const *args, char *err, size_t errcap, char *o
                       : open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         dup2(nul, 1);
+        if (g_stdin) {
+            int in = open(g_stdin, O_RDONLY);
+            dup2(in, 0);
+        }
         setenv("ASAN_OPTIONS", "exitcode=99", 1);
         setenv("UBSAN_OPTIONS", "exitcode=99:halt_on_error=1", 1);
         const char *argv[16] = {g_bin};
@@ -322,6 +327,100 @@ static void run_command(const char *golden) {
     expect_error("run prompt longer than the context", b6, "does not fit");
 }
 
+/* A small model with the golden Qwen2 tokenizer and a ChatML template: `ttt run` on text
+ * streams the same text as decoding its ids; stop strings cut the output; `ttt chat` carries a
+ * conversation and /reset starts it afresh. */
+static void text_commands(const char *golden) {
+    char dir[1024], cfgp[1100], tokp[1100], err[8192], out[8192], ids[8192], dec[8192];
+    snprintf(dir, sizeof dir, "%s/textmodel", g_tmp);
+    snprintf(cfgp, sizeof cfgp, "%s/textmodel.json", g_tmp);
+    snprintf(tokp, sizeof tokp, "%s/tokenizers/qwen2/tokenizer.json", golden);
+    size_t n;
+    char *cfg = NULL, *tok = NULL, path[1100];
+    snprintf(path, sizeof path, "%s/qwen3/config.json", golden);
+    cfg = slurp(path, &n);
+    char *cfg2 = cfg ? patched(cfg, n, "\"vocab_size\": 1024", "\"vocab_size\": 1503") : NULL;
+    tok = slurp(tokp, &n);
+    check_count++;
+    if (!cfg2 || !tok) {
+        check_failures++;
+        fprintf(stderr, "FAIL text commands: fixtures\n");
+        goto out;
+    }
+    FILE *f = fopen(cfgp, "w");
+    if (f) fputs(cfg2, f), fclose(f);
+    const char *init[] = {"init", "--config", cfgp, "-o", dir, "--dtype", "f32", NULL};
+    CHECK(run_ttt(init, err, sizeof err) == 0);
+    spit(dir, "tokenizer.json", tok, n);
+    const char *tc = "{\"eos_token\": \"<|im_end|>\", \"chat_template\": \"{% for m in messages "
+                     "%}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}{% "
+                     "endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\\n'}}{% "
+                     "endif %}\"}";
+    spit(dir, "tokenizer_config.json", tc, strlen(tc));
+
+    const char *r1[] = {"run", "-m", dir, "-p", "Hello world", "-n", "12", "--temp", "0",
+                        "--ignore-eos", NULL};
+    CHECK(run_ttt_io(r1, err, sizeof err, out, sizeof out) == 0);
+    const char *r2[] = {"run", "-m", dir, "-p", "Hello world", "-n", "12", "--temp", "0",
+                        "--ignore-eos", "--ids-out", NULL};
+    CHECK(run_ttt_io(r2, err, sizeof err, ids, sizeof ids) == 0);
+    char idsp[1100];
+    snprintf(idsp, sizeof idsp, "%s/textmodel.ids", g_tmp);
+    f = fopen(idsp, "w");
+    if (f) fputs(ids, f), fclose(f);
+    g_stdin = idsp;
+    const char *d1[] = {"tokenize", "--tokenizer", dir, "--decode", NULL};
+    CHECK(run_ttt_io(d1, err, sizeof err, dec, sizeof dec) == 0);
+    g_stdin = NULL;
+    size_t ld = strlen(dec);
+    if (ld && dec[ld - 1] == '\n') dec[--ld] = 0;
+    char want[8300];
+    snprintf(want, sizeof want, "Hello world%s\n", dec);
+    check_count++;
+    if (strcmp(out, want)) {
+        check_failures++;
+        fprintf(stderr, "FAIL run text: got '%s', want '%s' (ids %s)\n", out, want, ids);
+    }
+    /* a stop string taken from the middle of that output: everything before it, nothing after */
+    if (ld >= 6) {
+        char stop[8] = {0};
+        memcpy(stop, dec + 3, 3);
+        const char *r3[] = {"run", "-m", dir, "-p", "Hello world", "-n", "12", "--temp", "0",
+                            "--ignore-eos", "--stop", stop, NULL};
+        CHECK(run_ttt_io(r3, err, sizeof err, out, sizeof out) == 0);
+        const char *at = strstr(dec, stop);
+        snprintf(want, sizeof want, "Hello world%.*s\n", (int)(at - dec), dec);
+        check_count++;
+        if (strcmp(out, want)) {
+            check_failures++;
+            fprintf(stderr, "FAIL run --stop '%s': got '%s', want '%s'\n", stop, out, want);
+        }
+    }
+    /* chat: the same first message after /reset gets the same reply */
+    char inp[1100];
+    snprintf(inp, sizeof inp, "%s/chat.in", g_tmp);
+    f = fopen(inp, "w");
+    if (f) fputs("hi there\nwhat next\n/reset\nhi there\n", f), fclose(f);
+    g_stdin = inp;
+    const char *c1[] = {"chat", "-m", dir, "-n", "6", "--temp", "0", "--ignore-eos", NULL};
+    int rc = run_ttt_io(c1, err, sizeof err, out, sizeof out);
+    g_stdin = NULL;
+    char *l2 = strchr(out, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+    char *l4 = l3 ? strchr(l3 + 1, '\n') : NULL;
+    check_count++;
+    if (rc != 0 || !l4 || l2 - out != l4 - l3 - 1 || strncmp(out, l3 + 1, (size_t)(l2 - out))) {
+        check_failures++;
+        fprintf(stderr, "FAIL chat: exit %d, output '%s'\n%s\n", rc, out, err);
+    }
+    snprintf(path, sizeof path, "%s/qwen3", golden);
+    const char *c2[] = {"chat", "-m", path, NULL};
+    expect_error("chat without a tokenizer", c2, "tokenizer.json");
+out:
+    free(cfg);
+    free(cfg2);
+    free(tok);
+}
+
 int main(void) {
     g_bin = getenv("TTT_BIN");
     g_tmp = getenv("TTT_TEST_TMP");
@@ -340,6 +439,7 @@ int main(void) {
         return check_summary("test_cli") ? 1 : 77;
     }
     run_command(golden);
+    text_commands(golden);
     bad_weights(&mc);
     bad_offsets(&mc);
     bad_config(&mc);

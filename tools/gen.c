@@ -26,9 +26,22 @@ static bool held_add(held *h, const char *s, size_t n) {
     return true;
 }
 
+/* Where printed text goes: the stream, and a copy when the caller wants the text. */
+typedef struct sink {
+    FILE *out;
+    held copy;
+    bool keep;
+    bool nomem;
+} sink;
+
+static void emit(sink *k, const char *s, size_t n) {
+    fwrite(s, 1, n, k->out);
+    if (k->keep && n && !held_add(&k->copy, s, n)) k->nomem = true;
+}
+
 /* Prints what can no longer be part of a stop string; true when a stop string was found (the
  * text before it printed, the rest dropped). */
-static bool held_flush(held *h, const gen_params *p, FILE *out, bool final) {
+static bool held_flush(held *h, const gen_params *p, sink *out, bool final) {
     size_t first = h->n; /* earliest stop match */
     for (int i = 0; i < p->n_stops; i++) {
         size_t ls = strlen(p->stops[i]);
@@ -40,7 +53,7 @@ static bool held_flush(held *h, const gen_params *p, FILE *out, bool final) {
             }
     }
     if (first < h->n) {
-        fwrite(h->b, 1, first, out);
+        emit(out, h->b, first);
         h->n = 0;
         return true;
     }
@@ -54,7 +67,7 @@ static bool held_flush(held *h, const gen_params *p, FILE *out, bool final) {
                     break;
                 }
         }
-    fwrite(h->b, 1, h->n - keep, out);
+    emit(out, h->b, h->n - keep);
     memmove(h->b, h->b + h->n - keep, keep);
     h->n = keep;
     return false;
@@ -74,6 +87,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     const int n_ctx = ttt_session_n_ctx(s), n_past = ttt_session_n_past(s);
     float *logits = malloc((size_t)p->n_vocab * sizeof *logits);
     held h = {0};
+    sink snk = {.out = out, .keep = p->capture};
     if (!logits) return TTT_ERR_NOMEM;
     ttt_status rc = TTT_OK;
     ttt_eval_out eo = {.logits = logits};
@@ -112,7 +126,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
                 rc = TTT_ERR_NOMEM;
                 break;
             }
-            if (held_flush(&h, p, out, false)) {
+            if (held_flush(&h, p, &snk, false)) {
                 st->hit_stop = true;
                 break;
             }
@@ -126,7 +140,15 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
         rc = ttt_session_eval(s, &id, 1, &eo);
         if (rc == TTT_OK) st->pending = -1;
     }
-    if (!ids_out && !st->hit_stop) held_flush(&h, p, out, true);
+    if (!ids_out && !st->hit_stop) {
+        size_t n;
+        const char *txt = decode(decode_ctx, -1, &n);
+        if (n) held_add(&h, txt, n);
+        held_flush(&h, p, &snk, true);
+    }
+    if (snk.nomem && rc == TTT_OK) rc = TTT_ERR_NOMEM;
+    st->text = snk.copy.b;
+    st->text_len = snk.copy.n;
     if (ids_out && !first) fputc('\n', out);
     fflush(out);
     st->t_gen = cli_now() - t0;

@@ -16,6 +16,7 @@ typedef struct gen_params {
     int n_predict;                     /* tokens to generate; < 0: until EOS or context full */
     bool ignore_eos;                   /* keep going past end-of-sequence ids */
     bool ids_out;                      /* print token ids, not text */
+    bool capture;                      /* also return the printed text in gen_stats.text */
     const char *stops[GEN_MAX_STOPS];  /* stop strings (text output only) */
     int n_stops;
     int32_t eos[GEN_MAX_EOS];          /* end-of-sequence ids */
@@ -30,13 +31,16 @@ typedef struct gen_stats {
     bool hit_eos;     /* stopped at an end-of-sequence id */
     bool hit_stop;    /* stopped at a stop string */
     bool ctx_full;    /* stopped because the session could hold no more tokens */
+    char *text;       /* with gen_params.capture: the printed text (malloc'ed, may be NULL
+                         when empty; the caller frees) */
+    size_t text_len;
     int32_t pending;  /* the last sampled token when the session has not read it (an EOS,
                          or the last of n_predict), else -1: a chat's next turn starts with it */
 } gen_stats;
 
 /* Decoding hook (NULL: ids output only): appends the text of `id` to the stream state and
  * returns the bytes now complete (UTF-8), *n of them; the pointer stays valid until the
- * next call. */
+ * next call. id -1 asks for whatever is held back, at the end of the stream. */
 typedef const char *(*gen_decode_fn)(void *ctx, int32_t id, size_t *n);
 
 /* Evaluates the prompt (which may be empty when the session already holds a context), then

@@ -142,6 +142,8 @@ int run_parse_ids(const char *s, int n_vocab, int32_t **ids) {
     return n;
 }
 
+static const char *run_decode(void *ctx, int32_t id, size_t *n);
+
 int run_ctx_init(run_ctx *rc, run_opts *o, const char *cmd, bool need_tok) {
     memset(rc, 0, sizeof *rc);
     if (o->threads > 0) ttt_set_threads(o->threads);
@@ -156,10 +158,28 @@ int run_ctx_init(run_ctx *rc, run_opts *o, const char *cmd, bool need_tok) {
         if (ttt_model_set_ttt(rc->model, c, lr) != TTT_OK) goto fail;
         ttt_model_get_info(rc->model, &rc->info);
     }
-    if (need_tok) {
-        cli_fail(cmd, "text prompts need a tokenizer, which this build lacks; use --ids");
-        run_ctx_free(rc);
-        return -1;
+    if (ttt_tokenizer_load(o->model_dir, &rc->tok) != TTT_OK) {
+        if (need_tok) goto fail;
+        rc->tok = NULL; /* ids in, ids out */
+    }
+    if (rc->tok) {
+        if (ttt_tokenizer_n_vocab(rc->tok) > rc->info.n_vocab) {
+            fprintf(stderr, "ttt %s: the tokenizer has %d ids but the model only %d\n", cmd,
+                    ttt_tokenizer_n_vocab(rc->tok), rc->info.n_vocab);
+            run_ctx_free(rc);
+            return -1;
+        }
+        if (ttt_detok_init(rc->tok, 0, &rc->detok) != TTT_OK) goto fail;
+        rc->decode = run_decode;
+        rc->decode_ctx = rc;
+        ttt_gen_defaults g;
+        ttt_tokenizer_gen_defaults(rc->tok, &g);
+        if (g.has_temperature && !o->sp_set[SP_TEMP]) o->sp.temp = g.temperature;
+        if (g.has_top_p && !o->sp_set[SP_TOPP]) o->sp.top_p = g.top_p;
+        if (g.has_top_k && !o->sp_set[SP_TOPK]) o->sp.top_k = g.top_k;
+        const int32_t *eog;
+        int n = ttt_tokenizer_eog_ids(rc->tok, &eog);
+        for (int i = 0; i < n && o->gen.n_eos < GEN_MAX_EOS; i++) o->gen.eos[o->gen.n_eos++] = eog[i];
     }
     o->gen.n_vocab = rc->info.n_vocab;
     if (o->gen.n_eos == 0 && rc->info.eos_id >= 0) o->gen.eos[o->gen.n_eos++] = rc->info.eos_id;
@@ -182,7 +202,19 @@ fail:
     return -1;
 }
 
+static const char *run_decode(void *ctx, int32_t id, size_t *n) {
+    run_ctx *rc = ctx;
+    const char *text = "";
+    *n = 0;
+    ttt_status st = id < 0 ? ttt_detok_flush(rc->detok, &text, n)
+                           : ttt_detok_push(rc->detok, id, &text, n);
+    if (st != TTT_OK) *n = 0;
+    return text;
+}
+
 void run_ctx_free(run_ctx *rc) {
+    ttt_detok_free(rc->detok);
+    ttt_tokenizer_free(rc->tok);
     ttt_sampler_free(rc->smp);
     ttt_session_free(rc->sess);
     ttt_model_free(rc->model);
@@ -190,11 +222,20 @@ void run_ctx_free(run_ctx *rc) {
 }
 
 int run_encode(run_ctx *rc, const char *text, bool add_bos, int32_t **ids, int *n) {
-    (void)rc;
-    (void)text;
-    (void)add_bos;
+    size_t k = 0;
     *ids = NULL;
     *n = 0;
-    fprintf(stderr, "ttt: no tokenizer in this build\n");
-    return -1;
+    if (ttt_tokenize(rc->tok, text, strlen(text), add_bos ? TTT_TOK_ADD_SPECIAL : 0, ids, &k) !=
+        TTT_OK) {
+        fprintf(stderr, "ttt: %s\n", ttt_last_error());
+        return -1;
+    }
+    if (k > (size_t)1 << 30) {
+        free(*ids);
+        *ids = NULL;
+        fprintf(stderr, "ttt: the prompt has too many tokens (%zu)\n", k);
+        return -1;
+    }
+    *n = (int)k;
+    return 0;
 }

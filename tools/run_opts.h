@@ -51,15 +51,17 @@ int run_opts_parse(run_opts *o, int argc, char **argv, int *i);
 typedef struct run_ctx {
     ttt_model *model;
     ttt_model_info info;
+    ttt_tokenizer *tok;   /* NULL when the command runs on ids only */
+    ttt_detok *detok;     /* streaming decoder of the generated ids */
     ttt_session *sess;
     ttt_sampler *smp;
     gen_decode_fn decode; /* NULL without a tokenizer */
     void *decode_ctx;
 } run_ctx;
 
-/* Loads the model (and, when need_tok, its tokenizer and generation defaults), applies the
- * options, and makes a session and a sampler. Prints an error and returns -1 on failure
- * (rc is then empty). */
+/* Loads the model and its tokenizer (required when need_tok, else used when present) with the
+ * generation defaults, applies the options, and makes a session and a sampler. Prints an
+ * error and returns -1 on failure (rc is then empty). */
 int run_ctx_init(run_ctx *rc, run_opts *o, const char *cmd, bool need_tok);
 void run_ctx_free(run_ctx *rc);
 /* Text to ids (with the tokenizer's BOS when add_bos); prints an error, returns -1. */

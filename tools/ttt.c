@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  init            write a random-weight checkpoint of a preset's shapes\n"
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
             "  run -m DIR      generate text from a prompt (fast weights learn as it reads)\n"
+            "  chat -m DIR     interactive multi-turn chat; KV cache and fast weights carry over\n"
             "  tokenize        text to ids and back with a tokenizer.json; chat prompts\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
