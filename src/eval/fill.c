@@ -18,7 +18,7 @@ ttt_status ttt_fill_search(ttt_fill_probe_fn probe, void *ctx, const ttt_fill_ra
     long prev_s = -1;
     int prev_t = 0;
     long s = r->hint >= lo && r->hint <= hi ? r->hint : lo;
-    out->probes = 0;
+    *out = (ttt_fill_result){0};
     for (int iter = 0; iter < 100; iter++) {
         int t;
         ttt_status st = probe(ctx, s, &t);
@@ -33,6 +33,7 @@ ttt_status ttt_fill_search(ttt_fill_probe_fn probe, void *ctx, const ttt_fill_ra
         if (ok_s < 0 && bad_s == lo) {
             out->size = lo;
             out->tokens = t;
+            out->too_small = true;
             return ttt_err(TTT_ERR_ARG, "the smallest prompt has %d tokens, over the budget of %d", t,
                            r->budget);
         }

@@ -23,6 +23,7 @@ typedef struct ttt_fill_result {
     int tokens;     /* its token count */
     bool in_window; /* tokens >= TTT_FILL_MIN_FRAC * budget */
     int probes;     /* prompts built and counted */
+    bool too_small; /* even lo is over the budget (tokens has its count) */
 } ttt_fill_result;
 
 /* The largest size seen whose prompt fits the budget, stopping at the first one in the window;

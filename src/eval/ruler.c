@@ -74,7 +74,7 @@ static ttt_status search(ttt_ruler_gen *g, int budget, long lo, long hi, long hi
                          ttt_fill_result *res) {
     ttt_fill_range range = {.lo = lo, .hi = hi, .hint = hint, .budget = budget};
     ttt_status st = ttt_fill_search(probe_prompt, g, &range, res);
-    if (st == TTT_ERR_ARG && res->tokens > budget)
+    if (st != TTT_OK && res->too_small)
         return ttt_err(TTT_ERR_ARG,
                        "%s: length %d is too small: the shortest prompt has %d tokens and %d "
                        "more are reserved for the answer",
