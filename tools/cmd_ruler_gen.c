@@ -28,7 +28,25 @@ static void usage(FILE *f) {
             "                     multiquery are skipped without it)\n"
             "  --squad FILE       SQuAD v2 dev JSON (qa_1; skipped without it)\n"
             "  --hotpotqa FILE    HotpotQA dev-distractor JSON (qa_2; skipped without it)\n"
+            "  --chat-user S      chat template text before the user message (\\n for newline)\n"
+            "  --chat-assistant S chat template text between the user message and the answer\n"
             "  --time             build all samples, print time and counter work, not the text\n");
+}
+
+/* Options take "\\n" and "\\t" for newline and tab (chat templates are multi-line). */
+static char *unescape(const char *s) {
+    char *d = malloc(strlen(s) + 1), *o = d;
+    if (!d) return NULL;
+    for (; *s; s++) {
+        if (s[0] == '\\' && (s[1] == 'n' || s[1] == 't' || s[1] == '\\')) {
+            *o++ = s[1] == 'n' ? '\n' : s[1] == 't' ? '\t' : '\\';
+            s++;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return d;
 }
 
 static void print_sample(const ttt_eval_sample *s) {
@@ -44,7 +62,7 @@ static void print_sample(const ttt_eval_sample *s) {
 
 int cmd_ruler_gen(int argc, char **argv) {
     const char *tasks_arg = NULL, *lengths_arg = NULL, *words_dir = NULL, *hay = NULL,
-               *squad = NULL, *hotpot = NULL, *v;
+               *squad = NULL, *hotpot = NULL, *chat_user = NULL, *chat_asst = NULL, *v;
     long long seed = 42, first = 0, samples = 1;
     bool timing = false;
     for (int i = 1; i < argc; i++) {
@@ -70,6 +88,10 @@ int cmd_ruler_gen(int argc, char **argv) {
             if (!(squad = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--hotpotqa")) {
             if (!(hotpot = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--chat-user")) {
+            if (!(chat_user = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--chat-assistant")) {
+            if (!(chat_asst = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--time")) {
             timing = true;
         } else {
@@ -97,6 +119,9 @@ int cmd_ruler_gen(int argc, char **argv) {
     ttt_ruler_config cfg = {.words = &words, .essay = essay, .essay_len = essay_len,
                             .squad = squad ? &sq : NULL, .hotpotqa = hotpot ? &hq : NULL,
                             .count = ttt_eval_count_words, .seed = (uint64_t)seed};
+    char *cu = chat_user ? unescape(chat_user) : NULL, *ca = chat_asst ? unescape(chat_asst) : NULL;
+    cfg.chat_user = cu;
+    cfg.chat_assistant = ca;
     double total = 0;
     for (int li = 0; !rc && li < n_len; li++)
         for (int ti = 0; !rc && ti < n_tasks; ti++) {
@@ -141,5 +166,7 @@ int cmd_ruler_gen(int argc, char **argv) {
     ttt_qa_free(&sq);
     ttt_qa_free(&hq);
     free(essay);
+    free(cu);
+    free(ca);
     return rc;
 }
