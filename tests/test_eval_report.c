@@ -59,7 +59,7 @@ static void test_records(void) {
     ttt_eval_report *r;
     CHECK_OK(ttt_eval_report_open(g_dir, &r));
     if (!r) return;
-    CHECK(ttt_eval_report_resumed(r) == 0);
+    CHECK(ttt_eval_report_resumed(r) == 0 && ttt_eval_report_torn_bytes(r) == 0);
     ttt_eval_record a = rec("ttt", "niah_single_1", 4096, 0, 1.0, 1.0, 0.5, 1ull << 30);
     CHECK_OK(ttt_eval_report_add(r, &a));
     a = rec("ttt", "niah_single_1", 4096, 1, 0.5, 3.0, 0.5, 3ull << 30);
@@ -85,9 +85,9 @@ static void test_records(void) {
     free(jsonl);
     /* ttt niah_single_1 4096: scores 1 and 0.5 -> 75.00; latency (1.5 + 3.5) / 2 = 2.5 */
     char *csv = slurp(g_dir, "summary.csv");
-    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",niah_single_1,4096,2,75.00,2.000000,0.500000,2.500000,3221225472\n"));
-    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",vt,4096,1,25.00,"));
-    CHECK(csv && strstr(csv, "\"m1\",\"in_context\",niah_single_1,4096,1,100.00,"));
+    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",\"niah_single_1\",4096,2,75.00,2.000000,0.500000,2.500000,3221225472\n"));
+    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",\"vt\",4096,1,25.00,"));
+    CHECK(csv && strstr(csv, "\"m1\",\"in_context\",\"niah_single_1\",4096,1,100.00,"));
     free(csv);
     char *json = slurp(g_dir, "summary.json");
     CHECK(json && strstr(json, "\"accuracy\":\t75"));
@@ -121,6 +121,7 @@ static void test_records(void) {
     CHECK_OK(ttt_eval_report_open(g_dir, &r));
     if (!r) return;
     CHECK(ttt_eval_report_resumed(r) == 5);
+    CHECK(ttt_eval_report_torn_bytes(r) == 43); /* the bytes appended */
     CHECK(file_size(g_dir, "samples.jsonl") == before);
     CHECK(ttt_eval_report_done(r, "m1", "vt", 4096, "ttt", 0));
     CHECK(!ttt_eval_report_done(r, "m1", "vt", 4096, "ttt", 1));
@@ -129,7 +130,7 @@ static void test_records(void) {
     CHECK_OK(ttt_eval_report_write(r));
     ttt_eval_report_free(r);
     csv = slurp(g_dir, "summary.csv");
-    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",vt,4096,2,50.00,")); /* (0.25 + 0.75) / 2 */
+    CHECK(csv && strstr(csv, "\"m1\",\"ttt\",\"vt\",4096,2,50.00,")); /* (0.25 + 0.75) / 2 */
     free(csv);
     /* a complete line that is not JSON, not at the end: refused, naming the line */
     append_raw(g_dir, "not json\n");

@@ -35,8 +35,7 @@ int64_t ttt_rng_range(ttt_rng *r, int64_t lo, int64_t hi);
 double ttt_rng_unit(ttt_rng *r); /* [0, 1) */
 void ttt_rng_shuffle_int(ttt_rng *r, int *a, size_t n);
 void ttt_rng_shuffle_ptr(ttt_rng *r, const char **a, size_t n);
-/* k distinct values of [0, n) in random order into out[k]; k <= n. scratch: [n] ints or NULL
- * (then k must be small next to n: rejection sampling). */
+/* k distinct values of [0, n) in random order into out[k]; k <= n. */
 ttt_status ttt_rng_sample(ttt_rng *r, int n, int k, int *out);
 
 /* ---- a growable string ---- */

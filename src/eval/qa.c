@@ -57,7 +57,8 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Path of the field at fault, e.g. "data[3].paragraphs[0].context". */
+/* The state of a two-pass load; errors name the field's JSON path, e.g.
+ * "data[3].paragraphs[0].context". */
 typedef struct loader {
     const char *label;
     ttt_qa_set *q;
@@ -65,6 +66,7 @@ typedef struct loader {
     long n_all, cap_all;
     ttt_qa_item *items;
     long n_items, cap_items;
+    ttt_buf scratch;   /* a HotpotQA document being assembled */
 } loader;
 
 static ttt_status need(const cJSON *v, int type_ok, const char *label, const char *what) {
@@ -103,38 +105,24 @@ static int doc_index(const ttt_qa_set *q, const char *doc) {
     return hit ? (int)(hit - q->docs) : -1;
 }
 
-/* HotpotQA's document: "title\nsentence sentence..." (sentences joined with nothing). */
-static char *hotpot_doc(void **arena, const cJSON *entry, const char *label, long qi, int ci,
-                        ttt_status *st) {
-    char what[96];
-    snprintf(what, sizeof what, "[%ld].context[%d]", qi, ci);
-    const cJSON *title = cJSON_GetArrayItem(entry, 0), *sents = cJSON_GetArrayItem(entry, 1);
-    if (!cJSON_IsArray(entry) || !cJSON_IsString(title) || !cJSON_IsArray(sents)) {
-        *st = ttt_err(TTT_ERR_FORMAT, "%s: %s: want [title, [sentences]]", label, what);
-        return NULL;
-    }
-    size_t n = strlen(title->valuestring) + 2;
-    const cJSON *s;
+/* HotpotQA's document into out: "title\nsentence sentence..." (sentences joined with
+ * nothing, as RULER does). */
+static ttt_status hotpot_doc(ttt_buf *out, const cJSON *entry, const char *label, long qi,
+                             int ci) {
+    const cJSON *title = cJSON_GetArrayItem(entry, 0), *sents = cJSON_GetArrayItem(entry, 1), *s;
+    if (!cJSON_IsArray(entry) || !cJSON_IsString(title) || !cJSON_IsArray(sents))
+        return ttt_err(TTT_ERR_FORMAT, "%s: [%ld].context[%d]: want [title, [sentences]]", label,
+                       qi, ci);
+    out->len = 0;
+    ttt_buf_puts(out, title->valuestring);
+    ttt_buf_put(out, "\n", 1);
     cJSON_ArrayForEach(s, sents) {
-        if (!cJSON_IsString(s)) {
-            *st = ttt_err(TTT_ERR_FORMAT, "%s: %s: a sentence is not a string", label, what);
-            return NULL;
-        }
-        n += strlen(s->valuestring);
+        if (!cJSON_IsString(s))
+            return ttt_err(TTT_ERR_FORMAT, "%s: [%ld].context[%d]: a sentence is not a string",
+                           label, qi, ci);
+        ttt_buf_puts(out, s->valuestring);
     }
-    char *d = arena_alloc(arena, n);
-    if (!d) {
-        *st = ttt_err(TTT_ERR_NOMEM, "%s: out of memory", label);
-        return NULL;
-    }
-    size_t o = (size_t)snprintf(d, n, "%s\n", title->valuestring);
-    cJSON_ArrayForEach(s, sents) {
-        size_t k = strlen(s->valuestring);
-        memcpy(d + o, s->valuestring, k);
-        o += k;
-    }
-    d[o] = '\0';
-    return d;
+    return out->oom ? ttt_err(TTT_ERR_NOMEM, "%s: out of memory", label) : TTT_OK;
 }
 
 /* Pass 1 collects documents; pass 2 (after sorting) makes the items with indices. */
@@ -257,10 +245,14 @@ static ttt_status hotpot_pass(loader *L, const cJSON *root, int pass) {
         }
         cJSON_ArrayForEach(entry, ctx) {
             ci++;
-            char *d = hotpot_doc(&q->arena, entry, label, qi, ci, &st);
-            if (!d) return st;
-            if (pass == 1) st = add_doc(L, d);
-            else it->gold[it->n_gold++] = doc_index(q, d); /* pass 2's copy is small waste */
+            st = hotpot_doc(&L->scratch, entry, label, qi, ci);
+            if (st != TTT_OK) return st;
+            if (pass == 1) {
+                char *d = arena_str(&q->arena, L->scratch.p);
+                st = d ? add_doc(L, d) : ttt_err(TTT_ERR_NOMEM, "%s: out of memory", label);
+            } else {
+                it->gold[it->n_gold++] = doc_index(q, L->scratch.p);
+            }
             if (st != TTT_OK) return st;
         }
     }
@@ -295,6 +287,7 @@ ttt_status ttt_qa_parse(const char *text, size_t len, ttt_qa_kind kind, const ch
     }
     cJSON_Delete(root);
     free(L.all);
+    ttt_buf_free(&L.scratch);
     out->items = L.items;
     out->n_items = L.n_items > INT32_MAX ? INT32_MAX : (int)L.n_items;
     if (st == TTT_OK && out->n_items == 0)

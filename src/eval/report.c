@@ -27,6 +27,7 @@ struct ttt_eval_report {
     char **done;        /* [cap_done] open-addressed set of sample keys (NULL: empty slot) */
     size_t n_done, cap_done;
     int resumed;        /* samples read back at open */
+    long torn_bytes;    /* bytes of a torn last line cut off at open */
 };
 
 static uint64_t hash_str(const char *s) {
@@ -177,8 +178,7 @@ static ttt_status load_existing(ttt_eval_report *r) {
                 : ttt_err(TTT_ERR_FORMAT, "%s: no newline", label);
         if (st != TTT_OK && last) {
             /* the write an interruption cut short: drop it, the sample runs again */
-            fprintf(stderr, "ttt eval: %s: dropping the torn last line of an interrupted run\n",
-                    r->jsonl);
+            r->torn_bytes = (long)(len - pos);
             ttt_err_clear();
             st = TTT_OK;
             break;
@@ -237,6 +237,8 @@ ttt_status ttt_eval_report_open(const char *dir, ttt_eval_report **out) {
 }
 
 int ttt_eval_report_resumed(const ttt_eval_report *r) { return r->resumed; }
+
+long ttt_eval_report_torn_bytes(const ttt_eval_report *r) { return r->torn_bytes; }
 
 bool ttt_eval_report_done(const ttt_eval_report *r, const char *model, const char *task,
                           int length, const char *mode, int index) {

@@ -34,6 +34,8 @@ typedef struct ttt_eval_report ttt_eval_report;
 ttt_status ttt_eval_report_open(const char *dir, ttt_eval_report **out);
 /* Samples loaded from an earlier run. */
 int ttt_eval_report_resumed(const ttt_eval_report *r);
+/* Bytes of a torn last line cut off at open (0: none), for the runner to report. */
+long ttt_eval_report_torn_bytes(const ttt_eval_report *r);
 /* True when the sample (model, task, length, mode, index) is already in the file. */
 bool ttt_eval_report_done(const ttt_eval_report *r, const char *model, const char *task,
                           int length, const char *mode, int index);

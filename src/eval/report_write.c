@@ -205,6 +205,15 @@ static ttt_status write_markdown(const char *dir, const ttt_eval_group *g, int n
     return write_buf(dir, "results.md", &b);
 }
 
+static void csv_field(ttt_buf *b, const char *s) {
+    ttt_buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"') ttt_buf_put(b, "\"\"", 2);
+        else ttt_buf_put(b, s, 1);
+    }
+    ttt_buf_puts(b, "\",");
+}
+
 static ttt_status write_csv_json(const char *dir, const ttt_eval_group *g, int n, const axes *a) {
     ttt_buf b = {0};
     ttt_buf_puts(&b, "model,mode,task,length,n,accuracy,mean_prefill_s,mean_decode_s,"
@@ -217,12 +226,11 @@ static ttt_status write_csv_json(const char *dir, const ttt_eval_group *g, int n
                 const ttt_eval_group *c = cell(g, n, a->rows[r], a->tasks[t], a->lengths[l]);
                 if (!c) continue;
                 double pf = c->prefill_sum / c->n, dc = c->decode_sum / c->n;
-                /* model and mode are user labels: quote them for CSV */
-                ttt_buf_puts(&b, "\"");
-                for (const char *p = c->model; *p; p++) ttt_buf_puts(&b, *p == '"' ? "\"\"" : (char[2]){*p, 0});
-                ttt_buf_puts(&b, "\",\"");
-                for (const char *p = c->mode; *p; p++) ttt_buf_puts(&b, *p == '"' ? "\"\"" : (char[2]){*p, 0});
-                ttt_buf_printf(&b, "\",%s,%d,%ld,%.2f,%.6f,%.6f,%.6f,%llu\n", c->task, c->length,
+                /* model, mode and task are user labels: quoted for CSV */
+                csv_field(&b, c->model);
+                csv_field(&b, c->mode);
+                csv_field(&b, c->task);
+                ttt_buf_printf(&b, "%d,%ld,%.2f,%.6f,%.6f,%.6f,%llu\n", c->length,
                                c->n, acc_of(c), pf, dc, pf + dc, (unsigned long long)c->peak_mem);
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "model", c->model);

@@ -30,9 +30,8 @@ static bool contains(const char *hay, size_t n, const char *needle) {
 double ttt_eval_score(ttt_eval_scorer s, const char *prediction, const char *const *refs,
                       int n_refs) {
     if (n_refs <= 0) return 0;
-    /* RULER's postprocess: strip, control characters to '\n', strip. Replacing control
-     * characters by '\n' changes no match of a reference without them, so only the outer
-     * strip matters here; we search the stripped span directly. */
+    /* RULER's postprocess: strip, control characters to '\n', strip (the second strip only
+     * removes what the first would have: control characters are white space or \x1c-\x1f) */
     const char *p = prediction ? prediction : "";
     size_t n = strlen(p);
     while (n && py_space((unsigned char)*p)) p++, n--;
