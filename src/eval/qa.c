@@ -228,6 +228,8 @@ static ttt_status hotpot_pass(loader *L, const cJSON *root, int pass) {
         if (!cJSON_IsArray(ctx) || !cJSON_IsString(question) || !cJSON_IsString(answer))
             return ttt_err(TTT_ERR_FORMAT, "%s: [%ld]: want question, answer and context", label,
                            qi);
+        if (cJSON_GetArraySize(ctx) == 0)
+            return ttt_err(TTT_ERR_FORMAT, "%s: [%ld].context: no documents", label, qi);
         ttt_qa_item *it = NULL;
         int nc = cJSON_GetArraySize(ctx), ci = -1;
         if (pass == 2) {
