@@ -37,6 +37,8 @@ void ttt_rng_shuffle_int(ttt_rng *r, int *a, size_t n);
 void ttt_rng_shuffle_ptr(ttt_rng *r, const char **a, size_t n);
 /* k distinct values of [0, n) in random order into out[k]; k <= n. */
 ttt_status ttt_rng_sample(ttt_rng *r, int n, int k, int *out);
+/* Sorts a few ints ascending (needle positions). */
+void ttt_sort_small(int *a, int n);
 
 /* ---- a growable string ---- */
 typedef struct ttt_buf {

@@ -120,12 +120,7 @@ ttt_status ttt_essay_put(ttt_buf *b, const ttt_essay *e, long n_words, ttt_rng *
         long depth = (long)(100.0 * pick[k] / 39.0 + 0.5);
         pos[k] = (int)(n_sent * depth / 100);
     }
-    for (int a = 1; a < n_needles; a++)
-        for (int c = a; c > 0 && pos[c - 1] > pos[c]; c--) {
-            int t = pos[c];
-            pos[c] = pos[c - 1];
-            pos[c - 1] = t;
-        }
+    ttt_sort_small(pos, n_needles);
     /* RULER joins the sentence runs and needles with ' ', empty runs included */
     long prev = 0;
     for (int k = 0; k <= n_needles; k++) {
@@ -157,12 +152,7 @@ ttt_status ttt_lines_put(ttt_buf *b, long n, ttt_line_fn line, void *ctx, ttt_rn
     if (n_needles > 8) n_needles = 8;
     ttt_status st = ttt_rng_sample(r, (int)n, n_needles, pos);
     if (st != TTT_OK) return st;
-    for (int a = 1; a < n_needles; a++)
-        for (int c = a; c > 0 && pos[c - 1] > pos[c]; c--) {
-            int t = pos[c];
-            pos[c] = pos[c - 1];
-            pos[c - 1] = t;
-        }
+    ttt_sort_small(pos, n_needles);
     int k = 0;
     for (long i = 0; i < n; i++) {
         while (k < n_needles && pos[k] == i) {

@@ -144,63 +144,55 @@ static ttt_status write_buf(const char *dir, const char *name, ttt_buf *b) {
     return st;
 }
 
+enum { TABLE_AVERAGE, TABLE_LATENCY, TABLE_MEMORY, TABLE_TASK };
+
+/* One Markdown table, rows (model, mode) by lengths; most: the largest task count of an
+ * average cell (fewer are marked). */
+static void md_table(ttt_buf *b, const ttt_eval_group *g, int n, const axes *a, int kind,
+                     const char *task, int most) {
+    md_header(b, a, "model / mode");
+    for (int r = 0; r < a->n_rows; r++) {
+        char rn[256];
+        row_name(rn, sizeof rn, a->rows[r]);
+        ttt_buf_printf(b, "| %s |", rn);
+        for (int l = 0; l < a->n_lengths; l++) {
+            if (kind == TABLE_TASK) {
+                const ttt_eval_group *c = cell(g, n, a->rows[r], task, a->lengths[l]);
+                if (c) ttt_buf_printf(b, " %.2f |", acc_of(c));
+                else ttt_buf_puts(b, " - |");
+                continue;
+            }
+            row_stats s = stats(g, n, a, a->rows[r], a->lengths[l]);
+            double v = kind == TABLE_AVERAGE ? s.acc : kind == TABLE_LATENCY ? s.latency : s.peak_gib;
+            if (isnan(v)) ttt_buf_puts(b, " - |");
+            else if (kind == TABLE_AVERAGE && s.n_tasks < most)
+                ttt_buf_printf(b, " %.2f (%d) |", v, s.n_tasks);
+            else ttt_buf_printf(b, kind == TABLE_LATENCY ? " %.3f |" : " %.2f |", v);
+        }
+        ttt_buf_puts(b, "\n");
+    }
+}
+
 static ttt_status write_markdown(const char *dir, const ttt_eval_group *g, int n, const axes *a) {
-    ttt_buf b = {0};
-    ttt_buf_puts(&b, "# Long-context evaluation\n\n## Average accuracy over tasks (%)\n\n"
-                     "The shape of the paper's Table 1: rows are models and modes, columns "
-                     "lengths. A cell averages the tasks it has; `(k)` marks a cell with k tasks "
-                     "when others have more.\n\n");
-    md_header(&b, a, "model / mode");
     int most = 0;
     for (int r = 0; r < a->n_rows; r++)
         for (int l = 0; l < a->n_lengths; l++) {
             row_stats s = stats(g, n, a, a->rows[r], a->lengths[l]);
             if (s.n_tasks > most) most = s.n_tasks;
         }
-    for (int r = 0; r < a->n_rows; r++) {
-        char rn[256];
-        row_name(rn, sizeof rn, a->rows[r]);
-        ttt_buf_printf(&b, "| %s |", rn);
-        for (int l = 0; l < a->n_lengths; l++) {
-            row_stats s = stats(g, n, a, a->rows[r], a->lengths[l]);
-            if (!s.n_tasks) ttt_buf_puts(&b, " - |");
-            else if (s.n_tasks < most) ttt_buf_printf(&b, " %.2f (%d) |", s.acc, s.n_tasks);
-            else ttt_buf_printf(&b, " %.2f |", s.acc);
-        }
-        ttt_buf_puts(&b, "\n");
-    }
-    static const char *const k_what[2] = {"Mean latency per sample (s, prefill + decode)",
-                                          "Peak memory (GiB)"};
-    for (int w = 0; w < 2; w++) {
-        ttt_buf_printf(&b, "\n## %s\n\n", k_what[w]);
-        md_header(&b, a, "model / mode");
-        for (int r = 0; r < a->n_rows; r++) {
-            char rn[256];
-            row_name(rn, sizeof rn, a->rows[r]);
-            ttt_buf_printf(&b, "| %s |", rn);
-            for (int l = 0; l < a->n_lengths; l++) {
-                row_stats s = stats(g, n, a, a->rows[r], a->lengths[l]);
-                double v = w ? s.peak_gib : s.latency;
-                if (isnan(v)) ttt_buf_puts(&b, " - |");
-                else ttt_buf_printf(&b, w ? " %.2f |" : " %.3f |", v);
-            }
-            ttt_buf_puts(&b, "\n");
-        }
-    }
+    ttt_buf b = {0};
+    ttt_buf_puts(&b, "# Long-context evaluation\n\n## Average accuracy over tasks (%)\n\n"
+                     "The shape of the paper's Table 1: rows are models and modes, columns "
+                     "lengths. A cell averages the tasks it has; `(k)` marks a cell with k tasks "
+                     "when others have more.\n\n");
+    md_table(&b, g, n, a, TABLE_AVERAGE, NULL, most);
+    ttt_buf_puts(&b, "\n## Mean latency per sample (s, prefill + decode)\n\n");
+    md_table(&b, g, n, a, TABLE_LATENCY, NULL, most);
+    ttt_buf_puts(&b, "\n## Peak memory (GiB)\n\n");
+    md_table(&b, g, n, a, TABLE_MEMORY, NULL, most);
     for (int t = 0; t < a->n_tasks; t++) {
         ttt_buf_printf(&b, "\n## %s (accuracy %%)\n\n", a->tasks[t]);
-        md_header(&b, a, "model / mode");
-        for (int r = 0; r < a->n_rows; r++) {
-            char rn[256];
-            row_name(rn, sizeof rn, a->rows[r]);
-            ttt_buf_printf(&b, "| %s |", rn);
-            for (int l = 0; l < a->n_lengths; l++) {
-                const ttt_eval_group *c = cell(g, n, a->rows[r], a->tasks[t], a->lengths[l]);
-                if (c) ttt_buf_printf(&b, " %.2f |", acc_of(c));
-                else ttt_buf_puts(&b, " - |");
-            }
-            ttt_buf_puts(&b, "\n");
-        }
+        md_table(&b, g, n, a, TABLE_TASK, a->tasks[t], most);
     }
     return write_buf(dir, "results.md", &b);
 }

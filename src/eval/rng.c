@@ -99,6 +99,15 @@ ttt_status ttt_rng_sample(ttt_rng *r, int n, int k, int *out) {
     return TTT_OK;
 }
 
+void ttt_sort_small(int *a, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            int t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+}
+
 /* ---- ttt_buf ---- */
 
 static bool buf_reserve(ttt_buf *b, size_t extra) {

@@ -219,12 +219,7 @@ static ttt_status vt_positions(ttt_rng *r, long n_noises, int *pos) {
         return ttt_err(TTT_ERR_ARG, "vt: %ld noise units cannot hold %d statements", n_noises,
                        VT_VARS);
     ttt_status st = ttt_rng_sample(r, (int)n_noises, VT_VARS, pos);
-    for (int a = 1; a < VT_VARS; a++)
-        for (int c = a; c > 0 && pos[c - 1] > pos[c]; c--) {
-            int t = pos[c];
-            pos[c] = pos[c - 1];
-            pos[c - 1] = t;
-        }
+    ttt_sort_small(pos, VT_VARS);
     return st;
 }
 
