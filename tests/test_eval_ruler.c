@@ -374,6 +374,11 @@ static void test_bad_input(void) {
     CHECK_FAILS(ttt_qa_parse(bad, strlen(bad), TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT,
                 "hp.json: [0].context[0]");
     CHECK_FAILS(ttt_qa_parse("{}", 2, TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT, "want a JSON array");
+    /* found by fuzz_qa: no documents at all */
+    CHECK_FAILS(ttt_qa_parse("[]", 2, TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT, "no answerable questions");
+    CHECK_FAILS(ttt_qa_parse("{\"data\":[]}", 11, TTT_QA_SQUAD, "sq.json", &q), TTT_ERR_FORMAT, "no answerable questions");
+    bad = "[{\"question\":\"q\",\"answer\":\"a\",\"context\":[]}]";
+    CHECK_FAILS(ttt_qa_parse(bad, strlen(bad), TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT, "[0].context: no documents");
     CHECK_FAILS(ttt_qa_load("/nonexistent/squad.json", TTT_QA_SQUAD, &q), TTT_ERR_IO, "/nonexistent/squad.json");
     ttt_words w;
     CHECK_FAILS(ttt_words_load("/nonexistent", &w), TTT_ERR_IO, "nounlist.txt");

@@ -101,6 +101,7 @@ static ttt_qa_item *add_item(loader *L) {
 }
 
 static int doc_index(const ttt_qa_set *q, const char *doc) {
+    if (q->n_docs == 0) return -1;
     const char **hit = bsearch(&doc, q->docs, (size_t)q->n_docs, sizeof *q->docs, cmp_str);
     return hit ? (int)(hit - q->docs) : -1;
 }
@@ -276,7 +277,7 @@ ttt_status ttt_qa_parse(const char *text, size_t len, ttt_qa_kind kind, const ch
     loader L = {.label = label, .q = out};
     ttt_status st = kind == TTT_QA_SQUAD ? squad_pass(&L, root, 1) : hotpot_pass(&L, root, 1);
     if (st == TTT_OK) {
-        qsort(L.all, (size_t)L.n_all, sizeof *L.all, cmp_str);
+        if (L.n_all) qsort(L.all, (size_t)L.n_all, sizeof *L.all, cmp_str);
         long u = 0;
         for (long i = 0; i < L.n_all; i++)
             if (u == 0 || strcmp(L.all[u - 1], L.all[i])) L.all[u++] = L.all[i];
