@@ -16,7 +16,7 @@ static void test_layout(void) {
     p.vocab_size = 100, p.n_kv = 6, p.seq_len = 40, p.random_non_queries = false;
     enum { N = 50, L = 40 };
     int32_t *in = malloc(sizeof(int32_t) * N * L), *lab = malloc(sizeof(int32_t) * N * L);
-    CHECK_OK(ttt_mqar_generate(&p, 123, N, in, lab));
+    CHECK_OK(ttt_mqar_generate(&p, 123, 0, N, in, lab));
     long early = 0, queries = 0;
     for (int e = 0; e < N; e++) {
         const int32_t *x = in + e * L, *y = lab + e * L;
@@ -51,12 +51,16 @@ static void test_layout(void) {
     CHECK(early * 14 > queries * 5);
     /* deterministic, seed-dependent; random fillers only in the query region's zeros */
     int32_t *in2 = malloc(sizeof(int32_t) * N * L), *lab2 = malloc(sizeof(int32_t) * N * L);
-    CHECK_OK(ttt_mqar_generate(&p, 123, N, in2, lab2));
+    CHECK_OK(ttt_mqar_generate(&p, 123, 0, N, in2, lab2));
     CHECK(!memcmp(in, in2, sizeof(int32_t) * N * L) && !memcmp(lab, lab2, sizeof(int32_t) * N * L));
-    CHECK_OK(ttt_mqar_generate(&p, 124, N, in2, lab2));
+    CHECK_OK(ttt_mqar_generate(&p, 124, 0, N, in2, lab2));
     CHECK(memcmp(in, in2, sizeof(int32_t) * N * L) != 0);
+    /* in chunks: the same examples */
+    CHECK_OK(ttt_mqar_generate(&p, 123, 0, 20, in2, lab2));
+    CHECK_OK(ttt_mqar_generate(&p, 123, 20, N - 20, in2 + 20 * L, lab2 + 20 * L));
+    CHECK(!memcmp(in, in2, sizeof(int32_t) * N * L) && !memcmp(lab, lab2, sizeof(int32_t) * N * L));
     p.random_non_queries = true;
-    CHECK_OK(ttt_mqar_generate(&p, 123, N, in2, lab2));
+    CHECK_OK(ttt_mqar_generate(&p, 123, 0, N, in2, lab2));
     CHECK(!memcmp(lab, lab2, sizeof(int32_t) * N * L));
     CHECK(!memcmp(in, in2, sizeof(int32_t) * 12));
     int nonzero = 0;
@@ -79,16 +83,16 @@ static void test_bad_params(void) {
     ttt_mqar_params p = ttt_mqar_default_params();
     int32_t a[64], b[64];
     p.seq_len = 63;
-    CHECK_FAILS(ttt_mqar_generate(&p, 1, 1, a, b), TTT_ERR_ARG, "even");
+    CHECK_FAILS(ttt_mqar_generate(&p, 1, 0, 1, a, b), TTT_ERR_ARG, "even");
     p = ttt_mqar_default_params();
     p.n_kv = 17; /* 17*2 + 17*2 > 64 */
-    CHECK_FAILS(ttt_mqar_generate(&p, 1, 1, a, b), TTT_ERR_ARG, "need seq_len >= 68");
+    CHECK_FAILS(ttt_mqar_generate(&p, 1, 0, 1, a, b), TTT_ERR_ARG, "need seq_len >= 68");
     p = ttt_mqar_default_params();
     p.vocab_size = 64;
-    CHECK_FAILS(ttt_mqar_generate(&p, 1, 1, a, b), TTT_ERR_ARG, "vocab_size 64 must exceed");
+    CHECK_FAILS(ttt_mqar_generate(&p, 1, 0, 1, a, b), TTT_ERR_ARG, "vocab_size 64 must exceed");
     p = ttt_mqar_default_params();
     p.power_a = 0;
-    CHECK_FAILS(ttt_mqar_generate(&p, 1, 1, a, b), TTT_ERR_ARG, "power_a");
+    CHECK_FAILS(ttt_mqar_generate(&p, 1, 0, 1, a, b), TTT_ERR_ARG, "power_a");
 }
 
 /* made-up prompt curves for the size search */

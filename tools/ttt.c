@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  init            write a random-weight checkpoint of a preset's shapes\n"
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
             "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
+            "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -199,9 +199,10 @@ typedef struct ttt_mqar_params {
 } ttt_mqar_params;
 
 ttt_mqar_params ttt_mqar_default_params(void);
-/* n examples of inputs[n, L] and labels[n, L] (TTT_MQAR_IGNORE where not a query). */
-ttt_status ttt_mqar_generate(const ttt_mqar_params *p, uint64_t seed, int n, int32_t *inputs,
-                             int32_t *labels);
+/* Examples first .. first+n-1 into inputs[n, L] and labels[n, L] (TTT_MQAR_IGNORE where not
+ * a query). Example e depends only on (params, seed, e), so a data set can be made in chunks. */
+ttt_status ttt_mqar_generate(const ttt_mqar_params *p, uint64_t seed, int64_t first, int n,
+                             int32_t *inputs, int32_t *labels);
 /* Zoology's accuracy: mean over examples of the fraction of labelled positions predicted. */
 double ttt_mqar_accuracy(const int32_t *labels, const int32_t *preds, int n, int seq_len);
 

@@ -36,9 +36,10 @@ static ttt_status check(const ttt_mqar_params *p, int n) {
     return TTT_OK;
 }
 
-ttt_status ttt_mqar_generate(const ttt_mqar_params *p, uint64_t seed, int n, int32_t *inputs,
-                             int32_t *labels) {
-    ttt_status st = check(p, n);
+ttt_status ttt_mqar_generate(const ttt_mqar_params *p, uint64_t seed, int64_t first, int n,
+                             int32_t *inputs, int32_t *labels) {
+    ttt_status st = first < 0 ? ttt_err(TTT_ERR_ARG, "mqar: first example %lld < 0", (long long)first)
+                              : check(p, n);
     if (st != TTT_OK) return st;
     const int L = p->seq_len, N = p->n_kv, V = p->vocab_size;
     const int C = 2 * N * p->num_passes, space = (L - C) / 2;
@@ -52,7 +53,7 @@ ttt_status ttt_mqar_generate(const ttt_mqar_params *p, uint64_t seed, int n, int
     for (int i = 0; i < space; i++) w[i] = p->power_a * pow(i + 1.0, p->power_a - 1.0);
     for (int e = 0; e < n && st == TTT_OK; e++) {
         ttt_rng r;
-        uint64_t sw[3] = {seed, 0x3a5ull, (uint64_t)e};
+        uint64_t sw[3] = {seed, 0x3a5ull, (uint64_t)(first + e)};
         ttt_rng_seed(&r, sw, 3);
         int32_t *in = inputs + (size_t)e * L, *lab = labels + (size_t)e * L;
         st = ttt_rng_sample(&r, V / 2 - 1, N, keys);
