@@ -6,7 +6,7 @@ build=$1
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$build/fuzz-corpus
-mkdir -p "$corpus/safetensors" "$corpus/config"
+mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa"
 golden=${TTT_GOLDEN:-$root/../shared/golden}
 # seeds: the golden configs and small safetensors files when present, else built-in snippets
 if [ -d "$golden" ]; then
@@ -21,8 +21,13 @@ printf '{"architectures": ["Qwen3ForCausalLM"], "hidden_size": 64, "intermediate
     > "$corpus/config/seed.json"
 printf '\067\000\000\000\000\000\000\000{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\000\000\200\077' \
     > "$corpus/safetensors/seed"
+# QA seeds: the first byte picks the format (even: SQuAD, odd: HotpotQA)
+printf '0{"data":[{"paragraphs":[{"context":"c d","qas":[{"question":"q","answers":[{"text":"d"}],"is_impossible":false}]}]}]}' \
+    > "$corpus/qa/squad"
+printf '1[{"question":"q","answer":"a","context":[["t",["s1"," s2"]],["u",["v"]]]}]' \
+    > "$corpus/qa/hotpot"
 status=0
-for t in safetensors config; do
+for t in safetensors config qa; do
     echo "fuzz_$t: $seconds s"
     log=$build/fuzz_$t.log
     if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \

@@ -21,6 +21,8 @@ static void usage(FILE *f) {
             "  run -m DIR      generate text from a prompt (fast weights learn as it reads)\n"
             "  chat -m DIR     interactive multi-turn chat; KV cache and fast weights carry over\n"
             "  tokenize        text to ids and back with a tokenizer.json; chat prompts\n"
+            "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
+            "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -38,6 +40,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
