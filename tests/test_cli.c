@@ -327,6 +327,93 @@ static void run_command(const char *golden) {
     expect_error("run prompt longer than the context", b6, "does not fit");
 }
 
+static int count_lines(const char *path) {
+    size_t n = 0;
+    char *t = slurp(path, &n);
+    int lines = 0;
+    for (size_t i = 0; t && i < n; i++) lines += t[i] == '\n';
+    free(t);
+    return t ? lines : -1;
+}
+
+/* `ttt eval` end to end at length 512: every mode, two RULER tasks and MQAR; the output files
+ * and their fields; a rerun resumes; a torn last line is redone; bad input fails cleanly. */
+static void eval_command(const char *model) {
+    char out[1024], err[8192], path[1200];
+    snprintf(out, sizeof out, "%s/evalout", g_tmp);
+    snprintf(path, sizeof path, "rm -rf '%s'", out);
+    CHECK(system(path) == 0);
+    const char *a[] = {"eval", "-m", model, "--tasks", "niah_single_1,niah_multikey_2,mqar",
+                       "--lengths", "512", "--samples", "2", "-o", out, NULL};
+    int rc = run_ttt(a, err, sizeof err);
+    check_count++;
+    if (rc != 0) {
+        check_failures++;
+        fprintf(stderr, "FAIL eval: exit %d\n%s\n", rc, err);
+        return;
+    }
+    /* 2 RULER tasks x 3 modes x 2 samples, MQAR x 2 modes (no strict) x 2 samples */
+    snprintf(path, sizeof path, "%s/samples.jsonl", out);
+    CHECK(count_lines(path) == 16);
+    size_t n;
+    char *jl = slurp(path, &n);
+    const char *fields[] = {"\"task\":", "\"length\":512", "\"mode\":\"strict\"",
+                            "\"prediction\":", "\"references\":", "\"score\":",
+                            "\"prompt_tokens\":", "\"prefill_s\":", "\"decode_s\":",
+                            "\"peak_mem_bytes\":"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        check_count++;
+        if (!jl || !strstr(jl, fields[i])) {
+            check_failures++;
+            fprintf(stderr, "FAIL eval: samples.jsonl lacks %s\n", fields[i]);
+        }
+    }
+    const char *files[] = {"summary.json", "summary.csv", "results.md", "plots/latency.svg",
+                           "plots/memory.svg", "plots/accuracy_niah_single_1.svg",
+                           "plots/accuracy_mqar.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, files[i]);
+        char *t = slurp(path, &n);
+        check_count++;
+        if (!t || n < 20) {
+            check_failures++;
+            fprintf(stderr, "FAIL eval: %s missing or empty\n", files[i]);
+        }
+        free(t);
+    }
+    snprintf(path, sizeof path, "%s/summary.csv", out);
+    char *csv = slurp(path, &n);
+    CHECK(csv && strstr(csv, "niah_multikey_2") && strstr(csv, "in_context") && strstr(csv, "strict"));
+    free(csv);
+    /* rerun: nothing left to do */
+    rc = run_ttt(a, err, sizeof err);
+    CHECK(rc == 0 && strstr(err, "16 samples already"));
+    snprintf(path, sizeof path, "%s/samples.jsonl", out);
+    CHECK(count_lines(path) == 16);
+    /* an interrupted run: a torn last line is dropped and that sample run again */
+    jl = slurp(path, &n);
+    if (jl && n > 10) {
+        FILE *f = fopen(path, "wb");
+        fwrite(jl, 1, n - 10, f);
+        fclose(f);
+        rc = run_ttt(a, err, sizeof err);
+        CHECK(rc == 0 && strstr(err, "torn"));
+        CHECK(count_lines(path) == 16);
+    }
+    free(jl);
+    const char *b1[] = {"eval", "-m", model, "--tasks", "niah_single_9", "-o", out, NULL};
+    expect_error("eval unknown task", b1, "niah_single_9");
+    const char *b2[] = {"eval", "-m", model, "--modes", "ttt,sometimes", "-o", out, NULL};
+    expect_error("eval unknown mode", b2, "unknown mode 'sometimes'");
+    const char *b3[] = {"eval", "-m", model, "--tasks", "vt", "--lengths", "64", "-o", out, NULL};
+    expect_error("eval length below the template", b3, "too small");
+    const char *b4[] = {"eval", "-m", model, "--tasks", "qa_1", "--squad", "/nonexistent/squad.json",
+                        "-o", out, NULL};
+    expect_error("eval missing QA file", b4, "/nonexistent/squad.json");
+    const char *b5[] = {"eval", "-m", model, "--lengths", "4q", "-o", out, NULL};
+    expect_error("eval bad lengths", b5, "--lengths");
+}
+
 /* A small model with the golden Qwen2 tokenizer and a ChatML template: `ttt run` on text
  * streams the same text as decoding its ids; stop strings cut the output; `ttt chat` carries a
  * conversation and /reset starts it afresh. */
@@ -415,6 +502,7 @@ static void text_commands(const char *golden) {
     snprintf(path, sizeof path, "%s/qwen3", golden);
     const char *c2[] = {"chat", "-m", path, NULL};
     expect_error("chat without a tokenizer", c2, "tokenizer.json");
+    eval_command(dir);
 out:
     free(cfg);
     free(cfg2);

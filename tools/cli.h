@@ -12,6 +12,7 @@ int cmd_init(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* tok_bench.c: deterministic mixed text of mb megabytes on stdout; encode speed of a file. */

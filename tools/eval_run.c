@@ -25,7 +25,8 @@ static int argmax(const float *l, int n) {
 }
 
 ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p, int max_new,
-                           const int32_t *eos, int n_eos, int n_vocab, eval_result *r) {
+                           const int32_t *eos, int n_eos, int n_vocab, int n_text,
+                           eval_result *r) {
     memset(r, 0, sizeof *r);
     float *logits = malloc(sizeof(float) * (size_t)n_vocab);
     r->gen = malloc(sizeof(int32_t) * (size_t)(max_new > 0 ? max_new : 1));
@@ -56,7 +57,7 @@ ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p,
     r->t_prefill = cli_now() - t0;
     t0 = cli_now();
     while (st == TTT_OK && r->n_gen < max_new) {
-        int32_t id = argmax(logits, n_vocab);
+        int32_t id = argmax(logits, n_text);
         int stop = 0;
         for (int i = 0; i < n_eos; i++) stop |= eos[i] == id;
         if (stop) break;

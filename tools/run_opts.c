@@ -194,7 +194,9 @@ int run_ctx_init(run_ctx *rc, run_opts *o, const char *cmd, bool need_tok) {
     if (o->n_batch > 0) sp.n_batch = o->n_batch;
     sp.ttt_mode = o->no_ttt ? TTT_MODE_OFF : TTT_MODE_ON;
     if (ttt_session_init(rc->model, &sp, &rc->sess) != TTT_OK) goto fail;
-    if (ttt_sampler_init(&o->sp, rc->info.n_vocab, &rc->smp) != TTT_OK) goto fail;
+    /* a model may pad its vocabulary past the tokenizer's ids: sample only those */
+    int n_text = rc->tok ? ttt_tokenizer_n_vocab(rc->tok) : rc->info.n_vocab;
+    if (ttt_sampler_init(&o->sp, n_text, &rc->smp) != TTT_OK) goto fail;
     return 0;
 fail:
     cli_fail(cmd, ttt_last_error());

@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
             "  run -m DIR      generate text from a prompt (fast weights learn as it reads)\n"
             "  chat -m DIR     interactive multi-turn chat; KV cache and fast weights carry over\n"
+            "  eval -m DIR     RULER / MQAR at several lengths in the three TTT modes, with plots\n"
             "  tokenize        text to ids and back with a tokenizer.json; chat prompts\n"
             "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
             "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
