@@ -18,6 +18,10 @@ static void usage(FILE *f) {
             "                  model.safetensors, expected.safetensors, expected.json)\n"
             "  init            write a random-weight checkpoint of a preset's shapes\n"
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
+            "  add-ttt IN -o OUT --layers L\n"
+            "                  add TTT layers to a plain checkpoint (official init)\n"
+            "  data FILE... -o DIR\n"
+            "                  tokenize .txt / .jsonl files into training shards\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -32,6 +36,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "add-ttt")) return cmd_add_ttt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
