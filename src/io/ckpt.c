@@ -193,6 +193,16 @@ static ttt_status prune(const char *root, int keep, uint64_t current) {
 
 /* ---- save ---- */
 
+/* After failure st: removes dir (and fsyncs root when given), best effort; returns st with
+ * its message, which is the one that matters. */
+static ttt_status undo(const char *dir, const char *root, ttt_status st) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ttt_last_error());
+    remove_dir(dir);
+    if (root) ttt_fsync_dir(root);
+    return ttt_err(st, "%s", msg);
+}
+
 static ttt_status check_params(const ttt_ckpt_save_params *p) {
     if (!p || !p->root || !p->config_json || !p->state_json)
         return ttt_err(TTT_ERR_ARG, "checkpoint: missing root, config or trainer state");
@@ -253,11 +263,7 @@ ttt_status ttt_ckpt_save(const ttt_ckpt_save_params *p, char **out_dir) {
         st = ttt_err(TTT_ERR_IO, "%s: cannot rename %s onto it: %s", final, tmp,
                      strerror(errno));
     if (st) {
-        ttt_status keep = st;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", ttt_last_error());
-        remove_dir(tmp); /* best effort: the error that matters is the first one */
-        st = ttt_err(keep, "%s", msg);
+        st = undo(tmp, NULL, st);
         goto done;
     }
     st = ttt_fsync_dir(p->root);
@@ -265,6 +271,12 @@ ttt_status ttt_ckpt_save(const ttt_ckpt_save_params *p, char **out_dir) {
         char text[80];
         snprintf(text, sizeof text, "%s\n", name);
         st = write_text(p->root, LATEST, text);
+    }
+    if (st) {
+        /* `latest` still names the previous checkpoint: take the new one back out, so the
+         * root is as it was and a retry of this step can write it */
+        st = undo(final, p->root, st);
+        goto done;
     }
     if (!st && p->keep_last > 0) st = prune(p->root, p->keep_last, p->step);
     if (!st && out_dir) {
