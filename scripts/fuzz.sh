@@ -6,7 +6,7 @@ build=$1
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$build/fuzz-corpus
-mkdir -p "$corpus/safetensors" "$corpus/config"
+mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/shard"
 golden=${TTT_GOLDEN:-$root/../shared/golden}
 # seeds: the golden configs and small safetensors files when present, else built-in snippets
 if [ -d "$golden" ]; then
@@ -21,8 +21,19 @@ printf '{"architectures": ["Qwen3ForCausalLM"], "hidden_size": 64, "intermediate
     > "$corpus/config/seed.json"
 printf '\067\000\000\000\000\000\000\000{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\000\000\200\077' \
     > "$corpus/safetensors/seed"
+# shards: a header's start (magic, version 1, vocab 10, 6 tokens, 3 documents), and a whole
+# shard that the fuzz build's `ttt data` writes
+printf 'TTTSHARD\001\000\000\000\012\000\000\000\006\000\000\000\000\000\000\000\003\000\000\000\000\000\000\000' \
+    > "$corpus/shard/seed"
+if [ -x "$build/ttt" ]; then
+    printf 'hello\nworld\n' > "$build/fuzz-seed.txt"
+    rm -rf "$build/fuzz-seed-shards"
+    "$build/ttt" data "$build/fuzz-seed.txt" -o "$build/fuzz-seed-shards" --tokenizer byte \
+        --txt-docs line 2>/dev/null &&
+        cp "$build/fuzz-seed-shards/shard-00000.bin" "$corpus/shard/ttt_data"
+fi
 status=0
-for t in safetensors config; do
+for t in safetensors config shard; do
     echo "fuzz_$t: $seconds s"
     log=$build/fuzz_$t.log
     if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
