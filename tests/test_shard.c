@@ -12,6 +12,7 @@
 #include "check.h"
 #include "data/shard.h"
 #include "io/file.h"
+#include "util/err.h"
 
 static const char *g_tmp;
 
@@ -280,11 +281,60 @@ static void test_prepare(void) {
     CHECK(access(sh, F_OK) != 0);
 }
 
+/* A tokenizer through the callback: one id per word (its length), none for a comment line,
+ * a failure on "FAIL". */
+static ttt_status word_encode(void *ctx, const char *text, size_t len, int32_t **ids, int *n) {
+    int *calls = ctx;
+    ++*calls;
+    *ids = malloc(sizeof **ids * (len + 1));
+    *n = 0;
+    if (len >= 4 && !memcmp(text, "FAIL", 4)) return ttt_err(TTT_ERR_ARG, "word: refused");
+    if (text[0] == '#') return TTT_OK;
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && text[j] != ' ') j++;
+        if (j > i) (*ids)[(*n)++] = (int32_t)(j - i);
+        i = j + 1;
+    }
+    return TTT_OK;
+}
+
+static void test_callback(void) {
+    char in[1024], out[1024], sh[1100];
+    snprintf(in, sizeof in, "%s/data_words.txt", g_tmp);
+    snprintf(out, sizeof out, "%s/data_words", g_tmp);
+    snprintf(sh, sizeof sh, "%s/shard-00000.bin", out);
+    unlink(sh);
+    write_text(in, "# a comment\nab cde f\n# another\n");
+    int calls = 0;
+    const char *inputs[] = {in};
+    ttt_data_params p = {.inputs = inputs, .n_inputs = 1, .out_dir = out, .encode = word_encode,
+                         .encode_ctx = &calls, .n_vocab = 8, .eos_id = 0,
+                         .txt_docs = TTT_DATA_TXT_LINE};
+    ttt_data_stats st;
+    CHECK_OK(ttt_data_prepare(&p, &st));
+    CHECK(calls == 3 && st.n_docs == 1 && st.n_tokens == 3 && st.n_shards == 1);
+    ttt_shard s;
+    CHECK_OK(ttt_shard_open(sh, &s));
+    CHECK(s.n_tokens == 3 && s.ids[0] == 2 && s.ids[1] == 3 && s.ids[2] == 1 && s.eos_id == 0);
+    ttt_shard_close(&s);
+    unlink(sh);
+    write_text(in, "# only a comment\n");
+    CHECK_FAILS(ttt_data_prepare(&p, &st), TTT_ERR_ARG, "the inputs hold no text");
+    CHECK(access(sh, F_OK) != 0);
+    write_text(in, "ok\nFAIL here\n");
+    CHECK_FAILS(ttt_data_prepare(&p, &st), TTT_ERR_ARG, "data_words.txt:2: word: refused");
+    CHECK(access(sh, F_OK) != 0);
+    write_text(in, "a bcdefghij\n"); /* a word of 9 letters: id 9, outside the vocab of 8 */
+    CHECK_FAILS(ttt_data_prepare(&p, &st), TTT_ERR_ARG, "data_words.txt:1: ");
+}
+
 int main(void) {
     g_tmp = getenv("TTT_TEST_TMP");
     if (!g_tmp) g_tmp = "/tmp";
     test_roundtrip();
     test_corrupt();
     test_prepare();
+    test_callback();
     return check_summary("test_shard");
 }

@@ -77,6 +77,10 @@ static ttt_status add_doc(prep *x, const char *text, size_t len, const char *whe
         free(ids);
         return ttt_err(TTT_ERR_ARG, "%s: the tokenizer returned %d ids", where, n);
     }
+    if (n == 0) { /* nothing to keep; and no shard is opened for nothing */
+        free(ids);
+        return TTT_OK;
+    }
     if (!x->w || ttt_shard_writer_tokens(x->w) >= x->p->shard_tokens) st = next_shard(x);
     if (!st) st = ttt_shard_writer_add(x->w, ids, (size_t)n);
     free(ids);
@@ -84,7 +88,7 @@ static ttt_status add_doc(prep *x, const char *text, size_t len, const char *whe
         ttt_err_prefix("%s", where);
         return st;
     }
-    if (n > 0) x->stats->n_docs++;
+    x->stats->n_docs++;
     x->stats->n_tokens += (uint64_t)n;
     x->stats->n_bytes += len;
     return TTT_OK;
