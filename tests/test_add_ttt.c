@@ -351,6 +351,10 @@ static void test_bad(void) {
     unlink(path); /* of an earlier run */
     CHECK_FAILS(ttt_checkpoint_add_ttt(bad, out, &p), TTT_ERR_FORMAT,
                 "does not have the shape config.json implies");
+    /* and ttt_model_load refuses such a directory too (the loader's own check) */
+    ttt_model *m = NULL;
+    CHECK_FAILS(ttt_model_load(bad, &m), TTT_ERR_FORMAT, "config.json implies [128, 64]");
+    CHECK(m == NULL);
     CHECK(access(path, F_OK) != 0);
 }
 

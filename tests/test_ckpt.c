@@ -195,6 +195,17 @@ static void test_bad(void) {
     p = params(60);
     p.config_json = "{\"architectures\": [\"Qwen3ForCausalLM\"]}";
     CHECK_FAILS(ttt_ckpt_save(&p, NULL), TTT_ERR_CONFIG, "num_hidden_layers");
+    /* weights that would not load under the config */
+    p = params(60);
+    p.n_weights = g_nw - 1;
+    CHECK_FAILS(ttt_ckpt_save(&p, NULL), TTT_ERR_ARG, "checkpoint weights lack '");
+    ttt_ckpt_tensor *w = malloc(sizeof *w * (size_t)g_nw);
+    memcpy(w, g_w, sizeof *w * (size_t)g_nw);
+    w[0].shape[0]--;
+    p = params(60);
+    p.weights = w;
+    CHECK_FAILS(ttt_ckpt_save(&p, NULL), TTT_ERR_ARG, "does not have the shape config.json");
+    free(w);
     p = params(60);
     ttt_ckpt_tensor dup[2] = {g_state[0], g_state[0]};
     p.state = dup;

@@ -14,6 +14,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "model/config.h"
+#include "model/init.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -203,16 +204,41 @@ static ttt_status undo(const char *dir, const char *root, ttt_status st) {
     return ttt_err(st, "%s", msg);
 }
 
+/* Every tensor config c implies is among the weights, with its shape (as ttt_model_load
+ * will demand); the dtype is the trainer's choice. */
+static ttt_status check_weights(const ttt_config *c, const ttt_ckpt_tensor *w, int n,
+                                const char *root) {
+    ttt_tensor_list want;
+    ttt_status st = ttt_tensor_list_make(c, TTT_DT_F32, &want);
+    for (int i = 0; i < want.n && !st; i++) {
+        const ttt_st_desc *d = &want.descs[i];
+        int k = 0;
+        while (k < n && (!w[k].name || strcmp(w[k].name, d->name))) k++;
+        int same = k < n && w[k].ndim == d->ndim;
+        for (int j = 0; same && j < d->ndim; j++) same = w[k].shape[j] == d->shape[j];
+        if (k == n)
+            st = ttt_err(TTT_ERR_ARG, "%s: checkpoint weights lack '%s', which config.json "
+                         "implies", root, d->name);
+        else if (!same)
+            st = ttt_err(TTT_ERR_ARG, "%s: checkpoint weight '%s' does not have the shape "
+                         "config.json implies", root, d->name);
+    }
+    ttt_tensor_list_free(&want);
+    return st;
+}
+
 static ttt_status check_params(const ttt_ckpt_save_params *p) {
     if (!p || !p->root || !p->config_json || !p->state_json)
         return ttt_err(TTT_ERR_ARG, "checkpoint: missing root, config or trainer state");
     if ((p->n_weights > 0 && !p->weights) || (p->n_state > 0 && !p->state) ||
         p->n_weights < 0 || p->n_state < 0 || p->keep_last < 0)
         return ttt_err(TTT_ERR_ARG, "%s: bad tensor lists or keep_last", p->root);
-    /* what is written must load again: a valid config, a JSON object of state */
+    /* what is written must load again: a valid config, the weights it implies, a JSON
+     * object of state */
     ttt_config cfg;
     ttt_status st = ttt_config_parse(p->config_json, strlen(p->config_json),
                                      "checkpoint config.json", &cfg);
+    if (!st) st = check_weights(&cfg, p->weights, p->n_weights, p->root);
     if (st) return st;
     cJSON *o;
     st = ttt_json_parse_object(p->state_json, strlen(p->state_json), "trainer_state.json", &o);
