@@ -295,6 +295,63 @@ ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size
                           const ttt_chat_params *p, char **text);
 /* ==== end of tokenizers ==== */
 
+/* ==== data preparation and add-ttt (issue 4: data, checkpoints) ==== */
+
+/* ---- adding TTT layers to a plain checkpoint ---- */
+typedef struct ttt_add_ttt_params {
+    const char *layers;     /* "0,6,12": the TTT layers (required, each below the layer count) */
+    int chunk;              /* C; 0: 8192 (the default of the official config) */
+    float lr;               /* eta; 0: 0.3 */
+    const char *target;     /* "hidden_states" (NULL: this) or "input_embed" */
+    int no_proj;            /* 1: no ttt_proj tensors (V is the conv output itself) */
+    uint64_t seed;          /* of ttt_proj's random diagonal */
+    uint64_t max_shard;     /* bytes per safetensors file; 0: 4 GiB */
+} ttt_add_ttt_params;
+
+ttt_add_ttt_params ttt_add_ttt_default_params(void);
+/* Writes out_dir: in_dir's weights (dtypes kept) plus ttt_conv = 0 and ttt_proj = a zero
+ * matrix with an N(0, initializer_range^2) diagonal (the official init: the model computes
+ * exactly what the base model does until trained), config.json with the TTT fields set and
+ * every other field kept, and the tokenizer files. */
+ttt_status ttt_checkpoint_add_ttt(const char *in_dir, const char *out_dir,
+                                  const ttt_add_ttt_params *p);
+
+/* ---- tokenized training data (binary shards, docs/DATA.md) ---- */
+
+/* Tokenizes len bytes of text into *ids (allocated with malloc by the callee, freed by the
+ * caller with free) and *n. */
+typedef ttt_status (*ttt_data_encode_fn)(void *ctx, const char *text, size_t len,
+                                         int32_t **ids, int *n);
+
+/* The built-in byte-level tokenizer: each byte b is id b; specials follow. */
+enum { TTT_BYTE_BOS = 256, TTT_BYTE_EOS = 257, TTT_BYTE_PAD = 258, TTT_BYTE_VOCAB = 259 };
+ttt_status ttt_data_byte_encode(void *ctx, const char *text, size_t len, int32_t **ids, int *n);
+
+enum { TTT_DATA_TXT_FILE = 0, TTT_DATA_TXT_LINE = 1 };
+
+typedef struct ttt_data_params {
+    const char *const *inputs; /* [n_inputs] .txt or .jsonl files */
+    int n_inputs;
+    const char *out_dir;       /* gets shard-00000.bin, shard-00001.bin, ... */
+    const char *text_key;      /* .jsonl: the string field to read; NULL: "text" */
+    int txt_docs;              /* TTT_DATA_TXT_FILE: a .txt file is a document; _LINE: a line */
+    uint64_t shard_tokens;     /* tokens per shard before a new one starts; 0: 2^28 */
+    ttt_data_encode_fn encode;
+    void *encode_ctx;
+    uint32_t n_vocab;          /* every id must be below it */
+    int32_t eos_id;            /* stored in the shards for the loader; -1: none */
+} ttt_data_params;
+
+typedef struct ttt_data_stats {
+    uint64_t n_docs, n_tokens, n_bytes; /* documents, tokens and text bytes written */
+    int n_shards;
+} ttt_data_stats;
+
+/* Tokenizes every input into out_dir's shards. out_dir must not hold shards already. */
+ttt_status ttt_data_prepare(const ttt_data_params *p, ttt_data_stats *stats);
+
+/* ==== end of data preparation and add-ttt ==== */
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@ build=$1
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$build/fuzz-corpus
-mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa"
+mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa" "$corpus/shard"
 golden=${TTT_GOLDEN:-$root/../shared/golden}
 # seeds: the golden configs and small safetensors files when present, else built-in snippets
 if [ -d "$golden" ]; then
@@ -26,8 +26,19 @@ printf '0{"data":[{"paragraphs":[{"context":"c d","qas":[{"question":"q","answer
     > "$corpus/qa/squad"
 printf '1[{"question":"q","answer":"a","context":[["t",["s1"," s2"]],["u",["v"]]]}]' \
     > "$corpus/qa/hotpot"
+# shards: a header's start (magic, version 1, vocab 10, 6 tokens, 3 documents), and a whole
+# shard that the fuzz build's `ttt data` writes
+printf 'TTTSHARD\001\000\000\000\012\000\000\000\006\000\000\000\000\000\000\000\003\000\000\000\000\000\000\000' \
+    > "$corpus/shard/seed"
+if [ -x "$build/ttt" ]; then
+    printf 'hello\nworld\n' > "$build/fuzz-seed.txt"
+    rm -rf "$build/fuzz-seed-shards"
+    "$build/ttt" data "$build/fuzz-seed.txt" -o "$build/fuzz-seed-shards" --tokenizer byte \
+        --txt-docs line 2>/dev/null &&
+        cp "$build/fuzz-seed-shards/shard-00000.bin" "$corpus/shard/ttt_data"
+fi
 status=0
-for t in safetensors config qa; do
+for t in safetensors config qa shard; do
     echo "fuzz_$t: $seconds s"
     log=$build/fuzz_$t.log
     if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \

@@ -509,6 +509,35 @@ out:
     free(tok);
 }
 
+/* `ttt add-ttt` and `ttt data` on bad input */
+static void bad_data_commands(void) {
+    const char *a1[] = {"add-ttt", "/nonexistent/model", "-o", "/tmp/x", NULL};
+    expect_error("add-ttt without layers", a1, "no TTT layers (--layers");
+    const char *a2[] = {"add-ttt", "/nonexistent/model", "-o", "/tmp/x", "--layers", "0", NULL};
+    expect_error("add-ttt missing input", a2, "/nonexistent/model");
+    const char *a3[] = {"add-ttt", "/tmp", "--layers", "0", NULL};
+    expect_error("add-ttt without output", a3, "no output directory");
+    const char *a4[] = {"add-ttt", "/nonexistent", "-o", "/tmp/x", "--lr", "-1", "--layers",
+                        "0", NULL};
+    expect_error("add-ttt negative lr", a4, "--lr must be > 0");
+    char out[1024], jsonl[1024];
+    snprintf(out, sizeof out, "%s/cli_data_out", g_tmp);
+    snprintf(jsonl, sizeof jsonl, "%s/cli_data.jsonl", g_tmp);
+    const char *text = "{\"text\": \"fine\"}\n{\"txt\": \"typo\"}\n";
+    spit(g_tmp, "cli_data.jsonl", text, strlen(text));
+    const char *b1[] = {"data", jsonl, "-o", out, NULL};
+    expect_error("data without tokenizer", b1, "no tokenizer (--tokenizer byte)");
+    const char *b2[] = {"data", jsonl, "-o", out, "--tokenizer", "/models/qwen3", NULL};
+    expect_error("data with a tokenizer directory", b2, "only the built-in 'byte'");
+    const char *b3[] = {"data", jsonl, "-o", out, "--tokenizer", "byte", NULL};
+    expect_error("data bad jsonl line", b3, "cli_data.jsonl:2: no string field 'text'");
+    const char *b4[] = {"data", "x.csv", "-o", out, "--tokenizer", "byte", NULL};
+    expect_error("data unknown input", b4, "x.csv: unknown input type");
+    const char *b5[] = {"data", jsonl, "-o", out, "--tokenizer", "byte", "--txt-docs", "para",
+                        NULL};
+    expect_error("data bad --txt-docs", b5, "--txt-docs must be file or line");
+}
+
 int main(void) {
     g_bin = getenv("TTT_BIN");
     g_tmp = getenv("TTT_TEST_TMP");
@@ -518,6 +547,7 @@ int main(void) {
         return 1;
     }
     bad_commands();
+    bad_data_commands();
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/qwen3", golden ? golden : "");
     model_copy mc;

@@ -21,6 +21,8 @@ struct ttt_tokenizer;
 int tok_bench(const struct ttt_tokenizer *t, const char *path, int reps);
 int cmd_ruler_gen(int argc, char **argv);
 int cmd_mqar_gen(int argc, char **argv);
+int cmd_add_ttt(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* Parses an integer / float option value; prints an error naming the option on failure. */
 bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);

@@ -24,6 +24,10 @@ static void usage(FILE *f) {
             "  tokenize        text to ids and back with a tokenizer.json; chat prompts\n"
             "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
             "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
+            "  add-ttt IN -o OUT --layers L\n"
+            "                  add TTT layers to a plain checkpoint (official init)\n"
+            "  data FILE... -o DIR\n"
+            "                  tokenize .txt / .jsonl files into training shards\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -44,6 +48,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "add-ttt")) return cmd_add_ttt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -15,7 +15,28 @@
 #include "util/err.h"
 #include "util/mem.h"
 
+/* Calls of ttt_file_write_all left before the injected failure; 0: none armed. Atomic, so
+ * writers on several threads count each call once. */
+static long g_fail_in;
+
+void ttt_file_fail_nth_write(long n) {
+    __atomic_store_n(&g_fail_in, n > 0 ? n : 0, __ATOMIC_SEQ_CST);
+}
+
+/* true when this call is the armed one (disarming it: one failure per arming) */
+static int fault_fires(void) {
+    long left = __atomic_load_n(&g_fail_in, __ATOMIC_SEQ_CST);
+    while (left > 0) {
+        if (__atomic_compare_exchange_n(&g_fail_in, &left, left - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return left == 1;
+    }
+    return 0;
+}
+
 ttt_status ttt_file_write_all(int fd, const void *data, size_t n, const char *path) {
+    if (fault_fires())
+        return ttt_err(TTT_ERR_IO, "%s: write failed: %s", path, strerror(ENOSPC));
     const uint8_t *p = data;
     while (n > 0) {
         /* Linux moves at most ~2 GiB per call; smaller requests keep each one well-defined */

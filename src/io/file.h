@@ -22,6 +22,11 @@ void ttt_tmpfile_discard(ttt_tmpfile *t);
 
 /* Writes all n bytes (retrying short writes and EINTR); path names the file in errors. */
 ttt_status ttt_file_write_all(int fd, const void *data, size_t n, const char *path);
+/* Test-only fault injection: the n-th call of ttt_file_write_all from now fails as a full
+ * disk would (ENOSPC) without writing; 0 disarms. Every writer of the library goes through
+ * ttt_file_write_all, so tests can fail any write of a multi-file save. */
+void ttt_file_fail_nth_write(long n);
+
 /* Writes data to path atomically. */
 ttt_status ttt_write_file_atomic(const char *path, const void *data, size_t len);
 

@@ -219,3 +219,8 @@ ttt_status ttt_json_str(const cJSON *obj, const char *key, const char *label, bo
     *out = v->valuestring;
     return TTT_OK;
 }
+
+void ttt_json_set(cJSON *o, const char *key, cJSON *v) {
+    if (cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else cJSON_AddItemToObject(o, key, v);
+}

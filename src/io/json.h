@@ -28,6 +28,8 @@ ttt_status ttt_json_bool(const cJSON *obj, const char *key, const char *label, b
 /* *out points into obj (no copy); def may be NULL. */
 ttt_status ttt_json_str(const cJSON *obj, const char *key, const char *label, bool required,
                         const char *def, const char **out);
+/* Replaces (or adds) key in o; o takes v. */
+void ttt_json_set(cJSON *o, const char *key, cJSON *v);
 /* true when key is present and not null */
 bool ttt_json_has(const cJSON *obj, const char *key);
 

@@ -31,7 +31,7 @@ static uint64_t splitmix64(uint64_t x) {
 }
 
 /* The standard normal number k of tensor t (Box-Muller on one 64-bit draw per pair). */
-static float normal_at(uint64_t seed, int t, uint64_t k) {
+float ttt_init_normal(uint64_t seed, int t, uint64_t k) {
     uint64_t h = splitmix64(seed ^ splitmix64(((uint64_t)t << 40) ^ (k >> 1)));
     double u1 = ((h >> 40) + 1.0) / 16777217.0; /* (0, 1] */
     double u2 = ((h & 0xffffffu) + 0.5) / 16777216.0;
@@ -53,12 +53,12 @@ static float value_at(const fill_ctx *f, int t, uint64_t k) {
     switch (f->list->roles[t]) {
     case TTT_ROLE_MATRIX:
     case TTT_ROLE_TTT_CONV:
-        return sd * normal_at(f->p->seed, t, k);
+        return sd * ttt_init_normal(f->p->seed, t, k);
     case TTT_ROLE_NORM:
         return f->cfg->norm_plus1 ? 0.0f : 1.0f;
     case TTT_ROLE_TTT_PROJ: {
         uint64_t n = (uint64_t)d->shape[1];
-        return k / n == k % n ? sd * normal_at(f->p->seed, t, k) : 0.0f;
+        return k / n == k % n ? sd * ttt_init_normal(f->p->seed, t, k) : 0.0f;
     }
     }
     return 0.0f;
@@ -85,13 +85,7 @@ static ttt_status fill(void *ctx, int t, void *dst, size_t n_bytes) {
     return TTT_OK;
 }
 
-/* Replaces (or adds) key in o. */
-static void set_item(cJSON *o, const char *key, cJSON *v) {
-    if (cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
-    else cJSON_AddItemToObject(o, key, v);
-}
-
-static ttt_status parse_layers(const char *spec, cJSON **out) {
+ttt_status ttt_init_parse_layers(const char *spec, const char *opt, cJSON **out) {
     cJSON *arr = cJSON_CreateArray();
     if (!arr) return ttt_err(TTT_ERR_NOMEM, "out of memory");
     const char *p = spec;
@@ -101,7 +95,7 @@ static ttt_status parse_layers(const char *spec, cJSON **out) {
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v >= TTT_MAX_LAYERS || (*end && *end != ',')) {
             cJSON_Delete(arr);
-            return ttt_err(TTT_ERR_ARG, "--ttt-layers '%s': expected indices like 0,6,12", spec);
+            return ttt_err(TTT_ERR_ARG, "%s '%s': expected indices like 0,6,12", opt, spec);
         }
         cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)v));
         p = *end ? end + 1 : end;
@@ -111,28 +105,28 @@ static ttt_status parse_layers(const char *spec, cJSON **out) {
 }
 
 static ttt_status apply_overrides(cJSON *o, const ttt_init_params *p) {
-    if (p->ttt_chunk > 0) set_item(o, "ttt_chunk", cJSON_CreateNumber(p->ttt_chunk));
-    if (p->ttt_lr > 0) set_item(o, "ttt_lr", cJSON_CreateNumber(p->ttt_lr));
+    if (p->ttt_chunk > 0) ttt_json_set(o, "ttt_chunk", cJSON_CreateNumber(p->ttt_chunk));
+    if (p->ttt_lr > 0) ttt_json_set(o, "ttt_lr", cJSON_CreateNumber(p->ttt_lr));
     if (p->ttt_layers) {
         cJSON *arr = NULL;
-        ttt_status st = parse_layers(p->ttt_layers, &arr);
+        ttt_status st = ttt_init_parse_layers(p->ttt_layers, "--ttt-layers", &arr);
         if (st != TTT_OK) return st;
-        set_item(o, "ttt_layers", arr);
-        set_item(o, "ttt_mode", cJSON_CreateBool(cJSON_GetArraySize(arr) > 0));
+        ttt_json_set(o, "ttt_layers", arr);
+        ttt_json_set(o, "ttt_mode", cJSON_CreateBool(cJSON_GetArraySize(arr) > 0));
     }
     if (p->n_layers > 0) {
         const cJSON *had = cJSON_GetObjectItemCaseSensitive(o, "num_hidden_layers");
         if (cJSON_IsNumber(had) && p->n_layers > had->valuedouble)
             return ttt_err(TTT_ERR_ARG, "--layers %d: the model has only %g layers (--layers "
                            "keeps the first N)", p->n_layers, had->valuedouble);
-        set_item(o, "num_hidden_layers", cJSON_CreateNumber(p->n_layers));
+        ttt_json_set(o, "num_hidden_layers", cJSON_CreateNumber(p->n_layers));
         cJSON *lt = cJSON_GetObjectItemCaseSensitive(o, "layer_types");
         while (cJSON_IsArray(lt) && cJSON_GetArraySize(lt) > p->n_layers)
             cJSON_DeleteItemFromArray(lt, cJSON_GetArraySize(lt) - 1);
     }
     const char *dt = p->dtype == TTT_DT_F32 ? "float32" : p->dtype == TTT_DT_F16 ? "float16"
                                                                                  : "bfloat16";
-    set_item(o, "torch_dtype", cJSON_CreateString(dt));
+    ttt_json_set(o, "torch_dtype", cJSON_CreateString(dt));
     return TTT_OK;
 }
 

@@ -29,4 +29,10 @@ typedef struct ttt_tensor_list {
 ttt_status ttt_tensor_list_make(const ttt_config *c, ttt_dtype dtype, ttt_tensor_list *out);
 void ttt_tensor_list_free(ttt_tensor_list *l);
 
+/* The standard normal number k of tensor t under seed (counter-based: any order, any
+ * thread gives the same value). */
+float ttt_init_normal(uint64_t seed, int t, uint64_t k);
+/* "0,6,12" into a JSON array of layer indices; opt names the option in errors. */
+ttt_status ttt_init_parse_layers(const char *spec, const char *opt, cJSON **out);
+
 #endif

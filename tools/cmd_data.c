@@ -1,0 +1,79 @@
+/* cmd_data.c - `ttt data FILES -o DIR`: tokenizes .txt / .jsonl files into token shards. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ttt.h"
+
+#define MAX_INPUTS 4096
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ttt data FILE... -o DIR --tokenizer byte [options]\n"
+            "\n"
+            "Tokenizes .txt and .jsonl files into binary token shards (DIR/shard-00000.bin,\n"
+            "...; format: docs/DATA.md) for training.\n"
+            "\n"
+            "  --tokenizer T      byte: the built-in byte-level tokenizer (ids 0..255, BOS 256,\n"
+            "                     EOS 257, PAD 258; vocab 259)\n"
+            "  --text-key KEY     .jsonl: the string field of each line (default text)\n"
+            "  --txt-docs M       file (default): a .txt file is one document; line: each\n"
+            "                     non-empty line is one\n"
+            "  --shard-tokens N   tokens per shard before the next begins (default 268435456)\n"
+            "  -o, --out DIR      output directory (created if missing; must hold no shards)\n");
+}
+
+int cmd_data(int argc, char **argv) {
+    static const char *inputs[MAX_INPUTS];
+    ttt_data_params p = {.eos_id = -1, .inputs = inputs};
+    const char *tok = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long long x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--tokenizer")) {
+            if (!(tok = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--text-key")) {
+            if (!(p.text_key = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--txt-docs")) {
+            if (!(v = cli_value(argc, argv, &i))) return 2;
+            if (!strcmp(v, "file")) p.txt_docs = TTT_DATA_TXT_FILE;
+            else if (!strcmp(v, "line")) p.txt_docs = TTT_DATA_TXT_LINE;
+            else return cli_usage_error("data", "--txt-docs must be file or line");
+        } else if (!strcmp(a, "--shard-tokens")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, INT64_MAX, &x)) return 2;
+            p.shard_tokens = (uint64_t)x;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
+            if (!(p.out_dir = cli_value(argc, argv, &i))) return 2;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "ttt data: unknown option '%s' (see ttt data --help)\n", a);
+            return 2;
+        } else if (p.n_inputs == MAX_INPUTS) {
+            return cli_usage_error("data", "too many input files (4096 at most)");
+        } else {
+            inputs[p.n_inputs++] = a;
+        }
+    }
+    if (!p.out_dir) return cli_usage_error("data", "no output directory (-o DIR)");
+    if (p.n_inputs == 0) return cli_usage_error("data", "no input files");
+    if (!tok) return cli_usage_error("data", "no tokenizer (--tokenizer byte)");
+    if (strcmp(tok, "byte"))
+        return cli_fail("data", "--tokenizer: only the built-in 'byte' tokenizer is available "
+                                "in this build");
+    p.encode = ttt_data_byte_encode;
+    p.n_vocab = TTT_BYTE_VOCAB;
+    p.eos_id = TTT_BYTE_EOS;
+    double t0 = cli_now();
+    ttt_data_stats s;
+    if (ttt_data_prepare(&p, &s) != TTT_OK) return cli_fail("data", ttt_last_error());
+    double dt = cli_now() - t0;
+    fprintf(stderr,
+            "ttt data: %llu documents, %llu tokens (%.2f bytes/token) in %d shard%s of %s, "
+            "%.1f s (%.1f MB/s of text)\n",
+            (unsigned long long)s.n_docs, (unsigned long long)s.n_tokens,
+            s.n_tokens ? (double)s.n_bytes / (double)s.n_tokens : 0.0, s.n_shards,
+            s.n_shards == 1 ? "" : "s", p.out_dir, dt, dt > 0 ? s.n_bytes / dt / 1e6 : 0.0);
+    return 0;
+}
