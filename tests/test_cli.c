@@ -503,6 +503,18 @@ static void text_commands(const char *golden) {
     const char *c2[] = {"chat", "-m", path, NULL};
     expect_error("chat without a tokenizer", c2, "tokenizer.json");
     eval_command(dir);
+    /* ttt data with the model's tokenizer: the shard holds the tokenizer's ids */
+    char jl[1000], sd[1000];
+    snprintf(jl, sizeof jl, "%s/tokdata.jsonl", g_tmp);
+    snprintf(sd, sizeof sd, "%s/tokdata", g_tmp);
+    snprintf(path, sizeof path, "rm -rf '%s'", sd);
+    CHECK(system(path) == 0);
+    f = fopen(jl, "w");
+    if (f) fputs("{\"text\": \"Hello world\"}\n{\"text\": \"again\"}\n", f), fclose(f);
+    const char *dd[] = {"data", jl, "-o", sd, "--tokenizer", dir, NULL};
+    CHECK(run_ttt(dd, err, sizeof err) == 0 && strstr(err, "2 documents"));
+    const char *nt = strstr(err, "documents, ");
+    CHECK(nt && atoi(nt + 11) > 0 && atoi(nt + 11) < 16); /* subwords, not the 16 bytes */
 out:
     free(cfg);
     free(cfg2);
@@ -528,7 +540,7 @@ static void bad_data_commands(void) {
     const char *b1[] = {"data", jsonl, "-o", out, NULL};
     expect_error("data without tokenizer", b1, "no tokenizer (--tokenizer byte)");
     const char *b2[] = {"data", jsonl, "-o", out, "--tokenizer", "/models/qwen3", NULL};
-    expect_error("data with a tokenizer directory", b2, "only the built-in 'byte'");
+    expect_error("data with a missing tokenizer", b2, "/models/qwen3");
     const char *b3[] = {"data", jsonl, "-o", out, "--tokenizer", "byte", NULL};
     expect_error("data bad jsonl line", b3, "cli_data.jsonl:2: no string field 'text'");
     const char *b4[] = {"data", "x.csv", "-o", out, "--tokenizer", "byte", NULL};

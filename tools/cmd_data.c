@@ -1,5 +1,6 @@
 /* cmd_data.c - `ttt data FILES -o DIR`: tokenizes .txt / .jsonl files into token shards. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -9,18 +10,33 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ttt data FILE... -o DIR --tokenizer byte [options]\n"
+            "usage: ttt data FILE... -o DIR --tokenizer DIR|FILE|byte [options]\n"
             "\n"
             "Tokenizes .txt and .jsonl files into binary token shards (DIR/shard-00000.bin,\n"
             "...; format: docs/DATA.md) for training.\n"
             "\n"
-            "  --tokenizer T      byte: the built-in byte-level tokenizer (ids 0..255, BOS 256,\n"
-            "                     EOS 257, PAD 258; vocab 259)\n"
+            "  --tokenizer T      a model directory or tokenizer.json (its eos_token separates\n"
+            "                     documents), or byte: the built-in byte-level tokenizer (ids\n"
+            "                     0..255, BOS 256, EOS 257, PAD 258; vocab 259)\n"
             "  --text-key KEY     .jsonl: the string field of each line (default text)\n"
             "  --txt-docs M       file (default): a .txt file is one document; line: each\n"
             "                     non-empty line is one\n"
             "  --shard-tokens N   tokens per shard before the next begins (default 268435456)\n"
             "  -o, --out DIR      output directory (created if missing; must hold no shards)\n");
+}
+
+/* A document's ids with the model's tokenizer: no BOS (documents are joined with EOS). */
+static ttt_status encode_tok(void *ctx, const char *text, size_t len, int32_t **ids, int *n) {
+    size_t k = 0;
+    *n = 0;
+    ttt_status st = ttt_tokenize(ctx, text, len, 0, ids, &k);
+    if (st == TTT_OK && k > (size_t)1 << 30) {
+        free(*ids);
+        *ids = NULL;
+        return TTT_ERR_ARG;
+    }
+    *n = (int)k;
+    return st;
 }
 
 int cmd_data(int argc, char **argv) {
@@ -59,15 +75,28 @@ int cmd_data(int argc, char **argv) {
     if (!p.out_dir) return cli_usage_error("data", "no output directory (-o DIR)");
     if (p.n_inputs == 0) return cli_usage_error("data", "no input files");
     if (!tok) return cli_usage_error("data", "no tokenizer (--tokenizer byte)");
-    if (strcmp(tok, "byte"))
-        return cli_fail("data", "--tokenizer: only the built-in 'byte' tokenizer is available "
-                                "in this build");
-    p.encode = ttt_data_byte_encode;
-    p.n_vocab = TTT_BYTE_VOCAB;
-    p.eos_id = TTT_BYTE_EOS;
+    ttt_tokenizer *tk = NULL;
+    if (!strcmp(tok, "byte")) {
+        p.encode = ttt_data_byte_encode;
+        p.n_vocab = TTT_BYTE_VOCAB;
+        p.eos_id = TTT_BYTE_EOS;
+    } else {
+        if (ttt_tokenizer_load(tok, &tk) != TTT_OK) return cli_fail("data", ttt_last_error());
+        p.encode = encode_tok;
+        p.encode_ctx = tk;
+        p.n_vocab = (uint32_t)ttt_tokenizer_n_vocab(tk);
+        p.eos_id = ttt_tokenizer_eos(tk);
+        if (p.eos_id < 0) {
+            ttt_tokenizer_free(tk);
+            return cli_fail("data", "the tokenizer has no eos_token (tokenizer_config.json): "
+                                    "documents need one between them");
+        }
+    }
     double t0 = cli_now();
     ttt_data_stats s;
-    if (ttt_data_prepare(&p, &s) != TTT_OK) return cli_fail("data", ttt_last_error());
+    ttt_status st = ttt_data_prepare(&p, &s);
+    ttt_tokenizer_free(tk);
+    if (st != TTT_OK) return cli_fail("data", ttt_last_error());
     double dt = cli_now() - t0;
     fprintf(stderr,
             "ttt data: %llu documents, %llu tokens (%.2f bytes/token) in %d shard%s of %s, "
