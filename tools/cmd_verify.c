@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "ttt.h"
+#include "verify_train.h"
 
 #define MAX_PIECES 64
 
@@ -35,13 +36,17 @@ typedef struct schedule {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ttt verify DIR [--tol X] [-t N] [--schedule LIST]\n"
+            "usage: ttt verify DIR [--tol X] [-t N] [--schedule LIST] [--grads] [--adamw]\n"
             "\n"
             "DIR holds config.json, model.safetensors, expected.safetensors and expected.json.\n"
             "Runs the full forward, TTT off and each incremental schedule named in\n"
             "expected.json (infer_vs_train_maxrel: \"pN_then_M\", \"mixed\"), prints the max\n"
             "relative error of each check and exits 0 only when all are below --tol (1e-4).\n"
             "  --schedule LIST  an extra schedule of call sizes, e.g. 5,30,1,rest\n"
+            "  --grads          instead: compare every gradient of the mean next-token loss\n"
+            "                   with DIR/grads.safetensors\n"
+            "  --adamw          instead: replay expected.json's adamw_trajectory (10 AdamW\n"
+            "                   steps per freeze policy: losses and grad norms)\n"
             "  -t N             threads\n");
 }
 
@@ -291,6 +296,7 @@ done:
 int cmd_verify(int argc, char **argv) {
     verify v = {.tol = 1e-4};
     const char *extra = NULL;
+    int grads = 0, adamw = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
         long long x;
@@ -304,6 +310,10 @@ int cmd_verify(int argc, char **argv) {
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(val = cli_value(argc, argv, &i)) || !cli_int(a, val, 1, 1024, &x)) return 2;
             ttt_set_threads((int)x);
+        } else if (!strcmp(a, "--grads")) {
+            grads = 1;
+        } else if (!strcmp(a, "--adamw")) {
+            adamw = 1;
         } else if (!strcmp(a, "--schedule")) {
             if (!(extra = cli_value(argc, argv, &i))) return 2;
         } else if (a[0] == '-') {
@@ -336,7 +346,10 @@ int cmd_verify(int argc, char **argv) {
     }
     v.ids = malloc(sizeof(int32_t) * (ids.n_elements ? ids.n_elements : 1));
     if (v.ids && read_ids(&ids, v.ids, v.info.n_vocab) == 0) {
-        if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0 && v.T > 0)
+        if (grads || adamw) {
+            rc = grads ? verify_grads(v.dir, v.model, v.ids, v.T, v.tol) : 0;
+            if (adamw) rc |= verify_adamw(v.dir, v.model, v.ids, v.T, v.tol);
+        } else if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0)
             rc = run(&v, extra);
         else
             fprintf(stderr, "ttt verify: %s: bad logits\n", path);
