@@ -246,8 +246,9 @@ int ttt_trainer_n_tensors(const ttt_trainer *t); /* trainable tensors */
 ttt_status ttt_trainer_tensor(const ttt_trainer *t, int i, ttt_train_tensor *out);
 /* By HF name; TTT_ERR_ARG naming it when absent or frozen. */
 ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_tensor *out);
-/* Training FLOPs of one micro-step of B x T tokens (6 per parameter per token for the
- * matrices, plus attention and the TTT chunk products). */
+/* Training FLOPs of one micro-step of B x T tokens: per token 6 per trainable and 4 per
+ * frozen matrix weight (the projection V = U P included), attention over all T keys, and
+ * the TTT chunk update's products. */
 double ttt_trainer_flops(const ttt_trainer *t, int B, int T);
 /* ==== end of training ==== */
 

@@ -18,6 +18,7 @@ static void usage(FILE *f) {
             "                  model.safetensors, expected.safetensors, expected.json)\n"
             "  init            write a random-weight checkpoint of a preset's shapes\n"
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
+            "  bench-train -m DIR  training speed (tokens/s, FLOPs utilisation)\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench-train")) return cmd_bench_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -164,16 +164,23 @@ ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_te
 double ttt_trainer_flops(const ttt_trainer *t, int B, int T) {
     if (!t) return 0;
     const ttt_config *c = &t->cfg;
-    const double D = c->d_model, F = c->d_ff, hd = c->head_dim;
-    const double H = c->n_heads, Hkv = c->n_kv_heads, tok = (double)B * T;
-    double mat = (double)c->n_vocab * D; /* head */
-    double extra = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        mat += D * hd * (2 * H + 2 * Hkv) + 3 * D * F;
-        /* causal attention as computed: scores and values over all T keys, fwd + bwd */
-        extra += 12.0 * H * hd * T * tok;
-        if (c->layer_ttt[l] && c->ttt_mode)
-            extra += 6.0 * tok * ((c->ttt_proj ? D * D : 0) + D * F);
+    const double D = c->d_model, F = c->d_ff, hd = c->head_dim, H = c->n_heads;
+    const double tok = (double)B * T;
+    /* matrices: 2 FLOPs per weight per token forward, 2 for the input gradient, 2 more for
+     * the weight gradient when the tensor trains; the embedding is a lookup unless it is
+     * also the head */
+    double flops = 0;
+    for (int i = 0; i < t->n_all; i++) {
+        const tr_tensor *x = &t->all[i];
+        if (x->ndim != 2) continue;
+        if (x->w == t->gw[TR_EMBED] && !c->tie_embeddings) continue;
+        flops += (x->g ? 6.0 : 4.0) * (double)x->n * tok;
     }
-    return 6.0 * mat * tok + extra;
+    for (int l = 0; l < c->n_layers; l++) {
+        /* attention as computed: scores and values over all T keys, forward and backward */
+        flops += 12.0 * H * hd * T * tok;
+        /* TTT: the chunk update V^T Z forward, its two gradients backward */
+        if (c->layer_ttt[l] && c->ttt_mode) flops += 6.0 * tok * D * F;
+    }
+    return flops;
 }
