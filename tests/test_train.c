@@ -330,7 +330,8 @@ int main(void) {
     const char *golden = getenv("TTT_GOLDEN");
     if (!golden) golden = "../../shared/golden";
     snprintf(g_dir, sizeof g_dir, "%s/qwen3", golden);
-    ttt_set_threads(2);
+    /* tiny model: one thread (the golden gradient tests run the threaded paths) */
+    ttt_set_threads(1);
     ttt_model *m = NULL;
     ttt_tensors *exp = NULL;
     char path[600];

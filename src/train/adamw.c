@@ -27,7 +27,7 @@ ttt_status ttt_trainer_apply(ttt_trainer *t, double *grad_norm, double *lr_out) 
     const size_t n = t->n_train_el;
     float *w = t->wbuf, *g = t->gbuf, *m = t->mbuf, *v = t->vbuf;
     double ss = 0;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n > TR_PAR_MIN)
     for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
     const double norm = sqrt(ss);
     if (!isfinite(norm))
@@ -45,7 +45,7 @@ ttt_status ttt_trainer_apply(ttt_trainer *t, double *grad_norm, double *lr_out) 
     const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t->step));
     const float decay = (float)(1.0 - lr * t->p.weight_decay), eps = (float)t->p.eps;
     const float fb1 = (float)b1, fb2 = (float)b2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > TR_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         const float gi = g[i] * clip;
         w[i] *= decay;

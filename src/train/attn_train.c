@@ -54,7 +54,7 @@ void tr_attn_forward(ttt_trainer *t, int l) {
     tr_acts *a = &t->acts[l];
     const int T = g.T, items = g.B * g.Hkv;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
     {
         float *S = malloc(sizeof(float) * (size_t)T * T);
         if (!S) {
@@ -101,7 +101,7 @@ void tr_attn_backward(ttt_trainer *t, int l) {
     tr_acts *a = &t->acts[l];
     const int T = g.T, items = g.B * g.Hkv;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
     {
         float *P = malloc(sizeof(float) * (size_t)T * T);
         float *dP = malloc(sizeof(float) * (size_t)T * T);

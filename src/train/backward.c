@@ -31,7 +31,7 @@ static void layer_backward(ttt_trainer *t, int l) {
         tr_linear_bwd(t->dz, 0, gw[TR_DOWN], dmo, a->z, w[TR_DOWN], N, D, F);
     }
     const size_t NF = (size_t)N * F;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NF > TR_PAR_MIN)
     for (size_t i = 0; i < NF; i++) {
         const float g = a->g[i];
         t->du[i] = t->dz[i] * tr_act(c->act, g);

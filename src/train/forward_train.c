@@ -114,7 +114,7 @@ ttt_status tr_acts_reserve(ttt_trainer *t, int B, int T) {
 }
 
 static void add3(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > TR_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -155,7 +155,7 @@ static void layer_forward(ttt_trainer *t, int l) {
     tr_linear(a->g, a->h2, w[TR_GATE], N, F, D, 0);
     tr_linear(a->u, a->h2, w[TR_UP], N, F, D, 0);
     const size_t NF = (size_t)N * F;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NF > TR_PAR_MIN)
     for (size_t i = 0; i < NF; i++) a->z[i] = tr_act(c->act, a->g[i]) * a->u[i];
     if (a->U) {
         tr_ttt_forward(t, l, c->ttt_target == TTT_TARGET_EMBED ? t->emb : a->h2, a->mo);
@@ -174,7 +174,7 @@ void tr_forward(ttt_trainer *t) {
     const ttt_config *c = &t->cfg;
     const int N = t->B * t->T, D = c->d_model;
     const float *E = t->gw[TR_EMBED];
-#pragma omp parallel for schedule(static) if (N > 64)
+#pragma omp parallel for schedule(static) if ((size_t)N * D > TR_PAR_MIN)
     for (int i = 0; i < N; i++)
         for (int d = 0; d < D; d++)
             t->emb[(size_t)i * D + d] = E[(size_t)t->tok[i] * D + d] * c->embed_scale;

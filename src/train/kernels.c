@@ -10,7 +10,7 @@
 
 void tr_rmsnorm(float *y, float *r, const float *x, const float *w, int plus1, int rows,
                 int dim, float eps) {
-#pragma omp parallel for schedule(static) if (rows > 32)
+#pragma omp parallel for schedule(static) if ((size_t)rows * dim > TR_PAR_MIN)
     for (int i = 0; i < rows; i++) {
         const float *xi = x + (size_t)i * dim;
         float *yi = y + (size_t)i * dim;
@@ -40,7 +40,7 @@ void tr_rmsnorm_bwd(float *dx, int accumulate, float *dw, const float *dy, const
             ttt_cpu_fail(TTT_ERR_NOMEM, "RMSNorm backward: out of memory");
         }
     }
-#pragma omp parallel for schedule(static) if (rows > 32)
+#pragma omp parallel for schedule(static) if ((size_t)rows * dim > TR_PAR_MIN)
     for (int i = 0; i < rows; i++) {
         const float *xi = x + (size_t)i * dim, *dyi = dy + (size_t)i * dim;
         float *dxi = dx + (size_t)i * dim;
@@ -73,7 +73,7 @@ void tr_linear_bwd(float *dx, int acc, float *dW, const float *dy, const float *
  * inverse: rotates by minus the angle (the backward of the rotation). */
 void tr_rope(float *x, int N, int T, int nh, int hd, const float *inv_freq, int inverse) {
     const int half = hd / 2;
-#pragma omp parallel for schedule(static) if (N > 8)
+#pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > TR_PAR_MIN)
     for (int i = 0; i < N; i++) {
         float c[TTT_MAX_HEAD_DIM / 2], s[TTT_MAX_HEAD_DIM / 2];
         const float pos = (float)(i % T);

@@ -12,7 +12,7 @@ double tr_loss(ttt_trainer *t, float scale) {
     for (int i = 0; i < N; i++) count += t->lab[i] != -100;
     const float g = count ? scale / (float)count : 0.0f;
     double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
+#pragma omp parallel for reduction(+ : total) schedule(static) if ((size_t)N * V > TR_PAR_MIN)
     for (int i = 0; i < N; i++) {
         float *l = t->logits + (size_t)i * V;
         const int y = t->lab[i];

@@ -13,6 +13,10 @@
 
 #include "model/model.h"
 
+/* Work (elements) below which a loop stays on one thread: on a loaded 2-core host, waking
+ * the team costs more than small loops take. */
+#define TR_PAR_MIN ((size_t)1 << 16)
+
 /* Per-layer tensor slots. */
 typedef enum tr_slot {
     TR_ATTN_NORM, TR_POST_ATTN_NORM, TR_FFN_NORM, TR_POST_FFN_NORM, TR_Q_NORM, TR_K_NORM,

@@ -16,7 +16,7 @@
 
 static void conv_fwd(float *U, const float *t, const float *w, int c0, int c1, int D,
                      int left) {
-#pragma omp parallel for schedule(static) if (c1 - c0 > 16)
+#pragma omp parallel for schedule(static) if ((size_t)(c1 - c0) * D > TR_PAR_MIN)
     for (int c = c0; c < c1; c++) {
         float *u = U + (size_t)c * D;
         for (int d = 0; d < D; d++) {
@@ -33,7 +33,7 @@ static void conv_fwd(float *U, const float *t, const float *w, int c0, int c1, i
 /* dt[src] += w[k] dU[c] for src = c + k - left; dw[d, k] += dU[c] t[src] (double acc) */
 static void conv_bwd(float *dt, double *dw, const float *dU, const float *t, const float *w,
                      int c0, int c1, int D, int left) {
-#pragma omp parallel for schedule(static) if (c1 - c0 > 16)
+#pragma omp parallel for schedule(static) if ((size_t)(c1 - c0) * D > TR_PAR_MIN)
     for (int s = c0; s < c1; s++) {
         float *o = dt + (size_t)s * D;
         for (int k = 0; k < 5; k++) {
@@ -55,7 +55,7 @@ static void conv_bwd(float *dt, double *dw, const float *dU, const float *t, con
 
 static double dotf(const float *a, const float *b, size_t n) {
     double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
+#pragma omp parallel for reduction(+ : s) schedule(static) if (n > TR_PAR_MIN)
     for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
 }
@@ -132,7 +132,7 @@ void tr_ttt_backward(ttt_trainer *t, int l, const float *tgt, const float *dout,
                     /* t->dW holds this chunk's dW */
                     const size_t DF = (size_t)D * F;
                     const double alpha = dotf(t->G, t->dW, DF) / dotf(t->dW, t->dW, DF);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (DF > TR_PAR_MIN)
                     for (size_t i = 0; i < DF; i++)
                         t->Gt[i] = s * (t->G[i] - (float)alpha * t->dW[i]);
                     Gx = t->Gt;
