@@ -50,7 +50,7 @@ static void usage(FILE *f) {
             "  -t N             threads\n");
 }
 
-static double max_rel(const float *a, const float *b, size_t n) {
+double verify_max_rel(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
@@ -245,11 +245,11 @@ static int run(verify *v, const char *extra) {
     printf("%s: %s, %zu layers, %d TTT layers, chunk %d, eta %g, %zu tokens\n", v->dir,
            v->info.arch, L, v->info.n_ttt_layers, v->info.ttt_chunk, v->info.ttt_lr, T);
     if (run_schedule(v, NULL, TTT_MODE_ON, logits, hidden) != TTT_OK) goto fail;
-    report(v, "logits (full forward)", max_rel(logits, v->ref_logits, T * V));
+    report(v, "logits (full forward)", verify_max_rel(logits, v->ref_logits, T * V));
     if (has_hidden == 0) {
         double worst = 0;
         for (size_t k = 0; k <= L; k++) {
-            double e = max_rel(hidden + k * T * D, ref_hidden + k * T * D, T * D);
+            double e = verify_max_rel(hidden + k * T * D, ref_hidden + k * T * D, T * D);
             worst = e > worst ? e : worst;
         }
         report(v, "hidden states (worst layer)", worst);
@@ -260,7 +260,7 @@ static int run(verify *v, const char *extra) {
     }
     if (has_no_ttt == 0) {
         if (run_schedule(v, NULL, TTT_MODE_OFF, logits, NULL) != TTT_OK) goto fail;
-        report(v, "logits_no_ttt (TTT off)", max_rel(logits, ref_no_ttt, T * V));
+        report(v, "logits_no_ttt (TTT off)", verify_max_rel(logits, ref_no_ttt, T * V));
     }
     schedule sc[9];
     int ns = read_schedules(v, sc, 8);
@@ -277,7 +277,7 @@ static int run(verify *v, const char *extra) {
         if (run_schedule(v, &sc[i], TTT_MODE_ON, logits, NULL) != TTT_OK) goto fail;
         char label[128];
         snprintf(label, sizeof label, "logits (schedule %.63s)", sc[i].name);
-        report(v, label, max_rel(logits, v->ref_logits, T * V));
+        report(v, label, verify_max_rel(logits, v->ref_logits, T * V));
     }
     printf("%s: %s\n", v->dir, v->failures ? "FAILED" : "all checks passed");
     rc = v->failures ? 1 : 0;

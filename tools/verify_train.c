@@ -12,16 +12,6 @@
 #include "cli.h"
 #include "verify_train.h"
 
-static double rel(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > num || d != d) num = d != d ? INFINITY : d;
-        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* Labels: the ids shifted by one; the last position has none (-100). */
 static int32_t *labels_of(const int32_t *ids, int T) {
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)T);
@@ -65,7 +55,7 @@ int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, doubl
         free(buf);
         buf = malloc(sizeof(float) * (ti.n_elements ? ti.n_elements : 1));
         if (!buf || ttt_tensor_to_f32(&ti, buf) != TTT_OK) goto fail;
-        double e = rel(ours.grad, buf, ti.n_elements);
+        double e = verify_max_rel(ours.grad, buf, ti.n_elements);
         int ok = e < tol;
         fails += !ok;
         worst = e > worst ? e : worst;

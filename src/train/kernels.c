@@ -69,28 +69,19 @@ void tr_linear_bwd(float *dx, int acc, float *dW, const float *dy, const float *
                     1.0f, dW, in);
 }
 
-/* HF rotate_half layout; the angle is a float32 product as in HF. Row i is position i % T.
- * inverse: rotates by minus the angle (the backward of the rotation). */
+/* Negates the second half of every head (rows of hd). */
+static void flip(float *x, size_t heads, int hd) {
+    for (size_t h = 0; h < heads; h++)
+        for (int j = hd / 2; j < hd; j++) x[h * hd + j] = -x[h * hd + j];
+}
+
+/* The backend's RoPE, sequence by sequence (row i is position i % T). The inverse rotation
+ * (backward) is R(-a) x = flip(R(a) flip(x)). */
 void tr_rope(float *x, int N, int T, int nh, int hd, const float *inv_freq, int inverse) {
-    const int half = hd / 2;
-#pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > TR_PAR_MIN)
-    for (int i = 0; i < N; i++) {
-        float c[TTT_MAX_HEAD_DIM / 2], s[TTT_MAX_HEAD_DIM / 2];
-        const float pos = (float)(i % T);
-        for (int j = 0; j < half; j++) {
-            float a = pos * inv_freq[j];
-            c[j] = (float)cos((double)a);
-            s[j] = inverse ? -(float)sin((double)a) : (float)sin((double)a);
-        }
-        for (int h = 0; h < nh; h++) {
-            float *v = x + ((size_t)i * nh + h) * hd;
-            for (int j = 0; j < half; j++) {
-                float a = v[j], b = v[j + half];
-                v[j] = a * c[j] - b * s[j];
-                v[j + half] = b * c[j] + a * s[j];
-            }
-        }
-    }
+    if (inverse) flip(x, (size_t)N * nh, hd);
+    for (int b = 0; b < N / T; b++)
+        ttt_cpu_ops.rope(x + (size_t)b * T * nh * hd, T, nh, hd, 0, inv_freq);
+    if (inverse) flip(x, (size_t)N * nh, hd);
 }
 
 static const float GELU_K = 0.7978845608028654f; /* sqrt(2/pi) */

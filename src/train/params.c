@@ -109,14 +109,13 @@ static int list_tensors(const ttt_config *c, tr_tensor *out, tr_place *pl) {
     return n;
 }
 
-static ttt_status copy_in(ttt_trainer *t, const tr_tensor *T, int slot) {
+static ttt_status copy_in(ttt_trainer *t, const tr_tensor *T) {
     const ttt_st_tensor *st = ttt_st_set_find(&t->model->st, T->name);
     if (!st || st->n_elements != T->n)
         return ttt_err(TTT_ERR_FORMAT, "trainer: tensor '%s' missing or of the wrong size",
                        T->name);
     ttt_tensor_info info = {.name = st->name, .dtype = st->dtype, .n_elements = st->n_elements,
                             .n_bytes = st->end - st->begin, .data = st->data};
-    (void)slot;
     return ttt_tensor_to_f32(&info, T->w);
 }
 
@@ -191,7 +190,7 @@ ttt_status tr_params_init(ttt_trainer *t) {
                 T->w = t->fbuf + of;
                 of += T->n;
             }
-            if (st == TTT_OK) st = copy_in(t, T, pl[i].slot);
+            if (st == TTT_OK) st = copy_in(t, T);
             if (pl[i].layer < 0) {
                 t->gw[pl[i].slot] = T->w;
                 t->gg[pl[i].slot] = T->g;
