@@ -252,6 +252,18 @@ static void bad_commands(void) {
     expect_error("verify NaN tolerance", a9, "--tol");
     const char *a10[] = {"frobnicate", NULL};
     expect_error("unknown command", a10, "unknown command 'frobnicate'");
+    const char *a11[] = {"bench-train", "-m", "/nonexistent/model", NULL};
+    expect_error("bench-train without a model", a11, "/nonexistent/model");
+    const char *a12[] = {"bench-train", "-m", "/tmp/x", "-T", "1", NULL};
+    expect_error("bench-train one-token sequences", a12, "-T");
+}
+
+/* Training on a good model with bad requests. */
+static void bad_training(const char *golden_model) {
+    const char *a1[] = {"bench-train", "-m", golden_model, "--train", "(", NULL};
+    expect_error("bench-train bad regex", a1, "bad regex '('");
+    const char *a2[] = {"bench-train", "-m", golden_model, "--train", "^nothing$", NULL};
+    expect_error("bench-train regex matching nothing", a2, "no tensor to train");
 }
 
 int main(void) {
@@ -271,6 +283,7 @@ int main(void) {
                         "corrupted-model cases\n");
         return check_summary("test_cli") ? 1 : 77;
     }
+    bad_training(dir);
     bad_weights(&mc);
     bad_offsets(&mc);
     bad_config(&mc);
