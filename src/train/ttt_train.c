@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "train/train.h"
 
 static void conv_fwd(float *U, const float *t, const float *w, int c0, int c1, int D,
@@ -166,6 +167,7 @@ void tr_ttt_backward(ttt_trainer *t, int l, const float *tgt, const float *dout,
                         D, 1.0f, gP, D);
     }
     double *acc = gconv ? calloc((size_t)D * 5, sizeof *acc) : NULL;
+    if (gconv && !acc) ttt_cpu_fail(TTT_ERR_NOMEM, "TTT conv backward: out of memory");
     for (int sg = 0; sg < t->n_seg; sg++) {
         const int s0 = t->seg_beg[sg], s1 = t->seg_beg[sg + 1];
         for (int c0 = s0; c0 < s1; c0 += C)
