@@ -128,7 +128,7 @@ static void fd_check(ttt_trainer *t, const int32_t *in, const int32_t *lab,
         ttt_trainer_tensor(t, i, &x);
         for (size_t e = 0; e < x.n_elements; e++) gg += (double)x.grad[e] * x.grad[e];
     }
-    const double h = 1e-2 / sqrt(gg);
+    const double h = 3e-3 / sqrt(gg);
     double lp, lm;
     for (int sgn = 1; sgn >= -1; sgn -= 2) {
         for (int i = 0; i < n; i++) {
@@ -158,10 +158,10 @@ static void fd_check(ttt_trainer *t, const int32_t *in, const int32_t *lab,
         free(save);
     }
     const double fd = (lp - lm) / (2 * h), an = gg;
-    if (!(fabs(fd - an) < 2e-2 * fabs(an)))
+    if (!(fabs(fd - an) < 2e-3 * fabs(an)))
         fprintf(stderr, "directional derivative: finite differences %.6g, backward %.6g\n", fd,
                 an);
-    CHECK(fabs(fd - an) < 2e-2 * fabs(an));
+    CHECK(fabs(fd - an) < 2e-3 * fabs(an));
 }
 
 static void test_doc_reset(ttt_model *m, const float *logits_no_ttt, int V) {
@@ -193,10 +193,23 @@ static void test_doc_reset(ttt_model *m, const float *logits_no_ttt, int V) {
     uint8_t d2[150] = {0};
     memcpy(in, g_ids, sizeof g_ids);
     memcpy(lab, g_lab, sizeof g_lab);
-    for (int i = 0; i < 75; i++) in[75 + i] = g_ids[74 - i], lab[75 + i] = g_ids[(74 - i + 5) % 75];
+    for (int i = 0; i < 75; i++) {
+        in[75 + i] = g_ids[74 - i];
+        lab[75 + i] = g_ids[(74 - i + 5) % 75];
+    }
     d2[10] = d2[41] = d2[75 + 30] = 1;
-    fd_check(t, in, lab, d2, 2, 75);
     ttt_trainer_free(t);
+    /* along the gradient of the TTT tensors alone, and of the TTT layers' gate and up (which
+     * see S_j through dZ): the rest of the model would dilute their errors */
+    const char *sets[] = {NULL, "layers\\.[02]\\.mlp\\.(gate|up)_proj"};
+    for (int k = 0; k < 2; k++) {
+        p.policy = sets[k] ? TTT_TRAIN_REGEX : TTT_TRAIN_ADAPTER;
+        p.regex = sets[k];
+        t = NULL;
+        CHECK_OK(ttt_trainer_init(m, &p, &t));
+        if (t) fd_check(t, in, lab, d2, 2, 75);
+        ttt_trainer_free(t);
+    }
 }
 
 /* Two micro-steps of one sequence each with grad_accum = 2 give the gradient of one step
@@ -210,7 +223,10 @@ static void test_accumulation(ttt_model *m) {
     int32_t in[150], lab[150];
     memcpy(in, g_ids, sizeof g_ids);
     memcpy(lab, g_lab, sizeof g_lab);
-    for (int i = 0; i < 75; i++) in[75 + i] = g_ids[(i * 3) % 75], lab[75 + i] = g_ids[(i * 5) % 75];
+    for (int i = 0; i < 75; i++) {
+        in[75 + i] = g_ids[(i * 3) % 75];
+        lab[75 + i] = g_ids[(i * 5) % 75];
+    }
     lab[149] = -100; /* 74 labels in each half, as in g_lab */
     double l, l1, l2;
     CHECK_OK(ttt_trainer_step(one, in, lab, NULL, 2, 75, &l));
