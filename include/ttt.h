@@ -352,6 +352,90 @@ ttt_status ttt_data_prepare(const ttt_data_params *p, ttt_data_stats *stats);
 
 /* ==== end of data preparation and add-ttt ==== */
 
+/* ==== training (src/train): exact fp32 CPU training with hand-written backward ==== */
+typedef struct ttt_trainer ttt_trainer;
+
+/* Which tensors learn; the rest are frozen (no gradient buffers, no optimizer state). */
+typedef enum ttt_train_policy {
+    TTT_TRAIN_ALL = 0,     /* every tensor */
+    TTT_TRAIN_ADAPTER = 1, /* ttt_conv, ttt_proj and the down_proj of TTT layers */
+    TTT_TRAIN_TTT = 2,     /* ttt_conv and ttt_proj */
+    TTT_TRAIN_REGEX = 3,   /* tensors whose HF name matches `regex` (POSIX extended) */
+} ttt_train_policy;
+
+typedef enum ttt_lr_decay { TTT_LR_CONSTANT, TTT_LR_LINEAR, TTT_LR_COSINE } ttt_lr_decay;
+
+typedef struct ttt_train_params {
+    ttt_train_policy policy;
+    const char *regex;      /* TTT_TRAIN_REGEX only; copied */
+    double lr;              /* peak learning rate (default 1e-3) */
+    double beta1, beta2;    /* AdamW moments (0.9, 0.95) */
+    double eps;             /* 1e-8 */
+    double weight_decay;    /* decoupled, on every trained tensor (0.1) */
+    double max_grad_norm;   /* global-norm clip; <= 0: off (1.0) */
+    int warmup_steps;       /* linear warm-up steps; 0: use warmup_ratio */
+    double warmup_ratio;    /* warm-up as a fraction of total_steps (0) */
+    int total_steps;        /* optimizer steps of the run, for decay and ratio (0: no decay) */
+    ttt_lr_decay decay;     /* after warm-up (TTT_LR_CONSTANT) */
+    double lr_min;          /* floor of the decay, absolute (0) */
+    int grad_accum;         /* micro-steps per optimizer step: gradients are scaled by 1/n (1) */
+    int doc_reset;          /* restart fast weights and chunk alignment at document starts */
+} ttt_train_params;
+
+ttt_train_params ttt_train_default_params(void);
+/* Copies the model's tensors to fp32 (trainable ones get gradient and AdamW buffers). The
+ * model must outlive the trainer; the trainer never writes into it. */
+ttt_status ttt_trainer_init(ttt_model *m, const ttt_train_params *p, ttt_trainer **out);
+void ttt_trainer_free(ttt_trainer *t);
+
+/* One micro-step on B sequences of T tokens: forward, mean next-token cross-entropy over
+ * labels != -100, backward; gradients are added to the accumulated ones (scaled by
+ * 1/grad_accum). doc_start: NULL or [B, T] flags, 1 where a document starts (used with
+ * doc_reset). loss: the batch's mean loss. */
+ttt_status ttt_trainer_step(ttt_trainer *t, const int32_t *inputs, const int32_t *labels,
+                            const uint8_t *doc_start, int B, int T, double *loss);
+/* The same from tokens [B, T + 1]: inputs = tokens[:, :T], labels = tokens[:, 1:]. */
+ttt_status ttt_trainer_step_tokens(ttt_trainer *t, const int32_t *tokens,
+                                   const uint8_t *doc_start, int B, int T, double *loss);
+/* Clips the accumulated gradients, takes one AdamW step at the scheduled learning rate and
+ * zeroes the gradients. grad_norm: global norm before clipping; lr: the rate used (NULLs ok). */
+ttt_status ttt_trainer_apply(ttt_trainer *t, double *grad_norm, double *lr);
+void ttt_trainer_zero_grad(ttt_trainer *t);
+/* Learning rate of optimizer step `step` (0-based) under the schedule. */
+double ttt_trainer_lr_at(const ttt_trainer *t, int64_t step);
+/* Optimizer steps taken (AdamW's t); set it with the moments to resume exactly. */
+int64_t ttt_trainer_get_step(const ttt_trainer *t);
+void ttt_trainer_set_step(ttt_trainer *t, int64_t step);
+
+/* A trainable tensor in HF layout and name: value, gradient and AdamW moments (fp32). */
+typedef struct ttt_train_tensor {
+    const char *name;
+    int ndim;
+    int64_t shape[3];
+    size_t n_elements;
+    float *data;
+    float *grad;
+    float *m, *v;
+} ttt_train_tensor;
+
+int ttt_trainer_n_tensors(const ttt_trainer *t); /* trainable tensors */
+/* Every tensor of the model, trainable ones first (index < n_tensors), then the frozen ones
+ * (grad, m and v NULL): what a checkpoint of the trained model holds. */
+int ttt_trainer_n_all(const ttt_trainer *t);
+ttt_status ttt_trainer_tensor_all(const ttt_trainer *t, int i, ttt_train_tensor *out);
+/* Mean loss of B sequences (tokens [B, T + 1], as ttt_trainer_step_tokens) without a
+ * backward pass or any change to the gradients: validation. */
+ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *tokens, const uint8_t *doc_start,
+                            int B, int T, double *loss);
+ttt_status ttt_trainer_tensor(const ttt_trainer *t, int i, ttt_train_tensor *out);
+/* By HF name; TTT_ERR_ARG naming it when absent or frozen. */
+ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_tensor *out);
+/* Training FLOPs of one micro-step of B x T tokens: per token 6 per trainable and 4 per
+ * frozen matrix weight (the projection V = U P included), attention over all T keys, and
+ * the TTT chunk update's products. */
+double ttt_trainer_flops(const ttt_trainer *t, int B, int T);
+/* ==== end of training ==== */
+
 #ifdef __cplusplus
 }
 #endif

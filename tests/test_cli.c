@@ -63,8 +63,8 @@ static int run_ttt_io(const char *const *args, char *err, size_t errcap, char *o
         }
         setenv("ASAN_OPTIONS", "exitcode=99", 1);
         setenv("UBSAN_OPTIONS", "exitcode=99:halt_on_error=1", 1);
-        const char *argv[16] = {g_bin};
-        for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
+        const char *argv[48] = {g_bin};
+        for (int i = 0; args[i] && i < 46; i++) argv[i + 1] = args[i];
         execv(g_bin, (char *const *)argv);
         _exit(127);
     }
@@ -271,6 +271,18 @@ static void bad_commands(void) {
     expect_error("verify NaN tolerance", a9, "--tol");
     const char *a10[] = {"frobnicate", NULL};
     expect_error("unknown command", a10, "unknown command 'frobnicate'");
+    const char *a11[] = {"bench-train", "-m", "/nonexistent/model", NULL};
+    expect_error("bench-train without a model", a11, "/nonexistent/model");
+    const char *a12[] = {"bench-train", "-m", "/tmp/x", "-T", "1", NULL};
+    expect_error("bench-train one-token sequences", a12, "-T");
+}
+
+/* Training on a good model with bad requests. */
+static void bad_training(const char *golden_model) {
+    const char *a1[] = {"bench-train", "-m", golden_model, "--train", "(", NULL};
+    expect_error("bench-train bad regex", a1, "bad regex '('");
+    const char *a2[] = {"bench-train", "-m", golden_model, "--train", "^nothing$", NULL};
+    expect_error("bench-train regex matching nothing", a2, "no tensor to train");
 }
 
 /* `ttt run` on token ids: greedy output is the argmax of the golden logits at the prompt's
@@ -412,6 +424,108 @@ static void eval_command(const char *model) {
     expect_error("eval missing QA file", b4, "/nonexistent/squad.json");
     const char *b5[] = {"eval", "-m", model, "--lengths", "4q", "-o", out, NULL};
     expect_error("eval bad lengths", b5, "--lengths");
+}
+
+/* The log line of a step ("{\"step\": N, \"loss\": ...") as its loss text, last occurrence. */
+static void loss_of_step(const char *log, int step, char *out, size_t cap) {
+    char key[64];
+    snprintf(key, sizeof key, "{\"step\": %d, \"loss\": ", step);
+    out[0] = 0;
+    for (const char *p = log; p && (p = strstr(p, key)); p++)
+        snprintf(out, cap, "%.*s", (int)strcspn(p + strlen(key), ","), p + strlen(key));
+}
+
+/* `ttt train`: a run killed with SIGKILL and resumed logs bitwise the losses of a run never
+ * stopped; SIGINT saves a checkpoint and exits 130; checkpoints load in `ttt run`;
+ * --keep-last; bad input. */
+static void train_commands(const char *golden) {
+    char m[512], txt[512], sh[512], cfgp[512], small[512], err[8192], path[4096];
+    char runs[3][512];
+    snprintf(m, sizeof m, "%s/train_model", g_tmp);
+    snprintf(txt, sizeof txt, "%s/train_text.txt", g_tmp);
+    snprintf(sh, sizeof sh, "%s/train_shards", g_tmp);
+    snprintf(small, sizeof small, "%s/train_model_v200", g_tmp);
+    for (int i = 0; i < 3; i++) snprintf(runs[i], sizeof runs[i], "%s/train_run%d", g_tmp, i);
+    snprintf(path, sizeof path, "rm -rf '%s' '%s' '%s' '%s' '%s' '%s'", m, sh, small, runs[0],
+             runs[1], runs[2]);
+    CHECK(system(path) == 0);
+    FILE *f = fopen(txt, "w");
+    unsigned x = 7;
+    static const char *w[] = {"alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"};
+    for (int line = 0; f && line < 200; line++, fputc('\n', f))
+        for (int k = 0; k < 30; k++) {
+            x = x * 1103515245u + 12345u;
+            fprintf(f, "%s%s", k ? " " : "", w[(x >> 16) % 8]);
+        }
+    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/qwen3/config.json", golden);
+    const char *i1[] = {"init", "--config", path, "-o", m, "--dtype", "f32", NULL};
+    const char *d1[] = {"data", txt, "-o", sh, "--tokenizer", "byte", "--txt-docs", "line", NULL};
+    CHECK(run_ttt(i1, err, sizeof err) == 0);
+    CHECK(run_ttt(d1, err, sizeof err) == 0);
+#define TRAIN(run, ...) \
+    {"train", "-m", m, "--data", sh, "-o", run, "--steps", "6", "--seq-len", "32", "--batch", \
+     "2", "--save-every", "2", __VA_ARGS__, NULL}
+    const char *a[] = TRAIN(runs[0], "--lr", "1e-3");
+    CHECK(run_ttt(a, err, sizeof err) == 0);
+    const char *b[] = TRAIN(runs[1], "--lr", "1e-3");
+    setenv("TTT_TEST_KILL_AT_STEP", "5", 1);
+    int rc = run_ttt(b, err, sizeof err);
+    unsetenv("TTT_TEST_KILL_AT_STEP");
+    CHECK(rc == -1); /* killed */
+    rc = run_ttt(b, err, sizeof err);
+    CHECK(rc == 0 && strstr(err, "resuming from") && strstr(err, "checkpoint-4 at step 4"));
+    size_t n;
+    snprintf(path, sizeof path, "%s/train_log.jsonl", runs[0]);
+    char *la = slurp(path, &n);
+    snprintf(path, sizeof path, "%s/train_log.jsonl", runs[1]);
+    char *lb = slurp(path, &n);
+    for (int s = 1; s <= 6 && la && lb; s++) {
+        char x1[64], x2[64];
+        loss_of_step(la, s, x1, sizeof x1);
+        loss_of_step(lb, s, x2, sizeof x2);
+        check_count++;
+        if (!*x1 || strcmp(x1, x2)) {
+            check_failures++;
+            fprintf(stderr, "FAIL train resume: step %d loss '%s' vs uninterrupted '%s'\n", s, x2,
+                    x1);
+        }
+    }
+    free(la);
+    free(lb);
+    /* Ctrl-C after step 3: a checkpoint of step 3, exit 130; the run then finishes */
+    const char *c[] = TRAIN(runs[2], "--keep-last", "1");
+    setenv("TTT_TEST_SIGINT_AT_STEP", "3", 1);
+    rc = run_ttt(c, err, sizeof err);
+    unsetenv("TTT_TEST_SIGINT_AT_STEP");
+    CHECK(rc == 130 && strstr(err, "stopped by signal 2") && strstr(err, "checkpoint-3"));
+    CHECK(run_ttt(c, err, sizeof err) == 0 && strstr(err, "at step 3"));
+    snprintf(path, sizeof path, "%s/checkpoint-2", runs[2]);
+    CHECK(access(path, F_OK) != 0); /* --keep-last 1 */
+    snprintf(path, sizeof path, "%s/checkpoint-6", runs[2]);
+    const char *r1[] = {"run", "-m", path, "--ids", "1,2,3", "-n", "2", "--temp", "0", NULL};
+    CHECK(run_ttt(r1, err, sizeof err) == 0);
+    /* resuming with another batch shape, shards with ids beyond the model's vocabulary */
+    const char *e1[] = {"train", "-m", m, "--data", sh, "-o", runs[1], "--steps", "8",
+                        "--seq-len", "16", "--batch", "2", NULL};
+    expect_error("train resume with another shape", e1, "--seq-len 32 --batch 2");
+    snprintf(path, sizeof path, "%s/qwen3/config.json", golden);
+    char *cfg = slurp(path, &n), *cfg2 = cfg ? patched(cfg, n, "\"vocab_size\": 1024",
+                                                        "\"vocab_size\":  200") : NULL;
+    snprintf(cfgp, sizeof cfgp, "%s/train_v200.json", g_tmp);
+    f = fopen(cfgp, "w");
+    if (f && cfg2) fputs(cfg2, f);
+    if (f) fclose(f);
+    free(cfg);
+    free(cfg2);
+    const char *i2[] = {"init", "--config", cfgp, "-o", small, "--dtype", "f32", NULL};
+    CHECK(run_ttt(i2, err, sizeof err) == 0);
+    const char *e2[] = {"train", "-m", small, "--data", sh, "-o", runs[1], "--steps", "1",
+                        "--no-resume", NULL};
+    expect_error("train on shards beyond the vocabulary", e2, "200");
+    const char *e3[] = {"train", "-m", m, "--data", sh, "-o", runs[1], NULL};
+    expect_error("train without --steps", e3, "--steps");
+#undef TRAIN
 }
 
 /* A small model with the golden Qwen2 tokenizer and a ChatML template: `ttt run` on text
@@ -570,6 +684,8 @@ int main(void) {
     }
     run_command(golden);
     text_commands(golden);
+    bad_training(dir);
+    train_commands(golden);
     bad_weights(&mc);
     bad_offsets(&mc);
     bad_config(&mc);

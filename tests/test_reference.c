@@ -29,6 +29,7 @@ typedef struct ref_case {
     const char *name;
     const char *config; /* config.json text */
     ttt_dtype dtype;
+    int grads;          /* also write grads.safetensors (finite differences of the loss) */
 } ref_case;
 
 /* ---------------- writing the test checkpoint ---------------- */
@@ -93,6 +94,9 @@ static int write_model(const char *dir, const ref_case *rc, ttt_config *cfg) {
 typedef struct ref {
     const ttt_config *c;
     ttt_tensors *w;
+    const char *pert; /* NULL, or a tensor whose element pidx reads as value + ph */
+    size_t pidx;
+    double ph;
 } ref;
 
 /* A weight as doubles (caller frees); NULL when absent. */
@@ -109,6 +113,7 @@ __attribute__((format(printf, 2, 3))) static double *W(ref *r, const char *fmt, 
     ttt_tensor_to_f32(&ti, f);
     for (uint64_t i = 0; i < ti.n_elements; i++) d[i] = f[i];
     free(f);
+    if (r->pert && !strcmp(r->pert, name)) d[r->pidx] += r->ph;
     return d;
 }
 
@@ -431,6 +436,63 @@ static void write_golden(const char *dir, const int32_t *ids, const double *lr,
     free(b);
 }
 
+/* Mean next-token cross-entropy of the reference (labels = ids shifted by one). */
+static double ref_loss(ref *r, const int32_t *ids, int T, double *logits) {
+    const int V = r->c->n_vocab;
+    reference(r, ids, T, 1, T, logits);
+    double total = 0;
+    for (int t = 0; t + 1 < T; t++) {
+        const double *l = logits + (size_t)t * V;
+        double mx = l[0], s = 0;
+        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 0; j < V; j++) s += exp(l[j] - mx);
+        total += mx + log(s) - l[ids[t + 1]];
+    }
+    return total / (T - 1);
+}
+
+/* grads.safetensors from central differences of the double-precision loss, every element of
+ * every tensor (small models only: two forwards per parameter). */
+static void write_grads(const char *dir, const ref *r0, const int32_t *ids, int T) {
+    const int n = ttt_tensors_count(r0->w);
+    ttt_st_desc *d = calloc((size_t)n, sizeof *d);
+    float **g = calloc((size_t)n, sizeof *g);
+    for (int i = 0; i < n; i++) {
+        ttt_tensor_info ti;
+        CHECK_OK(ttt_tensors_get(r0->w, i, &ti));
+        d[i] = (ttt_st_desc){.name = ti.name, .dtype = TTT_DT_F32, .ndim = ti.ndim};
+        memcpy(d[i].shape, ti.shape, sizeof ti.shape);
+        g[i] = malloc(sizeof(float) * ti.n_elements);
+        const double h = 1e-5;
+#pragma omp parallel for schedule(dynamic)
+        for (uint64_t e = 0; e < ti.n_elements; e++) {
+            double *logits = malloc(sizeof(double) * T * r0->c->n_vocab);
+            ref r = *r0;
+            r.pert = ti.name;
+            r.pidx = e;
+            r.ph = h;
+            double lp = ref_loss(&r, ids, T, logits);
+            r.ph = -h;
+            double lm = ref_loss(&r, ids, T, logits);
+            g[i][e] = (float)((lp - lm) / (2 * h));
+            free(logits);
+        }
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+    ttt_st_writer *w;
+    CHECK_OK(ttt_st_writer_open(path, d, n, NULL, 0, &w));
+    for (int i = 0; w && i < n; i++) {
+        ttt_tensor_info ti;
+        ttt_tensors_get(r0->w, i, &ti);
+        CHECK_OK(ttt_st_writer_put(w, g[i], sizeof(float) * ti.n_elements));
+    }
+    if (w) CHECK_OK(ttt_st_writer_commit(w));
+    for (int i = 0; i < n; i++) free(g[i]);
+    free(g);
+    free(d);
+}
+
 static void run_case(const ref_case *rc, const char *tmp) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/ref_%s", tmp, rc->name);
@@ -491,6 +553,7 @@ static void run_case(const ref_case *rc, const char *tmp) {
         CHECK(err < 1e-4);
     }
     write_golden(dir, ids, lr, lr0, T, V);
+    if (rc->grads) write_grads(dir, &r, ids, T);
     fprintf(stderr, "%s: TTT effect %.3f, engine matches the reference\n", rc->name, effect);
     free(lr);
     free(lr0);
@@ -505,30 +568,48 @@ static void run_case(const ref_case *rc, const char *tmp) {
     "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 8, "               \
     "\"vocab_size\": 97, \"rms_norm_eps\": 1e-6, \"ttt_mode\": true, \"ttt_lr\": 0.5" extra "}"
 
+/* small enough for finite-difference gradients of every parameter */
+#define SMALL(extra)                                                                          \
+    "\"hidden_size\": 16, \"intermediate_size\": 24, \"num_hidden_layers\": 2, "              \
+    "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 4, "               \
+    "\"vocab_size\": 23, \"rms_norm_eps\": 1e-6, \"ttt_mode\": true, \"ttt_lr\": 0.5" extra "}"
+
 static const ref_case CASES[] = {
+    {"grad_qwen3_tied_c4", "{\"architectures\": [\"Qwen3ForCausalLM\"], " SMALL(
+         ", \"ttt_layers\": [0, 1], \"ttt_chunk\": 4, \"tie_word_embeddings\": true"),
+     TTT_DT_F32, 1},
+    {"grad_llama_causal_clip_noproj", "{\"architectures\": [\"LlamaForCausalLM\"], " SMALL(
+         ", \"ttt_layers\": [1], \"ttt_chunk\": 6, \"ttt_conv_causal\": true, \"ttt_clip\": "
+         "0.5, \"ttt_proj\": false, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": "
+         "4, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\":"
+         " 16}"), TTT_DT_F32, 1},
+    {"grad_gemma3_embed", "{\"architectures\": [\"Gemma3ForCausalLM\"], " SMALL(
+         ", \"ttt_layers\": [0, 1], \"ttt_chunk\": 5, \"ttt_target\": \"input_embed\", "
+         "\"sliding_window\": 6, \"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 8, "
+         "\"attn_logit_softcapping\": 3.0, \"final_logit_softcapping\": 5.0"), TTT_DT_BF16, 1},
     {"qwen3_bf16_c5", "{\"architectures\": [\"Qwen3ForCausalLM\"], " SHAPE(
-         ", \"ttt_layers\": [0, 2], \"ttt_chunk\": 5"), TTT_DT_BF16},
+         ", \"ttt_layers\": [0, 2], \"ttt_chunk\": 5"), TTT_DT_BF16, 0},
     {"qwen3_noproj_c1", "{\"architectures\": [\"Qwen3ForCausalLM\"], " SHAPE(
          ", \"ttt_layers\": [1], \"ttt_chunk\": 1, \"ttt_proj\": false, \"tie_word_embeddings\": "
-         "true"), TTT_DT_F32},
+         "true"), TTT_DT_F32, 0},
     {"qwen3_swa_hd12", "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 32, "
                        "\"intermediate_size\": 40, \"num_hidden_layers\": 2, "
                        "\"num_attention_heads\": 3, \"num_key_value_heads\": 1, \"head_dim\": 12, "
                        "\"vocab_size\": 61, \"use_sliding_window\": true, \"sliding_window\": 7, "
                        "\"max_window_layers\": 1, \"ttt_mode\": true, \"ttt_layers\": [0, 1], "
-                       "\"ttt_chunk\": 16, \"ttt_lr\": 1.0}", TTT_DT_F32},
+                       "\"ttt_chunk\": 16, \"ttt_lr\": 1.0}", TTT_DT_F32, 0},
     {"llama_rope3_causal_clip", "{\"architectures\": [\"LlamaForCausalLM\"], " SHAPE(
          ", \"ttt_layers\": [0, 1, 2], \"ttt_chunk\": 7, \"ttt_conv_causal\": true, \"ttt_clip\": "
          "2.0, \"rope_theta\": 10000, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": "
          "4, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\":"
-         " 16}"), TTT_DT_F32},
+         " 16}"), TTT_DT_F32, 0},
     {"gemma3_f16_embed", "{\"architectures\": [\"Gemma3ForCausalLM\"], " SHAPE(
          ", \"ttt_layers\": [0, 2], \"ttt_chunk\": 8, \"ttt_target\": \"input_embed\", "
          "\"sliding_window\": 6, \"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 16, "
          "\"attn_logit_softcapping\": 3.0, \"final_logit_softcapping\": 5.0, \"rope_scaling\": "
-         "{\"rope_type\": \"linear\", \"factor\": 2}"), TTT_DT_F16},
+         "{\"rope_type\": \"linear\", \"factor\": 2}"), TTT_DT_F16, 0},
     {"qwen3_long_chunk", "{\"architectures\": [\"Qwen3ForCausalLM\"], " SHAPE(
-         ", \"ttt_layers\": [0], \"ttt_chunk\": 64"), TTT_DT_BF16},
+         ", \"ttt_layers\": [0], \"ttt_chunk\": 64"), TTT_DT_BF16, 0},
 };
 
 int main(void) {

@@ -13,6 +13,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* tok_bench.c: deterministic mixed text of mb megabytes on stdout; encode speed of a file. */
@@ -23,6 +24,7 @@ int cmd_ruler_gen(int argc, char **argv);
 int cmd_mqar_gen(int argc, char **argv);
 int cmd_add_ttt(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_bench_train(int argc, char **argv);
 
 /* Parses an integer / float option value; prints an error naming the option on failure. */
 bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "ttt.h"
+#include "verify_train.h"
 
 #define MAX_PIECES 64
 
@@ -35,17 +36,21 @@ typedef struct schedule {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ttt verify DIR [--tol X] [-t N] [--schedule LIST]\n"
+            "usage: ttt verify DIR [--tol X] [-t N] [--schedule LIST] [--grads] [--adamw]\n"
             "\n"
             "DIR holds config.json, model.safetensors, expected.safetensors and expected.json.\n"
             "Runs the full forward, TTT off and each incremental schedule named in\n"
             "expected.json (infer_vs_train_maxrel: \"pN_then_M\", \"mixed\"), prints the max\n"
             "relative error of each check and exits 0 only when all are below --tol (1e-4).\n"
             "  --schedule LIST  an extra schedule of call sizes, e.g. 5,30,1,rest\n"
+            "  --grads          instead: compare every gradient of the mean next-token loss\n"
+            "                   with DIR/grads.safetensors\n"
+            "  --adamw          instead: replay expected.json's adamw_trajectory (10 AdamW\n"
+            "                   steps per freeze policy: losses and grad norms)\n"
             "  -t N             threads\n");
 }
 
-static double max_rel(const float *a, const float *b, size_t n) {
+double verify_max_rel(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
@@ -240,11 +245,11 @@ static int run(verify *v, const char *extra) {
     printf("%s: %s, %zu layers, %d TTT layers, chunk %d, eta %g, %zu tokens\n", v->dir,
            v->info.arch, L, v->info.n_ttt_layers, v->info.ttt_chunk, v->info.ttt_lr, T);
     if (run_schedule(v, NULL, TTT_MODE_ON, logits, hidden) != TTT_OK) goto fail;
-    report(v, "logits (full forward)", max_rel(logits, v->ref_logits, T * V));
+    report(v, "logits (full forward)", verify_max_rel(logits, v->ref_logits, T * V));
     if (has_hidden == 0) {
         double worst = 0;
         for (size_t k = 0; k <= L; k++) {
-            double e = max_rel(hidden + k * T * D, ref_hidden + k * T * D, T * D);
+            double e = verify_max_rel(hidden + k * T * D, ref_hidden + k * T * D, T * D);
             worst = e > worst ? e : worst;
         }
         report(v, "hidden states (worst layer)", worst);
@@ -255,7 +260,7 @@ static int run(verify *v, const char *extra) {
     }
     if (has_no_ttt == 0) {
         if (run_schedule(v, NULL, TTT_MODE_OFF, logits, NULL) != TTT_OK) goto fail;
-        report(v, "logits_no_ttt (TTT off)", max_rel(logits, ref_no_ttt, T * V));
+        report(v, "logits_no_ttt (TTT off)", verify_max_rel(logits, ref_no_ttt, T * V));
     }
     schedule sc[9];
     int ns = read_schedules(v, sc, 8);
@@ -272,7 +277,7 @@ static int run(verify *v, const char *extra) {
         if (run_schedule(v, &sc[i], TTT_MODE_ON, logits, NULL) != TTT_OK) goto fail;
         char label[128];
         snprintf(label, sizeof label, "logits (schedule %.63s)", sc[i].name);
-        report(v, label, max_rel(logits, v->ref_logits, T * V));
+        report(v, label, verify_max_rel(logits, v->ref_logits, T * V));
     }
     printf("%s: %s\n", v->dir, v->failures ? "FAILED" : "all checks passed");
     rc = v->failures ? 1 : 0;
@@ -291,6 +296,7 @@ done:
 int cmd_verify(int argc, char **argv) {
     verify v = {.tol = 1e-4};
     const char *extra = NULL;
+    int grads = 0, adamw = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
         long long x;
@@ -304,6 +310,10 @@ int cmd_verify(int argc, char **argv) {
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(val = cli_value(argc, argv, &i)) || !cli_int(a, val, 1, 1024, &x)) return 2;
             ttt_set_threads((int)x);
+        } else if (!strcmp(a, "--grads")) {
+            grads = 1;
+        } else if (!strcmp(a, "--adamw")) {
+            adamw = 1;
         } else if (!strcmp(a, "--schedule")) {
             if (!(extra = cli_value(argc, argv, &i))) return 2;
         } else if (a[0] == '-') {
@@ -336,7 +346,10 @@ int cmd_verify(int argc, char **argv) {
     }
     v.ids = malloc(sizeof(int32_t) * (ids.n_elements ? ids.n_elements : 1));
     if (v.ids && read_ids(&ids, v.ids, v.info.n_vocab) == 0) {
-        if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0 && v.T > 0)
+        if (grads || adamw) {
+            rc = grads ? verify_grads(v.dir, v.model, v.ids, v.T, v.tol) : 0;
+            if (adamw) rc |= verify_adamw(v.dir, v.model, v.ids, v.T, v.tol);
+        } else if (load_ref(&v, "logits", (size_t)v.T * v.info.n_vocab, &v.ref_logits) == 0)
             rc = run(&v, extra);
         else
             fprintf(stderr, "ttt verify: %s: bad logits\n", path);

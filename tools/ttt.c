@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  run -m DIR      generate text from a prompt (fast weights learn as it reads)\n"
             "  chat -m DIR     interactive multi-turn chat; KV cache and fast weights carry over\n"
             "  eval -m DIR     RULER / MQAR at several lengths in the three TTT modes, with plots\n"
+            "  train -m DIR    train on token shards (AdamW, freeze policies, checkpoints, resume)\n"
             "  tokenize        text to ids and back with a tokenizer.json; chat prompts\n"
             "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
             "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
@@ -28,6 +29,7 @@ static void usage(FILE *f) {
             "                  add TTT layers to a plain checkpoint (official init)\n"
             "  data FILE... -o DIR\n"
             "                  tokenize .txt / .jsonl files into training shards\n"
+            "  bench-train -m DIR  training speed (tokens/s, FLOPs utilisation)\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -45,11 +47,13 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "add-ttt")) return cmd_add_ttt(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench-train")) return cmd_bench_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

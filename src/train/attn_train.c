@@ -1,0 +1,166 @@
+/* attn_train.c - exact causal attention for training, forward and backward, one (sequence,
+ * KV head) per work item so the GQA group's key/value gradients have one writer.
+ *
+ * Forward keeps only each row's log-sum-exp; backward recomputes the scores and
+ * probabilities (T x T per thread), so no T x T matrix per layer is stored.
+ *   s = scale q.k (then cap tanh(s / cap) with a soft-cap), masked causally and to the
+ *   sliding window; P = exp(s - lse); O = P V.
+ *   dP = dO V^T; dS = P (dP - rowsum(dO O)); through the soft-cap: dS (1 - tanh^2);
+ *   dQ = scale dS K; dK += scale dS^T Q; dV += P^T dO. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "train/train.h"
+
+typedef struct attn_geom {
+    int B, T, H, Hkv, hd, G, window;
+    int qd, kd;  /* row strides of q and k/v */
+    float scale, cap;
+} attn_geom;
+
+static attn_geom geom(const ttt_trainer *t, int l) {
+    const ttt_config *c = &t->cfg;
+    attn_geom g = {.B = t->B, .T = t->T, .H = c->n_heads, .Hkv = c->n_kv_heads,
+                   .hd = c->head_dim, .window = c->layer_sliding[l] ? c->sliding_window : 0,
+                   .scale = c->attn_scale, .cap = c->attn_softcap};
+    g.G = g.H / g.Hkv;
+    g.qd = g.H * g.hd;
+    g.kd = g.Hkv * g.hd;
+    return g;
+}
+
+static inline int visible(const attn_geom *g, int i, int j) {
+    return j <= i && (g->window <= 0 || i - j < g->window);
+}
+
+/* S = scores of head h against its KV head (after the soft-cap); th: tanh values (cap) */
+static void scores(const attn_geom *g, const float *Q, const float *K, float *S, float *th) {
+    const int T = g->T;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g->hd, g->scale, Q, g->qd, K,
+                g->kd, 0.0f, S, T);
+    if (g->cap > 0)
+        for (size_t i = 0; i < (size_t)T * T; i++) {
+            float x = tanhf(S[i] / g->cap);
+            if (th) th[i] = x;
+            S[i] = g->cap * x;
+        }
+}
+
+void tr_attn_forward(ttt_trainer *t, int l) {
+    const attn_geom g = geom(t, l);
+    tr_acts *a = &t->acts[l];
+    const int T = g.T, items = g.B * g.Hkv;
+    int failed = 0;
+#pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
+    {
+        float *S = malloc(sizeof(float) * (size_t)T * T);
+        if (!S) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic)
+        for (int it = 0; it < items; it++) {
+            if (!S) continue;
+            const int b = it / g.Hkv, kh = it % g.Hkv;
+            const size_t r0 = (size_t)b * T;
+            const float *K = a->kr + r0 * g.kd + (size_t)kh * g.hd;
+            const float *Vh = a->v + r0 * g.kd + (size_t)kh * g.hd;
+            for (int gi = 0; gi < g.G; gi++) {
+                const int h = kh * g.G + gi;
+                const float *Q = a->qr + r0 * g.qd + (size_t)h * g.hd;
+                float *lse = a->lse + ((size_t)b * g.H + h) * T;
+                scores(&g, Q, K, S, NULL);
+                for (int i = 0; i < T; i++) {
+                    float *s = S + (size_t)i * T, mx = -INFINITY;
+                    for (int j = 0; j < T; j++)
+                        if (visible(&g, i, j) && s[j] > mx) mx = s[j];
+                    double sum = 0;
+                    for (int j = 0; j < T; j++) {
+                        float p = visible(&g, i, j) ? expf(s[j] - mx) : 0.0f;
+                        s[j] = p;
+                        sum += p;
+                    }
+                    lse[i] = mx + (float)log(sum);
+                    const float inv = (float)(1.0 / sum);
+                    for (int j = 0; j <= i; j++) s[j] *= inv;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, g.hd, T, 1.0f, S, T,
+                            Vh, g.kd, 0.0f, a->att + r0 * g.qd + (size_t)h * g.hd, g.qd);
+            }
+        }
+        free(S);
+    }
+    if (failed) ttt_cpu_fail(TTT_ERR_NOMEM, "training attention: out of memory");
+}
+
+void tr_attn_backward(ttt_trainer *t, int l) {
+    const attn_geom g = geom(t, l);
+    tr_acts *a = &t->acts[l];
+    const int T = g.T, items = g.B * g.Hkv;
+    int failed = 0;
+#pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
+    {
+        float *P = malloc(sizeof(float) * (size_t)T * T);
+        float *dP = malloc(sizeof(float) * (size_t)T * T);
+        float *th = g.cap > 0 ? malloc(sizeof(float) * (size_t)T * T) : NULL;
+        float *Di = malloc(sizeof(float) * (size_t)T);
+        const int ok = P && dP && Di && (th || g.cap <= 0);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic)
+        for (int it = 0; it < items; it++) {
+            if (!ok) continue;
+            const int b = it / g.Hkv, kh = it % g.Hkv;
+            const size_t r0 = (size_t)b * T, ko = r0 * g.kd + (size_t)kh * g.hd;
+            const float *K = a->kr + ko, *Vh = a->v + ko;
+            float *dK = t->dk + ko, *dVh = t->dv + ko;
+            for (int i = 0; i < T; i++) {
+                memset(dK + (size_t)i * g.kd, 0, sizeof(float) * g.hd);
+                memset(dVh + (size_t)i * g.kd, 0, sizeof(float) * g.hd);
+            }
+            for (int gi = 0; gi < g.G; gi++) {
+                const int h = kh * g.G + gi;
+                const size_t qo = r0 * g.qd + (size_t)h * g.hd;
+                const float *Q = a->qr + qo, *O = a->att + qo, *dO = t->datt + qo;
+                const float *lse = a->lse + ((size_t)b * g.H + h) * T;
+                scores(&g, Q, K, P, th);
+                for (int i = 0; i < T; i++) {
+                    float *p = P + (size_t)i * T;
+                    for (int j = 0; j < T; j++)
+                        p[j] = visible(&g, i, j) ? expf(p[j] - lse[i]) : 0.0f;
+                    float d = 0.0f;
+                    for (int e = 0; e < g.hd; e++)
+                        d += dO[(size_t)i * g.qd + e] * O[(size_t)i * g.qd + e];
+                    Di[i] = d;
+                }
+                /* dV += P^T dO */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, g.hd, T, 1.0f, P, T,
+                            dO, g.qd, 1.0f, dVh, g.kd);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g.hd, 1.0f, dO, g.qd,
+                            Vh, g.kd, 0.0f, dP, T);
+                for (int i = 0; i < T; i++) {
+                    float *p = P + (size_t)i * T, *dp = dP + (size_t)i * T;
+                    for (int j = 0; j < T; j++) {
+                        float ds = p[j] * (dp[j] - Di[i]);
+                        if (th) ds *= 1.0f - th[(size_t)i * T + j] * th[(size_t)i * T + j];
+                        dp[j] = ds;
+                    }
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, g.hd, T, g.scale, dP,
+                            T, K, g.kd, 0.0f, t->dq + qo, g.qd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, g.hd, T, g.scale, dP, T,
+                            Q, g.qd, 1.0f, dK, g.kd);
+            }
+        }
+        free(P);
+        free(dP);
+        free(th);
+        free(Di);
+    }
+    if (failed) ttt_cpu_fail(TTT_ERR_NOMEM, "training attention backward: out of memory");
+}
