@@ -326,6 +326,71 @@ static void test_determinism(void) {
     }
 }
 
+/* spec 1.12: what differs between the 2024 generators and RULER's from May 2025 on */
+static void test_versions(void) {
+    ttt_ruler_config cfg = {.count = ttt_eval_count_words, .seed = 42};
+    for (int v = 2024; v <= 2025; v++) {
+        cfg.version = v;
+        ttt_ruler_gen *g;
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_VT, 4096, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        check_fill(&s);
+        char stmt[64];
+        snprintf(stmt, sizeof stmt, v == 2024 ? "again.\n VAR %s = VAR %s  The grass"
+                                              : "again.\nVAR %s = VAR %s \nThe grass",
+                 s.refs[1], s.refs[0]);
+        CHECK(strstr(s.context, stmt) != NULL);
+        CHECK(strstr(s.question, v == 2024 ? "5 variables are assgined the value "
+                                           : "5 variables are assigned the value ") != NULL);
+        /* the one-shot example ends with its 3-letter answers, then 2 (2025: 1) blank lines */
+        const char *real = strstr(s.context + 1, "Memorize and track");
+        CHECK(real && real - s.context > 20);
+        if (real) {
+            const char *gap = v == 2024 ? "\n\n\n\nMemorize" : "\n\nMemorize";
+            CHECK(!strncmp(real - strlen(gap) + 8, gap, strlen(gap)));
+            CHECK(real[-(int)strlen(gap) + 8 - 4] == ' ' && real[-(int)strlen(gap) + 8 - 3] >= 'A');
+        }
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_CWE, 4096, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        CHECK(strstr(s.context, v == 2024 ? "appear most often in the list are:1. "
+                                          : "appear most often in the list are: 1. ") != NULL);
+        check_fill(&s);
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+        /* FWE: a vocabulary of length / 50 words (2025: (length - 50) / 50), the top one "...";
+         * at 350 tokens (~100 words, "..." is 3 test tokens) all 7 (6) ranks appear */
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_FWE, 350, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        check_fill(&s);
+        int distinct = 0;
+        const char *text = s.context + strlen("Read the following coded text and track the "
+                                              "frequency of each coded word. Find the three "
+                                              "most frequently appeared coded words. ");
+        char seen[200][8];
+        for (const char *p = text; *p && *p != '\n';) {
+            const char *e = p;
+            while (*e && *e != ' ' && *e != '\n') e++;
+            bool known = false;
+            for (int i = 0; i < distinct && !known; i++)
+                known = (size_t)(e - p) == strlen(seen[i]) && !strncmp(seen[i], p, (size_t)(e - p));
+            if (!known && distinct < 200 && e - p < 8) {
+                memcpy(seen[distinct], p, (size_t)(e - p));
+                seen[distinct++][e - p] = 0;
+            }
+            p = *e == ' ' ? e + 1 : e;
+        }
+        CHECK(distinct == (v == 2024 ? 7 : 6));
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+    }
+    cfg.version = 2023;
+    ttt_ruler_gen *g;
+    CHECK_FAILS(ttt_ruler_gen_init(&cfg, TTT_RULER_VT, 4096, &g), TTT_ERR_ARG, "RULER version 2023");
+}
+
 static void test_scorers(void) {
     /* spec 1.11: string_match_all = fraction found, string_match_part = any found;
      * case-insensitive substrings after strip */
@@ -426,6 +491,7 @@ int main(void) {
     test_tasks();
     test_long_and_chat();
     test_determinism();
+    test_versions();
     test_scorers();
     test_bad_input();
     test_words();

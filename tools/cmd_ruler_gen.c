@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  --hotpotqa FILE    HotpotQA dev-distractor JSON (qa_2; skipped without it)\n"
             "  --chat-user S      chat template text before the user message (\\n for newline)\n"
             "  --chat-assistant S chat template text between the user message and the answer\n"
+            "  --ruler-version Y  2024 (default: the generators of the published numbers) or 2025\n"
             "  --time             build all samples, print time and counter work, not the text\n");
 }
 
@@ -63,7 +64,7 @@ static void print_sample(const ttt_eval_sample *s) {
 int cmd_ruler_gen(int argc, char **argv) {
     const char *tasks_arg = NULL, *lengths_arg = NULL, *words_dir = NULL, *hay = NULL,
                *squad = NULL, *hotpot = NULL, *chat_user = NULL, *chat_asst = NULL, *v;
-    long long seed = 42, first = 0, samples = 1;
+    long long seed = 42, first = 0, samples = 1, version = 2024;
     bool timing = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -92,6 +93,8 @@ int cmd_ruler_gen(int argc, char **argv) {
             if (!(chat_user = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--chat-assistant")) {
             if (!(chat_asst = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--ruler-version")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 2024, 2025, &version)) return 2;
         } else if (!strcmp(a, "--time")) {
             timing = true;
         } else {
@@ -118,7 +121,8 @@ int cmd_ruler_gen(int argc, char **argv) {
     if (!rc && hotpot && ttt_qa_load(hotpot, TTT_QA_HOTPOTQA, &hq) != TTT_OK) rc = cli_fail("ruler-gen", ttt_last_error());
     ttt_ruler_config cfg = {.words = &words, .essay = essay, .essay_len = essay_len,
                             .squad = squad ? &sq : NULL, .hotpotqa = hotpot ? &hq : NULL,
-                            .count = ttt_eval_count_words, .seed = (uint64_t)seed};
+                            .count = ttt_eval_count_words, .seed = (uint64_t)seed,
+                            .version = (int)version};
     char *cu = chat_user ? unescape(chat_user) : NULL, *ca = chat_asst ? unescape(chat_asst) : NULL;
     cfg.chat_user = cu;
     cfg.chat_assistant = ca;
