@@ -6,7 +6,7 @@ build=$1
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$build/fuzz-corpus
-mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa"
+mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa" "$corpus/jsonl"
 golden=${TTT_GOLDEN:-$root/../shared/golden}
 # seeds: the golden configs and small safetensors files when present, else built-in snippets
 if [ -d "$golden" ]; then
@@ -26,8 +26,10 @@ printf '0{"data":[{"paragraphs":[{"context":"c d","qas":[{"question":"q","answer
     > "$corpus/qa/squad"
 printf '1[{"question":"q","answer":"a","context":[["t",["s1"," s2"]],["u",["v"]]]}]' \
     > "$corpus/qa/hotpot"
+printf '{"model":"m","task":"vt","length":4096,"mode":"ttt","index":0,"score":0.5,"prefill_s":1,"decode_s":0.1,"peak_mem_bytes":100}\n{"task":"cwe","len' \
+    > "$corpus/jsonl/torn"
 status=0
-for t in safetensors config qa; do
+for t in safetensors config qa jsonl; do
     echo "fuzz_$t: $seconds s"
     log=$build/fuzz_$t.log
     if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
