@@ -58,11 +58,14 @@ void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[64
         for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i)), b[8 + i] = (uint8_t)(y >> (8 * i));
         b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
         b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+        static const char hex[] = "0123456789abcdef";
         int o = 0;
         for (int i = 0; i < 16; i++) {
             if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-            o += snprintf(out + o, 64 - (size_t)o, "%02x", b[i]);
+            out[o++] = hex[b[i] >> 4];
+            out[o++] = hex[b[i] & 15];
         }
+        out[o] = '\0';
     } else {
         const char *a = w->adjectives[ttt_rng_range(r, 0, w->n_adjectives - 1)];
         const char *n = w->nouns[ttt_rng_range(r, 0, w->n_nouns - 1)];
