@@ -272,6 +272,47 @@ static void test_tasks(void) {
     ttt_qa_free(&hq);
 }
 
+/* spec 1.10: with fewer documents than the pool, the gold paragraph comes first, then the
+ * other paragraphs of its article, then random others */
+static void test_qa_choice(void) {
+    char json[8192];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"data\":[");
+    for (int a = 0; a < 2; a++) {
+        o += (size_t)snprintf(json + o, sizeof json - o, "%s{\"paragraphs\":[", a ? "," : "");
+        for (int p = 0; p < (a ? 8 : 4); p++)
+            o += (size_t)snprintf(json + o, sizeof json - o,
+                                  "%s{\"context\":\"Para%c%d tells a short story of twenty words or so, "
+                                  "enough to take some tokens in the prompt.\",\"qas\":[{\"question\":"
+                                  "\"Q%c%d?\",\"answers\":[{\"text\":\"Para%c%d\"}]}]}",
+                                  p ? "," : "", 'A' + a, p, 'A' + a, p, 'A' + a, p);
+        o += (size_t)snprintf(json + o, sizeof json - o, "]}");
+    }
+    snprintf(json + o, sizeof json - o, "]}");
+    ttt_qa_set q;
+    CHECK_OK(ttt_qa_parse(json, strlen(json), TTT_QA_SQUAD, "fixture", &q));
+    CHECK(q.n_docs == 12 && q.n_items == 12);
+    ttt_ruler_config cfg = {.squad = &q, .count = ttt_eval_count_words, .seed = 42};
+    /* a document is ~26 test tokens; the template ~75; budgets for ~3 and ~7 documents */
+    int lens[2] = {32 + 75 + 3 * 27 + 10, 32 + 75 + 7 * 27 + 10};
+    for (int k = 0; k < 2; k++) {
+        ttt_ruler_gen *g;
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_QA_1, lens[k], &g));
+        if (!g) continue;
+        CHECK_OK(ttt_ruler_gen_sample(g, 1, &s)); /* question QA1, gold ParaA1 */
+        int docs = occurrences(s.context, "Document "), a_docs = occurrences(s.context, "ParaA");
+        CHECK(strstr(s.context, "ParaA1 tells") != NULL);
+        CHECK(docs == s.size);
+        if (k == 0) CHECK(docs >= 2 && docs <= 4 && a_docs == docs); /* its article only */
+        else CHECK(docs >= 6 && a_docs == 4);                        /* whole article + others */
+        /* within budget; whole documents are too coarse for the 95% floor at these lengths */
+        CHECK(s.prompt_tokens <= lens[k] - 32 && s.prompt_tokens > lens[k] - 32 - 30); /* one more does not fit */
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+    }
+    ttt_qa_free(&q);
+}
+
 static void test_long_and_chat(void) {
     /* 128k for two tasks, and a chat wrapper that must surround the task text */
     ttt_ruler_config cfg = {.count = ttt_eval_count_words, .seed = 7,
@@ -489,6 +530,7 @@ static void test_words(void) {
 
 int main(void) {
     test_tasks();
+    test_qa_choice();
     test_long_and_chat();
     test_determinism();
     test_versions();
