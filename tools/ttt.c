@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  bench -m DIR    prefill and decode speed, with the machine's ceilings\n"
             "  ruler-gen       print or time generated RULER prompts (long-context eval)\n"
             "  mqar-gen -o F   write MQAR (multi-query associative recall) sequences\n"
+            "  eval-report DIR summaries, tables and plots of DIR/samples.jsonl\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "ruler-gen")) return cmd_ruler_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "mqar-gen")) return cmd_mqar_gen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval-report")) return cmd_eval_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
