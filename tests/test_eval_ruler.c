@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "eval/eval.h"
@@ -448,6 +450,15 @@ static void test_scorers(void) {
     CHECK(ttt_eval_score(TTT_SCORE_MATCH_ALL, NULL, refs, 3) == 0.0);
 }
 
+static void ttt_essay_check_bad_utf8(void) {
+    static const char essay[] = "Fine text. Then a bad byte \xfe here.";
+    ttt_ruler_config cfg = {.essay = essay, .essay_len = strlen(essay),
+                            .count = ttt_eval_count_words, .seed = 42};
+    ttt_ruler_gen *g;
+    CHECK_FAILS(ttt_ruler_gen_init(&cfg, TTT_RULER_NIAH_SINGLE_2, 4096, &g), TTT_ERR_FORMAT,
+                "essay haystack: not UTF-8 at byte 27");
+}
+
 static void test_bad_input(void) {
     int t;
     CHECK_FAILS(ttt_ruler_task_parse("niah_single_9", &t), TTT_ERR_ARG, "unknown task 'niah_single_9'");
@@ -488,6 +499,40 @@ static void test_bad_input(void) {
     CHECK_FAILS(ttt_qa_load("/nonexistent/squad.json", TTT_QA_SQUAD, &q), TTT_ERR_IO, "/nonexistent/squad.json");
     ttt_words w;
     CHECK_FAILS(ttt_words_load("/nonexistent", &w), TTT_ERR_IO, "nounlist.txt");
+    bad = "[{\"question\":\"q\xff\",\"answer\":\"a\",\"context\":[[\"t\",[\"s\"]]]}]";
+    CHECK_FAILS(ttt_qa_parse(bad, strlen(bad), TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT, "hp.json: not UTF-8 at byte 15");
+    /* word lists: too long a word, bad UTF-8 */
+    const char *tmp = getenv("TTT_TEST_TMP");
+    char dir[900], path[1000];
+    snprintf(dir, sizeof dir, "%s/eval_words_%d", tmp ? tmp : "/tmp", (int)getpid());
+    mkdir(dir, 0755);
+    static const char *const files[3] = {"nounlist.txt", "adjectivelist.txt", "verblist.txt"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "wb");
+        if (f) fputs(i == 1 ? "good\nx\n" : "apple\nkiwi  \r\n\npear\n", f), fclose(f);
+    }
+    CHECK_OK(ttt_words_load(dir, &w));
+    CHECK(w.n_nouns == 3 && !strcmp(w.nouns[1], "kiwi") && w.n_adjectives == 2);
+    ttt_words_free(&w);
+    snprintf(path, sizeof path, "%s/verblist.txt", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs("run\n", f);
+        for (int i = 0; i < 120; i++) fputc('a', f);
+        fputs("\n", f);
+        fclose(f);
+    }
+    CHECK_FAILS(ttt_words_load(dir, &w), TTT_ERR_FORMAT, "verblist.txt: line 2: a word longer than 100 bytes");
+    f = fopen(path, "wb");
+    if (f) fputs("run\nca\xc3\n", f), fclose(f);
+    CHECK_FAILS(ttt_words_load(dir, &w), TTT_ERR_FORMAT, "verblist.txt: not UTF-8 at byte 6");
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    ttt_essay_check_bad_utf8();
 }
 
 static void test_words(void) {

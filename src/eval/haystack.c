@@ -7,11 +7,16 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 static bool ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 ttt_status ttt_essay_init(ttt_essay *e, const char *text, size_t len) {
     memset(e, 0, sizeof *e);
+    size_t bad;
+    /* prompts go to a tokenizer that takes UTF-8 only: say so here, where the file is known */
+    if (!ttt_utf8_valid(text, len, &bad))
+        return ttt_err(TTT_ERR_FORMAT, "essay haystack: not UTF-8 at byte %zu", bad);
     e->text = malloc(len + 1);
     size_t words = 0;
     for (size_t i = 0; i < len; i++) words += !ws((unsigned char)text[i]) && (i == 0 || ws((unsigned char)text[i - 1]));
@@ -49,9 +54,9 @@ void ttt_essay_free(ttt_essay *e) {
     memset(e, 0, sizeof *e);
 }
 
-void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[64]) {
+void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[TTT_KV_MAX]) {
     if (kind == TTT_KV_NUMBERS) {
-        snprintf(out, 64, "%d", (int)ttt_rng_range(r, 1000000, 9999999));
+        snprintf(out, TTT_KV_MAX, "%d", (int)ttt_rng_range(r, 1000000, 9999999));
     } else if (kind == TTT_KV_UUIDS) {
         uint8_t b[16];
         uint64_t x = ttt_rng_u64(r), y = ttt_rng_u64(r);
@@ -69,7 +74,7 @@ void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[64
     } else {
         const char *a = w->adjectives[ttt_rng_range(r, 0, w->n_adjectives - 1)];
         const char *n = w->nouns[ttt_rng_range(r, 0, w->n_nouns - 1)];
-        snprintf(out, 64, "%s-%s", a, n);
+        snprintf(out, TTT_KV_MAX, "%s-%s", a, n);
     }
 }
 

@@ -92,7 +92,7 @@ typedef struct needle_line_ctx {
     const ttt_niah_config *cfg;
     const ttt_words *w;
     const char *type_v;
-    char keys[NIAH_MAX_NEEDLES][64]; /* the real keys, which distractors must avoid */
+    char keys[NIAH_MAX_NEEDLES][TTT_KV_MAX]; /* the real keys, which distractors must avoid */
     int n_keys;
 } needle_line_ctx;
 
@@ -103,7 +103,7 @@ static void noise_line(void *ctx, ttt_buf *b) {
 
 static void needle_line(void *ctx, ttt_buf *b) {
     needle_line_ctx *c = ctx;
-    char key[64], val[64];
+    char key[TTT_KV_MAX], val[TTT_KV_MAX];
     bool clash;
     do {
         ttt_kv_random(c->r, c->cfg->key, c->w, key);
@@ -121,8 +121,8 @@ ttt_status ttt_ruler_build_niah(const ttt_ruler_ctx *g, ttt_rng *r, long size, t
     const char *type_v = cfg->value == TTT_KV_UUIDS ? "uuids" : "numbers";
     bool singular = cfg->num_q * cfg->num_v == 1;
     needle_line_ctx lc = {.r = r, .cfg = cfg, .w = g->words, .type_v = type_v, .n_keys = nk};
-    char values[NIAH_MAX_NEEDLES][64];
-    char needle_text[NIAH_MAX_NEEDLES][200];
+    char values[NIAH_MAX_NEEDLES][TTT_KV_MAX];
+    char needle_text[NIAH_MAX_NEEDLES][2 * TTT_KV_MAX + 64];
     const char *needles[NIAH_MAX_NEEDLES];
     for (int k = 0; k < nk; k++) {
         bool dup;
