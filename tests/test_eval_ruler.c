@@ -17,6 +17,36 @@ static const char k_essay[] =
     "the pier? Nobody seemed to hurry. \"It will rain,\" said the baker. Clouds gathered over "
     "the hills, and the bells rang at noon.\n\nIn the evening the lamps were lit. ";
 
+/* sentences never split at initials or abbreviations: needles land between sentences */
+static void test_sentences(void) {
+    static const char essay[] = "Mr. J. Smith met Dr. Brown at 5 p.m. today. It rained. "
+                                "\"Why?\" he asked. (See e.g. the notes.) The end.";
+    ttt_ruler_config cfg = {.essay = essay, .essay_len = strlen(essay),
+                            .count = ttt_eval_count_words, .seed = 1};
+    /* punkt splits after '?' whatever follows, so "he asked." is a sentence too */
+    static const char *const starts[7] = {"Mr. J.", "It rained.", "\"Why?\"", "he asked.",
+                                          "(See e.g.", "The end.", "One of the special"};
+    int good = 0, total = 0;
+    ttt_ruler_gen *g;
+    CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_NIAH_MULTIKEY_1, 2048, &g));
+    for (int i = 0; g && i < 10; i++) {
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_sample(g, i, &s));
+        for (const char *p = s.context; (p = strstr(p, " is: ")); p++) {
+            const char *after = strchr(p, '.') + 1;
+            while (*after == ' ') after++;
+            total++;
+            bool ok = *after == '\n';
+            for (int k = 0; k < 7 && !ok; k++) ok = !strncmp(after, starts[k], strlen(starts[k]));
+            good += ok;
+        }
+        ttt_eval_sample_free(&s);
+    }
+    ttt_ruler_gen_free(g);
+    if (good != total) fprintf(stderr, "sentences: %d of %d\n", good, total);
+    CHECK(total == 40 && good == total);
+}
+
 /* hand-made SQuAD v2: 2 articles, 3 paragraphs, one impossible question */
 static const char k_squad[] =
     "{\"version\":\"v2.0\",\"data\":["
@@ -576,6 +606,7 @@ static void test_words(void) {
 int main(void) {
     test_tasks();
     test_qa_choice();
+    test_sentences();
     test_long_and_chat();
     test_determinism();
     test_versions();

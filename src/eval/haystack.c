@@ -78,11 +78,22 @@ void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[TT
     }
 }
 
-/* Sentence ends: a word ending in . ! or ? (closing quotes and brackets allowed after it).
- * RULER uses NLTK punkt, which also knows abbreviations; only needle boundaries differ. */
+/* Sentence ends: a word ending in . ! or ? (closing quotes and brackets allowed after it),
+ * except initials ("J.") and common abbreviations. RULER uses NLTK punkt, which learns more of
+ * them; only needle boundaries can differ. */
 static bool sentence_end(const char *w, size_t n) {
+    static const char *const abbrev[] = {"Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "St.", "Jr.",
+                                         "Sr.", "vs.", "e.g.", "i.e.", "cf.", "Inc.", "Co.",
+                                         "U.S.", "a.m.", "p.m.", "No."};
     while (n && (w[n - 1] == '"' || w[n - 1] == '\'' || w[n - 1] == ')' || w[n - 1] == ']')) n--;
-    return n && (w[n - 1] == '.' || w[n - 1] == '!' || w[n - 1] == '?');
+    if (!n || (w[n - 1] != '.' && w[n - 1] != '!' && w[n - 1] != '?')) return false;
+    if (w[n - 1] != '.') return true;
+    size_t s = 0; /* skip opening quotes and brackets */
+    while (s < n && (w[s] == '"' || w[s] == '\'' || w[s] == '(' || w[s] == '[')) s++;
+    if (n - s == 2 && w[s] >= 'A' && w[s] <= 'Z') return false;
+    for (size_t i = 0; i < sizeof abbrev / sizeof *abbrev; i++)
+        if (strlen(abbrev[i]) == n - s && !memcmp(abbrev[i], w + s, n - s)) return false;
+    return true;
 }
 
 /* The i-th word of the repeated corpus: [start, end) into e->text. */
