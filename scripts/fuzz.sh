@@ -6,7 +6,7 @@ build=$1
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$build/fuzz-corpus
-mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa" "$corpus/shard"
+mkdir -p "$corpus/safetensors" "$corpus/config" "$corpus/qa" "$corpus/jsonl" "$corpus/shard"
 golden=${TTT_GOLDEN:-$root/../shared/golden}
 # seeds: the golden configs and small safetensors files when present, else built-in snippets
 if [ -d "$golden" ]; then
@@ -37,8 +37,10 @@ if [ -x "$build/ttt" ]; then
         --txt-docs line 2>/dev/null &&
         cp "$build/fuzz-seed-shards/shard-00000.bin" "$corpus/shard/ttt_data"
 fi
+printf '{"model":"m","task":"vt","length":4096,"mode":"ttt","index":0,"score":0.5,"prefill_s":1,"decode_s":0.1,"peak_mem_bytes":100}\n{"task":"cwe","len' \
+    > "$corpus/jsonl/torn"
 status=0
-for t in safetensors config qa shard; do
+for t in safetensors config qa jsonl shard; do
     echo "fuzz_$t: $seconds s"
     log=$build/fuzz_$t.log
     if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "eval/eval.h"
@@ -14,6 +16,36 @@ static const char k_essay[] =
     "The quiet harbor town woke slowly. Fishermen mended nets by the water! Children ran along "
     "the pier? Nobody seemed to hurry. \"It will rain,\" said the baker. Clouds gathered over "
     "the hills, and the bells rang at noon.\n\nIn the evening the lamps were lit. ";
+
+/* sentences never split at initials or abbreviations: needles land between sentences */
+static void test_sentences(void) {
+    static const char essay[] = "Mr. J. Smith met Dr. Brown at 5 p.m. today. It rained. "
+                                "\"Why?\" he asked. (See e.g. the notes.) The end.";
+    ttt_ruler_config cfg = {.essay = essay, .essay_len = strlen(essay),
+                            .count = ttt_eval_count_words, .seed = 1};
+    /* punkt splits after '?' whatever follows, so "he asked." is a sentence too */
+    static const char *const starts[7] = {"Mr. J.", "It rained.", "\"Why?\"", "he asked.",
+                                          "(See e.g.", "The end.", "One of the special"};
+    int good = 0, total = 0;
+    ttt_ruler_gen *g;
+    CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_NIAH_MULTIKEY_1, 2048, &g));
+    for (int i = 0; g && i < 10; i++) {
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_sample(g, i, &s));
+        for (const char *p = s.context; (p = strstr(p, " is: ")); p++) {
+            const char *after = strchr(p, '.') + 1;
+            while (*after == ' ') after++;
+            total++;
+            bool ok = *after == '\n';
+            for (int k = 0; k < 7 && !ok; k++) ok = !strncmp(after, starts[k], strlen(starts[k]));
+            good += ok;
+        }
+        ttt_eval_sample_free(&s);
+    }
+    ttt_ruler_gen_free(g);
+    if (good != total) fprintf(stderr, "sentences: %d of %d\n", good, total);
+    CHECK(total == 40 && good == total);
+}
 
 /* hand-made SQuAD v2: 2 articles, 3 paragraphs, one impossible question */
 static const char k_squad[] =
@@ -272,6 +304,47 @@ static void test_tasks(void) {
     ttt_qa_free(&hq);
 }
 
+/* spec 1.10: with fewer documents than the pool, the gold paragraph comes first, then the
+ * other paragraphs of its article, then random others */
+static void test_qa_choice(void) {
+    char json[8192];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"data\":[");
+    for (int a = 0; a < 2; a++) {
+        o += (size_t)snprintf(json + o, sizeof json - o, "%s{\"paragraphs\":[", a ? "," : "");
+        for (int p = 0; p < (a ? 8 : 4); p++)
+            o += (size_t)snprintf(json + o, sizeof json - o,
+                                  "%s{\"context\":\"Para%c%d tells a short story of twenty words or so, "
+                                  "enough to take some tokens in the prompt.\",\"qas\":[{\"question\":"
+                                  "\"Q%c%d?\",\"answers\":[{\"text\":\"Para%c%d\"}]}]}",
+                                  p ? "," : "", 'A' + a, p, 'A' + a, p, 'A' + a, p);
+        o += (size_t)snprintf(json + o, sizeof json - o, "]}");
+    }
+    snprintf(json + o, sizeof json - o, "]}");
+    ttt_qa_set q;
+    CHECK_OK(ttt_qa_parse(json, strlen(json), TTT_QA_SQUAD, "fixture", &q));
+    CHECK(q.n_docs == 12 && q.n_items == 12);
+    ttt_ruler_config cfg = {.squad = &q, .count = ttt_eval_count_words, .seed = 42};
+    /* a document is ~26 test tokens; the template ~75; budgets for ~3 and ~7 documents */
+    int lens[2] = {32 + 75 + 3 * 27 + 10, 32 + 75 + 7 * 27 + 10};
+    for (int k = 0; k < 2; k++) {
+        ttt_ruler_gen *g;
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_QA_1, lens[k], &g));
+        if (!g) continue;
+        CHECK_OK(ttt_ruler_gen_sample(g, 1, &s)); /* question QA1, gold ParaA1 */
+        int docs = occurrences(s.context, "Document "), a_docs = occurrences(s.context, "ParaA");
+        CHECK(strstr(s.context, "ParaA1 tells") != NULL);
+        CHECK(docs == s.size);
+        if (k == 0) CHECK(docs >= 2 && docs <= 4 && a_docs == docs); /* its article only */
+        else CHECK(docs >= 6 && a_docs == 4);                        /* whole article + others */
+        /* within budget; whole documents are too coarse for the 95% floor at these lengths */
+        CHECK(s.prompt_tokens <= lens[k] - 32 && s.prompt_tokens > lens[k] - 32 - 30); /* one more does not fit */
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+    }
+    ttt_qa_free(&q);
+}
+
 static void test_long_and_chat(void) {
     /* 128k for two tasks, and a chat wrapper that must surround the task text */
     ttt_ruler_config cfg = {.count = ttt_eval_count_words, .seed = 7,
@@ -326,6 +399,71 @@ static void test_determinism(void) {
     }
 }
 
+/* spec 1.12: what differs between the 2024 generators and RULER's from May 2025 on */
+static void test_versions(void) {
+    ttt_ruler_config cfg = {.count = ttt_eval_count_words, .seed = 42};
+    for (int v = 2024; v <= 2025; v++) {
+        cfg.version = v;
+        ttt_ruler_gen *g;
+        ttt_eval_sample s;
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_VT, 4096, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        check_fill(&s);
+        char stmt[64];
+        snprintf(stmt, sizeof stmt, v == 2024 ? "again.\n VAR %s = VAR %s  The grass"
+                                              : "again.\nVAR %s = VAR %s \nThe grass",
+                 s.refs[1], s.refs[0]);
+        CHECK(strstr(s.context, stmt) != NULL);
+        CHECK(strstr(s.question, v == 2024 ? "5 variables are assgined the value "
+                                           : "5 variables are assigned the value ") != NULL);
+        /* the one-shot example ends with its 3-letter answers, then 2 (2025: 1) blank lines */
+        const char *real = strstr(s.context + 1, "Memorize and track");
+        CHECK(real && real - s.context > 20);
+        if (real) {
+            const char *gap = v == 2024 ? "\n\n\n\nMemorize" : "\n\nMemorize";
+            CHECK(!strncmp(real - strlen(gap) + 8, gap, strlen(gap)));
+            CHECK(real[-(int)strlen(gap) + 8 - 4] == ' ' && real[-(int)strlen(gap) + 8 - 3] >= 'A');
+        }
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_CWE, 4096, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        CHECK(strstr(s.context, v == 2024 ? "appear most often in the list are:1. "
+                                          : "appear most often in the list are: 1. ") != NULL);
+        check_fill(&s);
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+        /* FWE: a vocabulary of length / 50 words (2025: (length - 50) / 50), the top one "...";
+         * at 350 tokens (~100 words, "..." is 3 test tokens) all 7 (6) ranks appear */
+        CHECK_OK(ttt_ruler_gen_init(&cfg, TTT_RULER_FWE, 350, &g));
+        CHECK_OK(ttt_ruler_gen_sample(g, 0, &s));
+        check_fill(&s);
+        int distinct = 0;
+        const char *text = s.context + strlen("Read the following coded text and track the "
+                                              "frequency of each coded word. Find the three "
+                                              "most frequently appeared coded words. ");
+        char seen[200][8];
+        for (const char *p = text; *p && *p != '\n';) {
+            const char *e = p;
+            while (*e && *e != ' ' && *e != '\n') e++;
+            bool known = false;
+            for (int i = 0; i < distinct && !known; i++)
+                known = (size_t)(e - p) == strlen(seen[i]) && !strncmp(seen[i], p, (size_t)(e - p));
+            if (!known && distinct < 200 && e - p < 8) {
+                memcpy(seen[distinct], p, (size_t)(e - p));
+                seen[distinct++][e - p] = 0;
+            }
+            p = *e == ' ' ? e + 1 : e;
+        }
+        CHECK(distinct == (v == 2024 ? 7 : 6));
+        ttt_eval_sample_free(&s);
+        ttt_ruler_gen_free(g);
+    }
+    cfg.version = 2023;
+    ttt_ruler_gen *g;
+    CHECK_FAILS(ttt_ruler_gen_init(&cfg, TTT_RULER_VT, 4096, &g), TTT_ERR_ARG, "RULER version 2023");
+}
+
 static void test_scorers(void) {
     /* spec 1.11: string_match_all = fraction found, string_match_part = any found;
      * case-insensitive substrings after strip */
@@ -340,6 +478,15 @@ static void test_scorers(void) {
     CHECK(ttt_eval_score(TTT_SCORE_MATCH_ALL, "  a\tb  ", nl, 1) == 1.0); /* \t becomes \n */
     CHECK(ttt_eval_score(TTT_SCORE_MATCH_ALL, "", refs, 0) == 0.0);
     CHECK(ttt_eval_score(TTT_SCORE_MATCH_ALL, NULL, refs, 3) == 0.0);
+}
+
+static void ttt_essay_check_bad_utf8(void) {
+    static const char essay[] = "Fine text. Then a bad byte \xfe here.";
+    ttt_ruler_config cfg = {.essay = essay, .essay_len = strlen(essay),
+                            .count = ttt_eval_count_words, .seed = 42};
+    ttt_ruler_gen *g;
+    CHECK_FAILS(ttt_ruler_gen_init(&cfg, TTT_RULER_NIAH_SINGLE_2, 4096, &g), TTT_ERR_FORMAT,
+                "essay haystack: not UTF-8 at byte 27");
 }
 
 static void test_bad_input(void) {
@@ -382,6 +529,40 @@ static void test_bad_input(void) {
     CHECK_FAILS(ttt_qa_load("/nonexistent/squad.json", TTT_QA_SQUAD, &q), TTT_ERR_IO, "/nonexistent/squad.json");
     ttt_words w;
     CHECK_FAILS(ttt_words_load("/nonexistent", &w), TTT_ERR_IO, "nounlist.txt");
+    bad = "[{\"question\":\"q\xff\",\"answer\":\"a\",\"context\":[[\"t\",[\"s\"]]]}]";
+    CHECK_FAILS(ttt_qa_parse(bad, strlen(bad), TTT_QA_HOTPOTQA, "hp.json", &q), TTT_ERR_FORMAT, "hp.json: not UTF-8 at byte 15");
+    /* word lists: too long a word, bad UTF-8 */
+    const char *tmp = getenv("TTT_TEST_TMP");
+    char dir[900], path[1000];
+    snprintf(dir, sizeof dir, "%s/eval_words_%d", tmp ? tmp : "/tmp", (int)getpid());
+    mkdir(dir, 0755);
+    static const char *const files[3] = {"nounlist.txt", "adjectivelist.txt", "verblist.txt"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "wb");
+        if (f) fputs(i == 1 ? "good\nx\n" : "apple\nkiwi  \r\n\npear\n", f), fclose(f);
+    }
+    CHECK_OK(ttt_words_load(dir, &w));
+    CHECK(w.n_nouns == 3 && !strcmp(w.nouns[1], "kiwi") && w.n_adjectives == 2);
+    ttt_words_free(&w);
+    snprintf(path, sizeof path, "%s/verblist.txt", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs("run\n", f);
+        for (int i = 0; i < 120; i++) fputc('a', f);
+        fputs("\n", f);
+        fclose(f);
+    }
+    CHECK_FAILS(ttt_words_load(dir, &w), TTT_ERR_FORMAT, "verblist.txt: line 2: a word longer than 100 bytes");
+    f = fopen(path, "wb");
+    if (f) fputs("run\nca\xc3\n", f), fclose(f);
+    CHECK_FAILS(ttt_words_load(dir, &w), TTT_ERR_FORMAT, "verblist.txt: not UTF-8 at byte 6");
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    ttt_essay_check_bad_utf8();
 }
 
 static void test_words(void) {
@@ -424,8 +605,11 @@ static void test_words(void) {
 
 int main(void) {
     test_tasks();
+    test_qa_choice();
+    test_sentences();
     test_long_and_chat();
     test_determinism();
+    test_versions();
     test_scorers();
     test_bad_input();
     test_words();

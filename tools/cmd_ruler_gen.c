@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "eval/eval.h"
+#include "eval_data.h"
 #include "io/json.h"
 
 static void usage(FILE *f) {
@@ -22,15 +23,10 @@ static void usage(FILE *f) {
             "  -s, --seed N       random seed (default 42, as RULER)\n"
             "  --index I          first sample (default 0)\n"
             "  --samples N        samples per task and length (default 1)\n"
-            "  --words DIR        nounlist.txt, adjectivelist.txt, verblist.txt (RULER's\n"
-            "                     wonderwords lists); default: the built-in lists\n"
-            "  --haystack FILE    essay haystack text (niah_single_2/3, multikey_1, multivalue,\n"
-            "                     multiquery are skipped without it)\n"
-            "  --squad FILE       SQuAD v2 dev JSON (qa_1; skipped without it)\n"
-            "  --hotpotqa FILE    HotpotQA dev-distractor JSON (qa_2; skipped without it)\n"
             "  --chat-user S      chat template text before the user message (\\n for newline)\n"
             "  --chat-assistant S chat template text between the user message and the answer\n"
-            "  --time             build all samples, print time and counter work, not the text\n");
+            "  --time             build all samples, print time and counter work, not the text\n"
+            EVAL_DATA_HELP);
 }
 
 /* Options take "\\n" and "\\t" for newline and tab (chat templates are multi-line). */
@@ -61,12 +57,15 @@ static void print_sample(const ttt_eval_sample *s) {
 }
 
 int cmd_ruler_gen(int argc, char **argv) {
-    const char *tasks_arg = NULL, *lengths_arg = NULL, *words_dir = NULL, *hay = NULL,
-               *squad = NULL, *hotpot = NULL, *chat_user = NULL, *chat_asst = NULL, *v;
+    const char *tasks_arg = NULL, *lengths_arg = NULL, *chat_user = NULL, *chat_asst = NULL, *v;
     long long seed = 42, first = 0, samples = 1;
     bool timing = false;
+    eval_data d = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int r = eval_data_parse(&d, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -80,14 +79,6 @@ int cmd_ruler_gen(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 0, 1 << 30, &first)) return 2;
         } else if (!strcmp(a, "--samples")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1 << 20, &samples)) return 2;
-        } else if (!strcmp(a, "--words")) {
-            if (!(words_dir = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--haystack")) {
-            if (!(hay = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--squad")) {
-            if (!(squad = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--hotpotqa")) {
-            if (!(hotpot = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--chat-user")) {
             if (!(chat_user = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--chat-assistant")) {
@@ -104,21 +95,10 @@ int cmd_ruler_gen(int argc, char **argv) {
     int tasks[TTT_RULER_N_TASKS], n_tasks, lengths[64];
     if (ttt_ruler_task_list(tasks_arg, tasks, &n_tasks) != TTT_OK)
         return cli_usage_error("ruler-gen", ttt_last_error());
-    int n_len = cli_int_list("--length", lengths_arg, lengths, 64);
+    int n_len = eval_parse_lengths("--length", lengths_arg, lengths, 64);
     if (n_len <= 0) return 2;
-    ttt_words words;
-    ttt_qa_set sq = {0}, hq = {0};
-    char *essay = NULL;
-    size_t essay_len = 0;
-    int rc = 0;
-    ttt_words_builtin(&words);
-    if (words_dir && ttt_words_load(words_dir, &words) != TTT_OK) return cli_fail("ruler-gen", ttt_last_error());
-    if (hay && ttt_read_file(hay, (size_t)1 << 30, &essay, &essay_len) != TTT_OK) rc = cli_fail("ruler-gen", ttt_last_error());
-    if (!rc && squad && ttt_qa_load(squad, TTT_QA_SQUAD, &sq) != TTT_OK) rc = cli_fail("ruler-gen", ttt_last_error());
-    if (!rc && hotpot && ttt_qa_load(hotpot, TTT_QA_HOTPOTQA, &hq) != TTT_OK) rc = cli_fail("ruler-gen", ttt_last_error());
-    ttt_ruler_config cfg = {.words = &words, .essay = essay, .essay_len = essay_len,
-                            .squad = squad ? &sq : NULL, .hotpotqa = hotpot ? &hq : NULL,
-                            .count = ttt_eval_count_words, .seed = (uint64_t)seed};
+    ttt_ruler_config cfg = {.count = ttt_eval_count_words, .seed = (uint64_t)seed};
+    int rc = eval_data_load(&d, "ruler-gen", &cfg) ? 1 : 0;
     char *cu = chat_user ? unescape(chat_user) : NULL, *ca = chat_asst ? unescape(chat_asst) : NULL;
     cfg.chat_user = cu;
     cfg.chat_assistant = ca;
@@ -162,10 +142,7 @@ int cmd_ruler_gen(int argc, char **argv) {
             ttt_ruler_gen_free(g);
         }
     if (timing && !rc) printf("total %.3f s\n", total);
-    ttt_words_free(&words);
-    ttt_qa_free(&sq);
-    ttt_qa_free(&hq);
-    free(essay);
+    eval_data_free(&d);
     free(cu);
     free(ca);
     return rc;

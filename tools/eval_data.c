@@ -16,6 +16,13 @@ int eval_data_parse(eval_data *d, int argc, char **argv, int *i) {
                        : !strcmp(a, "--squad")    ? &d->squad
                        : !strcmp(a, "--hotpotqa") ? &d->hotpotqa
                                                   : NULL;
+    if (!strcmp(a, "--ruler-version")) {
+        const char *v = cli_value(argc, argv, i);
+        long long y;
+        if (!v || !cli_int(a, v, 2024, 2025, &y)) return -1;
+        d->version = (int)y;
+        return 1;
+    }
     if (!dst) return 0;
     return (*dst = cli_value(argc, argv, i)) ? 1 : -1;
 }
@@ -37,6 +44,7 @@ int eval_data_load(eval_data *d, const char *cmd, ttt_ruler_config *cfg) {
     cfg->essay_len = d->essay_len;
     cfg->squad = d->squad ? &d->sq : NULL;
     cfg->hotpotqa = d->hotpotqa ? &d->hq : NULL;
+    cfg->version = d->version;
     return 0;
 }
 

@@ -7,6 +7,7 @@
 
 typedef struct eval_data {
     const char *words_dir, *haystack, *squad, *hotpotqa; /* options; NULL: not given */
+    int version;                                         /* --ruler-version; 0: 2024 */
     ttt_words words;
     ttt_qa_set sq, hq;
     char *essay;
@@ -19,7 +20,8 @@ typedef struct eval_data {
     "  --haystack FILE    essay haystack text (niah_single_2/3, multikey_1, multivalue,\n" \
     "                     multiquery are skipped without it)\n"                          \
     "  --squad FILE       SQuAD v2 dev JSON (qa_1; skipped without it)\n"               \
-    "  --hotpotqa FILE    HotpotQA dev-distractor JSON (qa_2; skipped without it)\n"
+    "  --hotpotqa FILE    HotpotQA dev-distractor JSON (qa_2; skipped without it)\n"   \
+    "  --ruler-version Y  2024 (default: the generators of the published numbers) or 2025\n"
 
 /* Parses argv[*i] if it is a data option: 1 consumed, 0 not ours, -1 error (printed). */
 int eval_data_parse(eval_data *d, int argc, char **argv, int *i);

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  data FILE... -o DIR\n"
             "                  tokenize .txt / .jsonl files into training shards\n"
             "  bench-train -m DIR  training speed (tokens/s, FLOPs utilisation)\n"
+            "  eval-report DIR summaries, tables and plots of DIR/samples.jsonl\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "add-ttt")) return cmd_add_ttt(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-train")) return cmd_bench_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval-report")) return cmd_eval_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

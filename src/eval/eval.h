@@ -169,6 +169,9 @@ typedef struct ttt_ruler_config {
     ttt_eval_count_fn count;    /* the model's token counter */
     void *count_ctx;
     uint64_t seed;              /* RULER's default is 42 */
+    int version;                /* 2024 (0 means 2024: RULER 860f2bd) or 2025 (May 2025 on: VT
+                                   "assigned", line layout and fresh example value; CWE example
+                                   spacing; FWE vocabulary without the answer's tokens) */
 } ttt_ruler_config;
 
 /* The generator of one (task, length): it finds the haystack size once, then each sample

@@ -7,11 +7,16 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 static bool ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 ttt_status ttt_essay_init(ttt_essay *e, const char *text, size_t len) {
     memset(e, 0, sizeof *e);
+    size_t bad;
+    /* prompts go to a tokenizer that takes UTF-8 only: say so here, where the file is known */
+    if (!ttt_utf8_valid(text, len, &bad))
+        return ttt_err(TTT_ERR_FORMAT, "essay haystack: not UTF-8 at byte %zu", bad);
     e->text = malloc(len + 1);
     size_t words = 0;
     for (size_t i = 0; i < len; i++) words += !ws((unsigned char)text[i]) && (i == 0 || ws((unsigned char)text[i - 1]));
@@ -49,32 +54,46 @@ void ttt_essay_free(ttt_essay *e) {
     memset(e, 0, sizeof *e);
 }
 
-void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[64]) {
+void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[TTT_KV_MAX]) {
     if (kind == TTT_KV_NUMBERS) {
-        snprintf(out, 64, "%d", (int)ttt_rng_range(r, 1000000, 9999999));
+        snprintf(out, TTT_KV_MAX, "%d", (int)ttt_rng_range(r, 1000000, 9999999));
     } else if (kind == TTT_KV_UUIDS) {
         uint8_t b[16];
         uint64_t x = ttt_rng_u64(r), y = ttt_rng_u64(r);
         for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i)), b[8 + i] = (uint8_t)(y >> (8 * i));
         b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
         b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+        static const char hex[] = "0123456789abcdef";
         int o = 0;
         for (int i = 0; i < 16; i++) {
             if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-            o += snprintf(out + o, 64 - (size_t)o, "%02x", b[i]);
+            out[o++] = hex[b[i] >> 4];
+            out[o++] = hex[b[i] & 15];
         }
+        out[o] = '\0';
     } else {
         const char *a = w->adjectives[ttt_rng_range(r, 0, w->n_adjectives - 1)];
         const char *n = w->nouns[ttt_rng_range(r, 0, w->n_nouns - 1)];
-        snprintf(out, 64, "%s-%s", a, n);
+        snprintf(out, TTT_KV_MAX, "%s-%s", a, n);
     }
 }
 
-/* Sentence ends: a word ending in . ! or ? (closing quotes and brackets allowed after it).
- * RULER uses NLTK punkt, which also knows abbreviations; only needle boundaries differ. */
+/* Sentence ends: a word ending in . ! or ? (closing quotes and brackets allowed after it),
+ * except initials ("J.") and common abbreviations. RULER uses NLTK punkt, which learns more of
+ * them; only needle boundaries can differ. */
 static bool sentence_end(const char *w, size_t n) {
+    static const char *const abbrev[] = {"Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "St.", "Jr.",
+                                         "Sr.", "vs.", "e.g.", "i.e.", "cf.", "Inc.", "Co.",
+                                         "U.S.", "a.m.", "p.m.", "No."};
     while (n && (w[n - 1] == '"' || w[n - 1] == '\'' || w[n - 1] == ')' || w[n - 1] == ']')) n--;
-    return n && (w[n - 1] == '.' || w[n - 1] == '!' || w[n - 1] == '?');
+    if (!n || (w[n - 1] != '.' && w[n - 1] != '!' && w[n - 1] != '?')) return false;
+    if (w[n - 1] != '.') return true;
+    size_t s = 0; /* skip opening quotes and brackets */
+    while (s < n && (w[s] == '"' || w[s] == '\'' || w[s] == '(' || w[s] == '[')) s++;
+    if (n - s == 2 && w[s] >= 'A' && w[s] <= 'Z') return false;
+    for (size_t i = 0; i < sizeof abbrev / sizeof *abbrev; i++)
+        if (strlen(abbrev[i]) == n - s && !memcmp(abbrev[i], w + s, n - s)) return false;
+    return true;
 }
 
 /* The i-th word of the repeated corpus: [start, end) into e->text. */

@@ -21,8 +21,11 @@ void ttt_essay_free(ttt_essay *e);
 /* Needle key and value kinds. */
 typedef enum ttt_kv_kind { TTT_KV_WORDS, TTT_KV_NUMBERS, TTT_KV_UUIDS } ttt_kv_kind;
 
-/* A random key or value into out[64]: "adjective-noun", a 7-digit number, or a v4 uuid. */
-void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[64]);
+/* Room for a key or value: two words of at most 100 bytes (words.c refuses longer). */
+#define TTT_KV_MAX 208
+
+/* A random key or value: "adjective-noun", a 7-digit number, or a v4 uuid. */
+void ttt_kv_random(ttt_rng *r, ttt_kv_kind kind, const ttt_words *w, char out[TTT_KV_MAX]);
 
 /* Appends the essay's first n_words words (the corpus repeated when shorter) with the
  * needles inserted between sentences at depths drawn from RULER's 40 depths, joined by ' '. */

@@ -9,6 +9,7 @@
 #include "eval/eval.h"
 #include "io/json.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 /* A bump allocator: everything of a set is freed at once. */
 typedef struct arena_block {
@@ -266,6 +267,8 @@ ttt_status ttt_qa_parse(const char *text, size_t len, ttt_qa_kind kind, const ch
                         ttt_qa_set *out) {
     memset(out, 0, sizeof *out);
     size_t at;
+    if (!ttt_utf8_valid(text, len, &at))
+        return ttt_err(TTT_ERR_FORMAT, "%s: not UTF-8 at byte %zu", label, at);
     if (ttt_json_find_escaped_nul(text, len, &at))
         return ttt_err(TTT_ERR_FORMAT, "%s: escaped NUL at byte %zu", label, at);
     const char *end = NULL;

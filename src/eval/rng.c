@@ -1,8 +1,6 @@
-/* rng.c - the evaluation's random numbers (xoshiro256**, seeded through splitmix64) and its
- * growable string. Our generator, not CPython's Mersenne Twister: samples are statistically
- * like RULER's, not byte-identical (docs/EVAL.md). */
-#include <stdarg.h>
-#include <stdio.h>
+/* rng.c - the evaluation's random numbers (xoshiro256**, seeded through splitmix64). Our
+ * generator, not CPython's Mersenne Twister: samples are statistically like RULER's, not
+ * byte-identical (docs/EVAL.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,105 +104,4 @@ void ttt_sort_small(int *a, int n) {
             a[j] = a[j - 1];
             a[j - 1] = t;
         }
-}
-
-/* ---- ttt_buf ---- */
-
-static bool buf_reserve(ttt_buf *b, size_t extra) {
-    if (b->oom) return false;
-    if (b->len + extra + 1 <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-void ttt_buf_put(ttt_buf *b, const char *s, size_t n) {
-    if (!buf_reserve(b, n)) return;
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ttt_buf_puts(ttt_buf *b, const char *s) { ttt_buf_put(b, s, strlen(s)); }
-
-void ttt_buf_printf(ttt_buf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char small[256];
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        ttt_buf_put(b, small, (size_t)n);
-        return;
-    }
-    if (!buf_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-char *ttt_buf_take(ttt_buf *b) {
-    if (b->oom) {
-        ttt_buf_free(b);
-        return NULL;
-    }
-    if (!b->p) buf_reserve(b, 0);
-    if (b->oom) return NULL;
-    b->p[b->len] = '\0';
-    char *p = b->p;
-    memset(b, 0, sizeof *b);
-    return p;
-}
-
-void ttt_buf_free(ttt_buf *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
-/* ---- the test counter ---- */
-
-static bool is_punct(unsigned char c) {
-    return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
-           (c >= 0x7b && c <= 0x7e);
-}
-
-static bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-ttt_status ttt_eval_count_words(void *ctx, const char *text, size_t len, int *n_tokens) {
-    (void)ctx;
-    long long n = 0;
-    bool in_word = false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (is_space(c)) {
-            in_word = false;
-        } else if (is_punct(c)) {
-            n++;
-            in_word = false;
-        } else if (!in_word) {
-            n++;
-            in_word = true;
-        }
-    }
-    if (n > INT32_MAX) return ttt_err(TTT_ERR_ARG, "text of %zu bytes has too many tokens", len);
-    *n_tokens = (int)n;
-    return TTT_OK;
 }

@@ -111,6 +111,8 @@ ttt_status ttt_ruler_gen_init(const ttt_ruler_config *c, int task, int length,
                        task == TTT_RULER_QA_1 ? "--squad" : "--hotpotqa");
     if (qa && (qa->n_items == 0 || qa->n_docs == 0))
         return ttt_err(TTT_ERR_FORMAT, "%s: the QA file has no answerable questions", name);
+    if (c->version != 0 && c->version != 2024 && c->version != 2025)
+        return ttt_err(TTT_ERR_ARG, "RULER version %d: 2024 or 2025", c->version);
     int gen = ttt_ruler_max_new_tokens(task);
     if (length <= gen)
         return ttt_err(TTT_ERR_ARG, "%s: length %d is too small: %d tokens are reserved for the "
@@ -123,7 +125,8 @@ ttt_status ttt_ruler_gen_init(const ttt_ruler_config *c, int task, int length,
     g->ctx = (ttt_ruler_ctx){.task = task, .length = length, .seed = c->seed,
                              .words = c->words ? c->words : &g->builtin, .qa = qa,
                              .chat_user = c->chat_user ? c->chat_user : "",
-                             .chat_assistant = c->chat_assistant ? c->chat_assistant : ""};
+                             .chat_assistant = c->chat_assistant ? c->chat_assistant : "",
+                             .v2025 = c->version == 2025};
     ttt_status st = TTT_OK;
     /* haystack units the search may use: every unit adds at least one token */
     g->lo = 1;

@@ -28,6 +28,7 @@ typedef struct ttt_ruler_ctx {
     const char **cwe_pool;      /* [n_cwe_pool] CWE words: the lists' union, then made-up words */
     long n_cwe_pool;
     long vt_icl_noises;         /* noise units of VT's one-shot example */
+    bool v2025;                 /* RULER's generators of May 2025 on, not 2024's */
 } ttt_ruler_ctx;
 
 /* One prompt under construction: text = context | question, where question ends with the

@@ -127,7 +127,8 @@ ttt_status ttt_ruler_build_cwe(const ttt_ruler_ctx *g, ttt_rng *r, long size, tt
     ttt_status st = cwe_list(g, r, small ? 20 : 40, small ? 3 : 10, small ? 1 : 3, b, ex_answer);
     if (st != TTT_OK) return st;
     ttt_buf_printf(b, "\n%s%s%s", k_cwe_question, g->chat_assistant, k_cwe_prefix);
-    numbered(b, ex_answer, 10); /* 2024: no space after "are:" */
+    if (g->v2025) ttt_buf_put(b, " ", 1); /* 2024: no space after "are:" */
+    numbered(b, ex_answer, 10);
     ttt_buf_printf(b, "\n%s%s", g->chat_user, k_cwe_head);
     st = cwe_list(g, r, size, small ? 6 : 30, small ? 1 : 3, b, answer);
     if (st != TTT_OK) return st;
@@ -151,7 +152,8 @@ static void fwe_word(ttt_rng *r, char *s) {
 }
 
 ttt_status ttt_ruler_build_fwe(const ttt_ruler_ctx *g, ttt_rng *r, long size, ttt_prompt *p) {
-    long vs = g->length / 50;
+    /* 2025 leaves the tokens to generate out of the vocabulary's share */
+    long vs = (g->length - (g->v2025 ? ttt_ruler_max_new_tokens(TTT_RULER_FWE) : 0)) / 50;
     if (vs < 4) vs = 4;
     char *vocab = malloc((size_t)vs * 7);
     const char **v = malloc((size_t)vs * sizeof *v);

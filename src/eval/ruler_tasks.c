@@ -92,7 +92,7 @@ typedef struct needle_line_ctx {
     const ttt_niah_config *cfg;
     const ttt_words *w;
     const char *type_v;
-    char keys[NIAH_MAX_NEEDLES][64]; /* the real keys, which distractors must avoid */
+    char keys[NIAH_MAX_NEEDLES][TTT_KV_MAX]; /* the real keys, which distractors must avoid */
     int n_keys;
 } needle_line_ctx;
 
@@ -103,7 +103,7 @@ static void noise_line(void *ctx, ttt_buf *b) {
 
 static void needle_line(void *ctx, ttt_buf *b) {
     needle_line_ctx *c = ctx;
-    char key[64], val[64];
+    char key[TTT_KV_MAX], val[TTT_KV_MAX];
     bool clash;
     do {
         ttt_kv_random(c->r, c->cfg->key, c->w, key);
@@ -121,8 +121,8 @@ ttt_status ttt_ruler_build_niah(const ttt_ruler_ctx *g, ttt_rng *r, long size, t
     const char *type_v = cfg->value == TTT_KV_UUIDS ? "uuids" : "numbers";
     bool singular = cfg->num_q * cfg->num_v == 1;
     needle_line_ctx lc = {.r = r, .cfg = cfg, .w = g->words, .type_v = type_v, .n_keys = nk};
-    char values[NIAH_MAX_NEEDLES][64];
-    char needle_text[NIAH_MAX_NEEDLES][200];
+    char values[NIAH_MAX_NEEDLES][TTT_KV_MAX];
+    char needle_text[NIAH_MAX_NEEDLES][2 * TTT_KV_MAX + 64];
     const char *needles[NIAH_MAX_NEEDLES];
     for (int k = 0; k < nk; k++) {
         bool dup;
@@ -183,22 +183,24 @@ ttt_status ttt_ruler_build_niah(const ttt_ruler_ctx *g, ttt_rng *r, long size, t
 #define VT_HOPS 4
 #define VT_VARS (VT_HOPS + 1)
 
-/* VT's noise unit ends in '\n' and units are joined by ' ' (the 2024 layout). */
+/* 2024: the noise unit ends in '\n' and units and statements are joined by ' ';
+ * 2025: noise sentences and statements are lines joined by '\n'. */
 static void vt_context(ttt_buf *b, long n_noises, const int *pos, char names[VT_VARS][8],
-                       int value) {
+                       int value, bool v2025) {
+    const char *sep = v2025 ? "\n" : " ";
     int k = 0;
     bool first = true;
     for (long i = 0; i < n_noises; i++) {
         while (k < VT_VARS && pos[k] == i) {
-            if (!first) ttt_buf_put(b, " ", 1);
+            if (!first) ttt_buf_puts(b, sep);
             first = false;
             if (k == 0) ttt_buf_printf(b, "VAR %s = %d", names[0], value);
             else ttt_buf_printf(b, "VAR %s = VAR %s ", names[k], names[k - 1]);
             k++;
         }
-        if (!first) ttt_buf_put(b, " ", 1);
+        if (!first) ttt_buf_puts(b, sep);
         first = false;
-        ttt_buf_puts(b, TTT_NOISE_SENTENCE "\n");
+        ttt_buf_puts(b, v2025 ? TTT_NOISE_SENTENCE : TTT_NOISE_SENTENCE "\n");
     }
 }
 
@@ -227,10 +229,10 @@ static const char k_vt_head[] =
     "Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n";
 
 /* The bare task text (no chat wrapper) with its answer prefix. */
-static void vt_task(ttt_buf *b, long n, const int *pos, char names[VT_VARS][8], int value,
-                    const char *mid, size_t *split, size_t *prefix) {
+static void vt_task(ttt_buf *b, bool v2025, long n, const int *pos, char names[VT_VARS][8],
+                    int value, const char *mid, size_t *split, size_t *prefix) {
     ttt_buf_puts(b, k_vt_head);
-    vt_context(b, n, pos, names, value);
+    vt_context(b, n, pos, names, value, v2025);
     ttt_buf_put(b, "\n", 1);
     if (split) *split = b->len;
     ttt_buf_printf(b, "Question: Find all variables that are assigned the value %d in the text "
@@ -239,12 +241,15 @@ static void vt_task(ttt_buf *b, long n, const int *pos, char names[VT_VARS][8], 
     if (prefix) *prefix = b->len;
     /* "assgined": the 2024 spelling, which the published numbers were made with */
     ttt_buf_printf(b, " Answer: According to the chain(s) of variable assignment in the text "
-                      "above, %d variables are assgined the value %d, they are: ", VT_VARS, value);
+                      "above, %d variables are %s the value %d, they are: ", VT_VARS,
+                   v2025 ? "assigned" : "assgined", value);
 }
 
 /* The one-shot example at n_noises: its layout and value come from a stream of their own (one
- * example per run, as in RULER); names NULL keeps that stream's names, else the sample's. */
-static ttt_status vt_icl_put(const ttt_ruler_ctx *g, long n_noises, char (*names)[8], ttt_buf *b) {
+ * example per run, as in RULER); names NULL keeps that stream's names, else the sample's;
+ * value > 0 replaces the value (2025 draws one per sample). */
+static ttt_status vt_icl_put(const ttt_ruler_ctx *g, long n_noises, char (*names)[8],
+                             int new_value, ttt_buf *b) {
     ttt_rng r;
     uint64_t seed[3] = {g->seed, (uint64_t)TTT_RULER_VT, 0x1c1ull};
     ttt_rng_seed(&r, seed, 3);
@@ -255,29 +260,32 @@ static ttt_status vt_icl_put(const ttt_ruler_ctx *g, long n_noises, char (*names
     ttt_status st = vt_positions(&r, n_noises, pos);
     if (st != TTT_OK) return st;
     if (!names) names = fixed;
-    vt_task(b, n_noises, pos, names, value, "", NULL, NULL);
+    if (new_value > 0) value = new_value;
+    vt_task(b, g->v2025, n_noises, pos, names, value, "", NULL, NULL);
     for (int i = 0; i < VT_VARS; i++) ttt_buf_printf(b, " %s", names[i]);
     return TTT_OK;
 }
 
 ttt_status ttt_ruler_vt_icl_probe(const ttt_ruler_ctx *g, long n_noises, ttt_buf *b) {
-    return vt_icl_put(g, n_noises, NULL, b);
+    return vt_icl_put(g, n_noises, NULL, 0, b);
 }
 
 ttt_status ttt_ruler_build_vt(const ttt_ruler_ctx *g, ttt_rng *r, long size, ttt_prompt *p) {
     char names[VT_VARS][8], icl_names[VT_VARS][8];
     vt_names(r, 5, names);
     int value = (int)ttt_rng_range(r, 10000, 99998), pos[VT_VARS];
-    /* the one-shot example: fixed layout and value, names fresh for every sample (2024) */
+    /* the one-shot example: a fixed layout, names (2024) or names and value (2025) fresh for
+     * every sample; then a blank line (2024: two) */
     vt_names(r, 3, icl_names);
+    int icl_value = g->v2025 ? (int)ttt_rng_range(r, 10000, 99998) : 0;
     ttt_buf *b = &p->text;
     ttt_buf_puts(b, g->chat_user);
-    ttt_status st = vt_icl_put(g, g->vt_icl_noises, icl_names, b);
+    ttt_status st = vt_icl_put(g, g->vt_icl_noises, icl_names, icl_value, b);
     if (st != TTT_OK) return st;
-    ttt_buf_puts(b, "\n\n\n\n");
+    ttt_buf_puts(b, g->v2025 ? "\n\n" : "\n\n\n\n");
     st = vt_positions(r, size, pos);
     if (st != TTT_OK) return st;
-    vt_task(b, size, pos, names, value, g->chat_assistant, &p->split, &p->prefix);
+    vt_task(b, g->v2025, size, pos, names, value, g->chat_assistant, &p->split, &p->prefix);
     for (int i = 0; i < VT_VARS; i++) ttt_prompt_add_ref(p, names[i]);
     return TTT_OK;
 }

@@ -54,6 +54,9 @@ ttt_status ttt_svg_line_chart(const char *path, const ttt_svg_chart *c, const tt
     if (c->y_from_zero) y0 = fmin(0, y0);
     if (c->y_max > 0) y1 = fmax(y1, c->y_max);
     if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
+    /* a margin keeps the end points off the frame */
+    double pad = (x1 - x0) * 0.04;
+    x0 -= pad, x1 += pad;
     if (y1 - y0 < 1e-12) y1 = y0 + (y0 != 0 ? fabs(y0) : 1);
     double ystep = nice_step(y1 - y0, 5);
     y0 = floor(y0 / ystep) * ystep;

@@ -9,6 +9,10 @@
 #include "io/json.h"
 #include "util/err.h"
 #include "util/mem.h"
+#include "util/utf8.h"
+
+/* longer words are refused: keys are built in fixed buffers (eval/haystack.h) */
+#define WORD_MAX 100
 
 static const char *const k_nouns[] = {
     "anchor", "apple", "apron", "arch", "arrow", "attic", "badge", "bakery", "balcony",
@@ -134,6 +138,9 @@ static ttt_status split_lines(char *text, size_t len, const char *path, const ch
                               int *n) {
     size_t cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
+    size_t bad;
+    if (!ttt_utf8_valid(text, len, &bad))
+        return ttt_err(TTT_ERR_FORMAT, "%s: not UTF-8 at byte %zu", path, bad);
     if (memchr(text, '\0', len))
         return ttt_err(TTT_ERR_FORMAT, "%s: NUL byte at offset %zu", path,
                        (size_t)((char *)memchr(text, '\0', len) - text));
@@ -147,6 +154,11 @@ static ttt_status split_lines(char *text, size_t len, const char *path, const ch
         char *t = e;
         while (t > p && (t[-1] == ' ' || t[-1] == '\t' || t[-1] == '\r')) t--;
         *t = '\0';
+        if (t - p > WORD_MAX) {
+            free(lines);
+            return ttt_err(TTT_ERR_FORMAT, "%s: line %d: a word longer than %d bytes", path,
+                           k + 1, WORD_MAX);
+        }
         if (t > p) lines[k++] = p;
         p = nl ? nl + 1 : end;
     }
