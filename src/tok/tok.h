@@ -266,6 +266,8 @@ struct ttt_tokenizer {
 };
 
 ttt_status tok_load_json(ttt_tokenizer *t, const char *text, size_t len, const char *label);
+/* A tokenizer from tokenizer.json text alone (no configs): tests and the fuzzer. */
+ttt_status tok_from_json(const char *text, size_t len, const char *label, ttt_tokenizer **out);
 ttt_status tok_load_configs(ttt_tokenizer *t, const char *dir);
 void tok_components_free(ttt_tokenizer *t);
 ttt_status tok_chat_detect(const char *tmpl, int *format, int *flags, const char *label);

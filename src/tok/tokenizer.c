@@ -141,6 +141,28 @@ static ttt_status load_jinja(ttt_tokenizer *t, const char *dir) {
     return st;
 }
 
+static ttt_tokenizer *tokenizer_new(void) {
+    ttt_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->bos_id = t->eos_id = -1;
+    t->temperature = 1.0f;
+    t->top_p = 1.0f;
+    return t;
+}
+
+ttt_status tok_from_json(const char *text, size_t len, const char *label, ttt_tokenizer **out) {
+    *out = NULL;
+    ttt_tokenizer *t = tokenizer_new();
+    if (!t) return NOMEM;
+    ttt_status st = tok_load_json(t, text, len, label);
+    if (st != TTT_OK) {
+        ttt_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return TTT_OK;
+}
+
 ttt_status ttt_tokenizer_load(const char *path, ttt_tokenizer **out) {
     *out = NULL;
     if (!path) return ttt_err(TTT_ERR_ARG, "tokenizer: NULL path");
@@ -153,16 +175,11 @@ ttt_status ttt_tokenizer_load(const char *path, ttt_tokenizer **out) {
         const char *slash = strrchr(path, '/');
         dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : ttt_strdup(".");
     }
-    ttt_tokenizer *t = calloc(1, sizeof *t);
+    ttt_tokenizer *t = tokenizer_new();
     char *text = NULL;
     size_t len;
     ttt_status st = (!json_path || !dir || !t) ? NOMEM : TTT_OK;
-    if (st == TTT_OK) {
-        t->bos_id = t->eos_id = -1;
-        t->temperature = 1.0f;
-        t->top_p = 1.0f;
-        st = ttt_read_file(json_path, TOK_MAX_FILE_BYTES, &text, &len);
-    }
+    if (st == TTT_OK) st = ttt_read_file(json_path, TOK_MAX_FILE_BYTES, &text, &len);
     if (st == TTT_OK) st = tok_load_json(t, text, len, json_path);
     free(text);
     if (st == TTT_OK) st = load_tokenizer_config(t, dir);
