@@ -169,7 +169,7 @@ static ttt_status one_dec(ttt_tokenizer *t, const cJSON *o, const char *type, co
     memset(d, 0, sizeof *d);
     ttt_status st = TTT_OK;
     const char *s;
-    long long v;
+    long long v = 0;
     if (!strcmp(type, "ByteLevel")) d->kind = TOK_DEC_BYTELEVEL;
     else if (!strcmp(type, "ByteFallback")) d->kind = TOK_DEC_BYTEFALLBACK;
     else if (!strcmp(type, "Fuse")) d->kind = TOK_DEC_FUSE;

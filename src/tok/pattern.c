@@ -21,8 +21,10 @@ ttt_status tok_pattern_init(tok_pattern *p, const char *str, bool regex, const c
     if (!p->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return ttt_err(TTT_ERR_UNSUPPORTED, "%s: regex '%s' at offset %zu: %s", label, str,
+        ttt_status st = ttt_err(TTT_ERR_UNSUPPORTED, "%s: regex '%s' at offset %zu: %s", label, str,
                        (size_t)off, (const char *)msg);
+        tok_pattern_free(p);
+        return st;
     }
     /* without JIT the interpreter still matches, only slower */
     (void)pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
