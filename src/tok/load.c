@@ -359,8 +359,11 @@ static ttt_status load_merges(tok_bpe *m, const cJSON *merges) {
         }
         if ((st = merge_side(m, cat.p, cat.len, i, &in)) != TTT_OK) break;
         /* a repeated pair keeps its last rank, as HF's map does */
-        tok_u64map_put(&m->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, rank++,
-                       (uint32_t)in);
+        if (!tok_u64map_put(&m->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, rank++,
+                            (uint32_t)in)) {
+            st = NOMEM;
+            break;
+        }
     }
     tok_buf_free(&cat);
     return st;
@@ -398,7 +401,7 @@ static ttt_status load_model(tok_bpe *m, const cJSON *model) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         m->byte_id[b] = tok_strmap_get(&m->vocab, name, 6);
     }
-    return TTT_OK;
+    return tok_bpe_pairs_init(m) ? TTT_OK : NOMEM;
 }
 
 /* ---- added tokens ---- */

@@ -88,31 +88,41 @@ bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
     return tok_buf_reserve(out, 0);
 }
 
-static bool all_ascii(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] >= 0x80) return false;
-    return true;
-}
-
+/* ASCII characters are stable under every normal form and never combine with what precedes
+ * them, so the text splits before each one: only runs of non-ASCII characters, with the ASCII
+ * character just before (a base that may take their combining marks), go through utf8proc. */
 static ttt_status unicode_form(tok_norm_kind k, const char *s, size_t n, tok_buf *out) {
-    out->len = 0;
-    /* ASCII is invariant under every form, and most text is ASCII */
-    if (all_ascii(s, n)) return tok_buf_put(out, s, n) ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "oom");
     int opt = UTF8PROC_STABLE;
     if (k == TOK_NORM_NFC || k == TOK_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
     else opt |= UTF8PROC_DECOMPOSE;
     if (k == TOK_NORM_NFKC || k == TOK_NORM_NFKD) opt |= UTF8PROC_COMPAT;
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
-                                      (utf8proc_option_t)opt);
-    if (r < 0) {
+    out->len = 0;
+    if (!tok_buf_reserve(out, n)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    size_t i = 0;
+    while (i < n) {
+        size_t a = i;
+        while (i < n && (unsigned char)s[i] < 0x80) i++;
+        if (i == n) {
+            if (!tok_buf_put(out, s + a, n - a)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+            break;
+        }
+        size_t from = i > a ? i - 1 : i; /* the ASCII base goes with the run */
+        if (!tok_buf_put(out, s + a, from - a)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+        while (i < n && (unsigned char)s[i] >= 0x80) i++;
+        utf8proc_uint8_t *dst = NULL;
+        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s + from,
+                                          (utf8proc_ssize_t)(i - from), &dst,
+                                          (utf8proc_option_t)opt);
+        if (r < 0) {
+            free(dst);
+            return ttt_err(TTT_ERR_ARG, "tokenizer: normalization failed at byte %zu: %s", from,
+                           utf8proc_errmsg(r));
+        }
+        bool ok = tok_buf_put(out, dst, (size_t)r);
         free(dst);
-        return ttt_err(TTT_ERR_ARG, "tokenizer: normalization failed: %s",
-                       utf8proc_errmsg(r));
+        if (!ok) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
     }
-    bool ok = tok_buf_put(out, dst, (size_t)r);
-    free(dst);
-    return ok ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    return tok_buf_reserve(out, 0) ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
 }
 
 static ttt_status replace_all(const tok_norm *st, tok_match_ctx *c, const char *s, size_t n,
