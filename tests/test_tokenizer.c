@@ -23,7 +23,7 @@ static ttt_tokenizer *from_json(const char *json) {
 
 /* ids of text as "1 2 3" */
 static const char *enc(const ttt_tokenizer *t, const char *text, int flags) {
-    static char buf[512];
+    static char buf[4096];
     int32_t *ids;
     size_t n;
     if (!t || ttt_tokenize(t, text, strlen(text), flags, &ids, &n) != TTT_OK) return "ERROR";
@@ -71,6 +71,36 @@ static void test_merges(void) {
     ttt_tokenizer_free(t1);
     ttt_tokenizer_free(t2);
     ttt_tokenizer_free(t3);
+}
+
+/* Long words are cut where no token spans the cut; that must give the ids of the uncut word
+ * (differential: the same tokenizer with the cut table removed). */
+static void test_long_words(void) {
+    ttt_tokenizer *t = from_json(MODEL(
+        "{\"a\": 0, \"b\": 1, \"c\": 2, \"x\": 3, \"ab\": 4, \"bc\": 5, \"ca\": 6, "
+        "\"abc\": 7, \"cab\": 8, \"xa\": 9, \"bcab\": 10}",
+        "[\"a b\", \"c a\", \"b c\", \"ab c\", \"c ab\", \"x a\", \"bc ab\"]", "") "}");
+    if (!t) return;
+    uint64_t rng = 42;
+    int same = 1;
+    for (int trial = 0; trial < 50; trial++) {
+        char w[400];
+        size_t n = 64 + (size_t)(trial * 6);
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            w[i] = "abcxb"[(rng >> 33) % 5];
+        }
+        w[n] = '\0';
+        char cut[4096], whole[4096];
+        snprintf(cut, sizeof cut, "%s", enc(t, w, 0));
+        tok_u64map saved = t->bpe.pairs;
+        t->bpe.pairs.key = NULL;
+        snprintf(whole, sizeof whole, "%s", enc(t, w, 0));
+        t->bpe.pairs = saved;
+        if (strcmp(cut, whole)) same = 0;
+    }
+    CHECK(same);
+    ttt_tokenizer_free(t);
 }
 
 static void test_fallback_unk(void) {
@@ -297,6 +327,7 @@ int main(void) {
     g_tmp = getenv("TTT_TEST_TMP");
     if (!g_tmp) g_tmp = "/tmp";
     test_merges();
+    test_long_words();
     test_fallback_unk();
     test_added_post();
     test_bad_files();
