@@ -6,6 +6,7 @@
 
 #include "tok/tok.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 size_t tok_utf8_next(const char *s, size_t n, uint32_t *cp) {
     const unsigned char *p = (const unsigned char *)s;
@@ -53,7 +54,6 @@ size_t tok_utf8_put(char *d, uint32_t cp) {
     return 4;
 }
 
-/* Unicode 15 table 3-7: the valid second-byte range depends on the lead byte. */
 bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
     static const char fffd[3] = {(char)0xef, (char)0xbf, (char)0xbd};
     size_t i = 0;
@@ -63,27 +63,9 @@ bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
         if (run > i && !tok_buf_put(out, s + i, run - i)) return false;
         i = run;
         if (i >= n) break;
-        uint8_t c = s[i];
-        size_t len = 0;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        }
-        size_t j = 1;
-        if (len && i + 1 < n && s[i + 1] >= lo && s[i + 1] <= hi) {
-            j = 2;
-            while (j < len && i + j < n && s[i + j] >= 0x80 && s[i + j] <= 0xbf) j++;
-        }
-        bool ok = len && j == len ? tok_buf_put(out, s + i, len) : tok_buf_put(out, fffd, 3);
-        if (!ok) return false;
-        i += j;
+        size_t bad, len = ttt_utf8_seq(s + i, n - i, &bad);
+        if (!(len ? tok_buf_put(out, s + i, len) : tok_buf_put(out, fffd, 3))) return false;
+        i += len ? len : bad;
     }
     return tok_buf_reserve(out, 0);
 }

@@ -60,9 +60,12 @@ static ttt_status emit(const pipe *p, int stage, const char *s, size_t n, bool f
 
 /* HF's NormalizedString::split, streamed: the matches and the gaps between them arrive in
  * order as segments, and each behaviour needs to hold back at most one piece. */
+typedef ttt_status (*sink_fn)(const pipe *p, int stage, const char *s, size_t n, bool first);
+
 typedef struct splitter {
     const pipe *p;
-    int next;                /* stage the pieces go to */
+    sink_fn sink;            /* where the pieces go: emit, or ByteLevel's mapping */
+    int next;                /* the stage sink gets */
     const char *s;
     bool first;
     tok_split_behavior beh;
@@ -74,7 +77,7 @@ typedef struct splitter {
 static ttt_status flush(splitter *sp) {
     if (!sp->pending) return TTT_OK;
     sp->pending = false;
-    return emit(sp->p, sp->next, sp->s + sp->pa, sp->pb - sp->pa, sp->first && sp->pa == 0);
+    return sp->sink(sp->p, sp->next, sp->s + sp->pa, sp->pb - sp->pa, sp->first && sp->pa == 0);
 }
 
 static ttt_status hold(splitter *sp, size_t a, size_t b) {
@@ -91,9 +94,9 @@ static ttt_status segment(splitter *sp, size_t a, size_t b, bool m) {
     sp->prev_match = m;
     switch (sp->beh) {
     case TOK_SPLIT_ISOLATED:
-        return emit(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+        return sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
     case TOK_SPLIT_REMOVED:
-        return m ? TTT_OK : emit(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+        return m ? TTT_OK : sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
     case TOK_SPLIT_CONTIGUOUS:
         if (sp->pending && m == prev) {
             sp->pb = b;
@@ -113,15 +116,15 @@ static ttt_status segment(splitter *sp, size_t a, size_t b, bool m) {
             return flush(sp);
         }
         if (m) return hold(sp, a, b);
-        return emit(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+        return sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
     }
     return r;
 }
 
-static ttt_status split_piece(const pipe *p, int next, const tok_pattern *pat,
+static ttt_status split_piece(const pipe *p, sink_fn sink, int next, const tok_pattern *pat,
                               tok_split_behavior beh, bool invert, const char *s, size_t n,
                               bool first) {
-    splitter sp = {.p = p, .next = next, .s = s, .first = first, .beh = beh};
+    splitter sp = {.p = p, .sink = sink, .next = next, .s = s, .first = first, .beh = beh};
     tok_find it = {0};
     size_t at = 0;
     ttt_status r;
@@ -155,32 +158,12 @@ static ttt_status bytelevel_map(const pipe *p, int stage, const char *s, size_t 
     return emit(p, stage + 1, out->p, out->len, first);
 }
 
-/* ByteLevel with its own regex: the GPT-2 split, each sub-piece mapped on its own. */
-static ttt_status bytelevel_split(const pipe *p, int stage, const char *s, size_t n, bool first) {
-    tok_find it = {0};
-    size_t at = 0;
-    ttt_status r;
-    for (;;) {
-        size_t a, b;
-        bool found;
-        if ((r = tok_find_next(&p->stages[stage].pat, p->c, s, n, &it, &a, &b, &found)) != TTT_OK)
-            return r;
-        if (!found) break;
-        if (a > at && (r = bytelevel_map(p, stage, s + at, a - at, first && at == 0)) != TTT_OK)
-            return r;
-        if (b > a && (r = bytelevel_map(p, stage, s + a, b - a, first && a == 0)) != TTT_OK)
-            return r;
-        at = b;
-    }
-    return at < n ? bytelevel_map(p, stage, s + at, n - at, first && at == 0) : TTT_OK;
-}
-
 static ttt_status run_stage(const pipe *p, int stage, const char *s, size_t n, bool first) {
     const tok_pretok *st = &p->stages[stage];
     tok_buf *buf = &p->scr->a[stage];
     switch (st->kind) {
     case TOK_PRE_SPLIT:
-        return split_piece(p, stage + 1, &st->pat, st->behavior, st->invert, s, n, first);
+        return split_piece(p, emit, stage + 1, &st->pat, st->behavior, st->invert, s, n, first);
     case TOK_PRE_BYTELEVEL:
         if (st->add_prefix_space && s[0] != ' ') {
             buf->len = 0;
@@ -188,7 +171,9 @@ static ttt_status run_stage(const pipe *p, int stage, const char *s, size_t n, b
             s = buf->p;
             n = buf->len;
         }
-        return st->use_regex ? bytelevel_split(p, stage, s, n, first)
+        /* its own regex: the GPT-2 split, each piece mapped on its own */
+        return st->use_regex ? split_piece(p, bytelevel_map, stage, &st->pat, TOK_SPLIT_ISOLATED,
+                                           false, s, n, first)
                              : bytelevel_map(p, stage, s, n, first);
     case TOK_PRE_METASPACE: {
         size_t rl = strlen(st->replacement);
@@ -205,8 +190,8 @@ static ttt_status run_stage(const pipe *p, int stage, const char *s, size_t n, b
         }
         if (!st->split) return emit(p, stage + 1, buf->p, buf->len, first);
         tok_pattern lit = {.str = (char *)st->replacement, .len = rl};
-        return split_piece(p, stage + 1, &lit, TOK_SPLIT_MERGED_NEXT, false, buf->p, buf->len,
-                           first);
+        return split_piece(p, emit, stage + 1, &lit, TOK_SPLIT_MERGED_NEXT, false, buf->p,
+                           buf->len, first);
     }
     }
     return TTT_OK;
