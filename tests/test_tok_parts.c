@@ -63,6 +63,11 @@ static void test_split(void) {
     CHECK(!strcmp(split(qwen, true, TOK_SPLIT_ISOLATED, false, "It'S  12 café!\n"),
                   "It|'S| | |1|2| café|!\n"));
     CHECK(!strcmp(split("(", true, TOK_SPLIT_ISOLATED, false, "x"), "BADPATTERN"));
+    /* HF's Digits pre-tokenizer test: "Hey 123 friend!" */
+    CHECK(!strcmp(split("\\p{N}", true, TOK_SPLIT_ISOLATED, false, "Hey 123 friend!"),
+                  "Hey |1|2|3| friend!"));
+    CHECK(!strcmp(split("\\p{N}", true, TOK_SPLIT_CONTIGUOUS, false, "Hey 123 friend!"),
+                  "Hey |123| friend!"));
 }
 
 static void test_bytelevel_metaspace(void) {

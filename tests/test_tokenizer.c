@@ -193,6 +193,11 @@ static void test_bad_files(void) {
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"pre_tokenizer\": {\"type\": \"Sequence\", "
         "\"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Whitespace\"}]}}",
         TTT_ERR_UNSUPPORTED, "pretokenizers[1]: pre-tokenizer type 'Whitespace' is not supported");
+    const char *digits = MODEL("{\"1\": 0, \"2\": 1, \"12\": 2}", "[\"1 2\"]", "")
+        ", \"pre_tokenizer\": {\"type\": \"Digits\", \"individual_digits\": true}}";
+    CHECK_OK(tok_from_json(digits, strlen(digits), "t.json", &t));
+    if (t) CHECK(!strcmp(enc(t, "12", 0), "0 1")); /* one digit per pre-token: no merge */
+    ttt_tokenizer_free(t);
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"decoder\": {\"type\": \"WordPiece\"}}",
         TTT_ERR_UNSUPPORTED, "decoder type 'WordPiece'");
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"post_processor\": {\"type\": \"BertProcessing\"}}",

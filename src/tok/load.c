@@ -151,6 +151,14 @@ static ttt_status one_pre(ttt_tokenizer *t, const cJSON *o, const char *type, co
         if (st == TTT_OK) st = ttt_json_bool(o, "use_regex", label, true, &p->use_regex);
         t->n_pre++;
         if (st == TTT_OK && p->use_regex) st = tok_pattern_init(&p->pat, GPT2_PATTERN, true, label);
+    } else if (!strcmp(type, "Digits")) {
+        /* Rust's char::is_numeric is \p{N}: each digit alone, or runs of them together */
+        bool single;
+        p->kind = TOK_PRE_SPLIT;
+        st = ttt_json_bool(o, "individual_digits", label, false, &single);
+        p->behavior = single ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS;
+        t->n_pre++;
+        if (st == TTT_OK) st = tok_pattern_init(&p->pat, "\\p{N}", true, label);
     } else if (!strcmp(type, "Metaspace")) {
         p->kind = TOK_PRE_METASPACE;
         st = one_char(o, "replacement", "\xe2\x96\x81", label, p->replacement);
