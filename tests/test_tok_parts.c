@@ -63,6 +63,9 @@ static void test_split(void) {
     CHECK(!strcmp(split(qwen, true, TOK_SPLIT_ISOLATED, false, "It'S  12 café!\n"),
                   "It|'S| | |1|2| café|!\n"));
     CHECK(!strcmp(split("(", true, TOK_SPLIT_ISOLATED, false, "x"), "BADPATTERN"));
+    /* an empty literal matches nothing; an empty regex matches between characters */
+    CHECK(!strcmp(split("", false, TOK_SPLIT_ISOLATED, false, "ab"), "ab"));
+    CHECK(!strcmp(split("", true, TOK_SPLIT_ISOLATED, false, "ab\xc3\xa9"), "a|b|\xc3\xa9"));
     /* HF's Digits pre-tokenizer test: "Hey 123 friend!" */
     CHECK(!strcmp(split("\\p{N}", true, TOK_SPLIT_ISOLATED, false, "Hey 123 friend!"),
                   "Hey |1|2|3| friend!"));

@@ -10,7 +10,6 @@
 ttt_status tok_pattern_init(tok_pattern *p, const char *str, bool regex, const char *label) {
     memset(p, 0, sizeof *p);
     p->len = strlen(str);
-    if (p->len == 0) return ttt_err(TTT_ERR_FORMAT, "%s: empty pattern", label);
     p->str = ttt_strdup(str);
     if (!p->str) return ttt_err(TTT_ERR_NOMEM, "%s: out of memory", label);
     if (!regex) return TTT_OK;
@@ -87,7 +86,8 @@ ttt_status tok_find_next(const tok_pattern *p, tok_match_ctx *c, const char *s, 
                          tok_find *it, size_t *ma, size_t *mb, bool *found) {
     *found = false;
     if (!p->re) {
-        if (it->pos + p->len > n) return TTT_OK;
+        /* an empty literal matches nothing (HF) */
+        if (p->len == 0 || it->pos + p->len > n) return TTT_OK;
         const char *hit = memmem(s + it->pos, n - it->pos, p->str, p->len);
         if (!hit) {
             it->pos = n + 1;
