@@ -208,6 +208,8 @@ static void test_bad_files(void) {
         "{\"Regex\": \"a\"}, \"behavior\": \"Sideways\"}}", TTT_ERR_UNSUPPORTED, "'Sideways'");
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"pre_tokenizer\": {\"type\": \"Metaspace\", "
         "\"replacement\": \"ab\"}}", TTT_ERR_FORMAT, "one character");
+    BAD(MODEL("{\"a\": 0}", "[]", "") ", \"decoder\": {\"type\": \"Strip\", \"start\": 1, "
+        "\"stop\": 0}}", TTT_ERR_CONFIG, "decoder: missing field 'content'");
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"added_tokens\": [{\"content\": \"x\"}]}",
         TTT_ERR_CONFIG, "added_tokens[0]: missing field 'id'");
     BAD(MODEL("{\"a\": 0}", "[]", "") ", \"post_processor\": {\"type\": \"TemplateProcessing\", "

@@ -42,7 +42,7 @@ static ttt_status parse_pattern(const cJSON *o, const char *label, tok_pattern *
 static ttt_status one_char(const cJSON *o, const char *key, const char *def, const char *label,
                            char *dst) {
     const char *s;
-    ttt_status st = ttt_json_str(o, key, label, false, def, &s);
+    ttt_status st = ttt_json_str(o, key, label, def == NULL, def, &s);
     if (st != TTT_OK) return st;
     size_t n = strlen(s);
     uint32_t cp;
