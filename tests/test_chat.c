@@ -120,7 +120,7 @@ static void test_ids(const char *golden) {
     int32_t *ids;
     size_t n;
     /* specials parsed: the user's literal <|im_end|> counts too */
-    CHECK_OK(ttt_tokenize(t, p, strlen(p), 0, &ids, &n));
+    CHECK_OK(ttt_chat_tokenize(t, &m, 1, NULL, &ids, &n));
     int starts = 0, ends = 0;
     for (size_t i = 0; i < n; i++) starts += ids[i] == 1, ends += ids[i] == 2;
     CHECK(n > 4 && ids[0] == 1 && starts == 2 && ends == 2);

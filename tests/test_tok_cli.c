@@ -106,6 +106,9 @@ int main(void) {
     CHECK(run(args, NULL) == 0 &&
           !strcmp(g_out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"));
 
+    snprintf(args, sizeof args, "--tokenizer '%s' --chat msgs.json --template tmpl.jinja --ids", g_tok);
+    CHECK(run(args, NULL) == 0 && !strncmp(g_out, "1 ", 2) && strstr(g_out, " 2 "));
+
     spit("bad.txt", "ok \xff", 4);
     snprintf(args, sizeof args, "--tokenizer '%s'", g_tok);
     expect_error(args, "bad.txt", "not valid UTF-8 at byte offset 3");

@@ -240,8 +240,8 @@ static int run_chat(const ttt_tokenizer *tc, const char *msgs_path, const char *
     } else if (print_ids_flag) {
         int32_t *ids;
         size_t ni;
-        rc = ttt_tokenize(t, prompt, strlen(prompt), 0, &ids, &ni) == TTT_OK ? print_ids(ids, ni)
-                                                                            : fail_lib();
+        rc = ttt_chat_tokenize(t, m, (size_t)n, p, &ids, &ni) == TTT_OK ? print_ids(ids, ni)
+                                                                         : fail_lib();
         if (rc == 0) free(ids);
     } else {
         fputs(prompt, stdout);

@@ -210,3 +210,15 @@ ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size
     *text = b.p;
     return TTT_OK;
 }
+
+ttt_status ttt_chat_tokenize(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
+                             const ttt_chat_params *p, int32_t **ids, size_t *n_ids) {
+    *ids = NULL;
+    *n_ids = 0;
+    char *text;
+    ttt_status st = ttt_chat_apply(t, msgs, n, p, &text);
+    if (st != TTT_OK) return st;
+    st = ttt_tokenize(t, text, strlen(text), 0, ids, n_ids);
+    free(text);
+    return st;
+}
