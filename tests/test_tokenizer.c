@@ -269,6 +269,33 @@ static void test_golden(const char *golden) {
     }
 }
 
+/* Byte tokens that never form a character: the stream hands out their U+FFFDs before the
+ * end instead of holding a growing window. */
+static void test_stream_invalid(const char *golden) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizers/spm_bytefallback", golden);
+    ttt_tokenizer *t;
+    CHECK_OK(ttt_tokenizer_load(path, &t));
+    if (!t) return;
+    int32_t e4 = ttt_tokenizer_find(t, "<0xE4>");
+    CHECK(e4 >= 0);
+    ttt_detok *d;
+    CHECK_OK(ttt_detok_init(t, 0, &d));
+    size_t total = 0, before_flush;
+    const char *piece;
+    size_t pl;
+    for (int i = 0; i < 100; i++) {
+        CHECK_OK(ttt_detok_push(d, e4, &piece, &pl));
+        total += pl;
+    }
+    before_flush = total;
+    CHECK_OK(ttt_detok_flush(d, &piece, &pl));
+    total += pl;
+    CHECK(before_flush > 0 && total == 100 * 3); /* one U+FFFD per byte token */
+    ttt_detok_free(d);
+    ttt_tokenizer_free(t);
+}
+
 static void write_file(const char *dir, const char *name, const char *text) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -343,7 +370,10 @@ int main(void) {
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/tokenizers/qwen2/tokenizer.json", golden ? golden : "");
     struct stat sb;
-    if (golden && stat(probe, &sb) == 0) test_golden(golden);
+    if (golden && stat(probe, &sb) == 0) {
+        test_golden(golden);
+        test_stream_invalid(golden);
+    }
     else fprintf(stderr, "test_tokenizer: golden tokenizers not found, their part skipped\n");
     return check_summary("test_tokenizer");
 }
