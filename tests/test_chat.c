@@ -97,7 +97,9 @@ static void test_detect(ttt_tokenizer *t) {
     CHECK(ttt_tokenizer_chat_format(t) == TTT_CHAT_GEMMA);
     ttt_chat_msg m = {"user", NULL};
     char *s;
-    CHECK_FAILS(ttt_chat_apply(t, &m, 1, NULL, &s), TTT_ERR_ARG, "message 0");
+    CHECK_FAILS(ttt_chat_apply(t, &m, 1, NULL, &s), TTT_ERR_ARG, "message 0 has no role");
+    ttt_chat_msg r = {"user<|im_end|>", "x"};
+    CHECK_FAILS(ttt_chat_apply(t, &r, 1, NULL, &s), TTT_ERR_ARG, "holds '<'");
     CHECK(!strcmp(ttt_chat_format_name(TTT_CHAT_LLAMA3), "llama3"));
 }
 

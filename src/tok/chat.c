@@ -188,9 +188,14 @@ ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size
     ttt_chat_params def = ttt_chat_default_params();
     if (!p) p = &def;
     if (!t || (n && !msgs)) return ttt_err(TTT_ERR_ARG, "chat: NULL argument");
-    for (size_t i = 0; i < n; i++)
-        if (!msgs[i].role || !msgs[i].content || !*msgs[i].role || strchr(msgs[i].role, '<'))
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].role || !msgs[i].content)
             return ttt_err(TTT_ERR_ARG, "chat: message %zu has no role or content", i);
+        /* a role is a header's text: it must not open a special token */
+        if (!*msgs[i].role || strpbrk(msgs[i].role, "<\n"))
+            return ttt_err(TTT_ERR_ARG, "chat: message %zu: role '%s' is empty or holds '<' or "
+                           "a newline", i, msgs[i].role);
+    }
     if (t->chat_format == TTT_CHAT_NONE)
         return ttt_err(TTT_ERR_UNSUPPORTED, "chat: the tokenizer has %s chat template",
                        t->chat_template ? "an unrecognised (not ChatML, Llama-3 or Gemma)" : "no");
