@@ -32,7 +32,8 @@ test-asan: deps
 fuzz:
 	@scripts/deps.sh --fuzz
 	CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTT_FUZZ=ON -DBUILD_TESTING=ON
-	cmake --build $(FUZZ) -j $(JOBS) --target fuzz_safetensors fuzz_config fuzz_qa fuzz_jsonl fuzz_shard ttt-cli
+	cmake --build $(FUZZ) -j $(JOBS) --target fuzz_safetensors fuzz_config fuzz_qa fuzz_jsonl fuzz_shard \
+		fuzz_tokenizer fuzz_tokenizer_json ttt-cli
 	scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
 
 # The main job on a built-in default: a random-weight Qwen3-0.6B with TTT layers (chunk 512),

@@ -293,6 +293,9 @@ ttt_status ttt_tokenizer_set_chat_template(ttt_tokenizer *t, const char *tmpl);
  * wants one). */
 ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
                           const ttt_chat_params *p, char **text);
+/* The same prompt as ids (ttt_chat_apply, then ttt_tokenize with flags 0). */
+ttt_status ttt_chat_tokenize(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
+                             const ttt_chat_params *p, int32_t **ids, size_t *n_ids);
 /* ==== end of tokenizers ==== */
 
 /* ==== data preparation and add-ttt (issue 4: data, checkpoints) ==== */

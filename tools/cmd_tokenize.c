@@ -195,6 +195,7 @@ static int run_check(const char *dir) {
         }
         failed += check_case(t, k, tx->valuestring, ids, dec->valuestring);
     }
+    if (k == 0) failed = 1; /* an empty file checks nothing */
     printf("%s: %d cases, %d failed\n", dir, k, failed);
     cJSON_Delete(cases);
     free(text);
@@ -239,8 +240,8 @@ static int run_chat(const ttt_tokenizer *tc, const char *msgs_path, const char *
     } else if (print_ids_flag) {
         int32_t *ids;
         size_t ni;
-        rc = ttt_tokenize(t, prompt, strlen(prompt), 0, &ids, &ni) == TTT_OK ? print_ids(ids, ni)
-                                                                            : fail_lib();
+        rc = ttt_chat_tokenize(t, m, (size_t)n, p, &ids, &ni) == TTT_OK ? print_ids(ids, ni)
+                                                                         : fail_lib();
         if (rc == 0) free(ids);
     } else {
         fputs(prompt, stdout);

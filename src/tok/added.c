@@ -29,7 +29,8 @@ ttt_status tok_trie_build(tok_trie *t, const tok_added *added, int n_added, bool
             if (!tok_u64map_get(&t->edges, key, &child, &unused)) {
                 child = t->n_nodes++;
                 t->term[child] = -1;
-                tok_u64map_put(&t->edges, key, child, 0);
+                if (!tok_u64map_put(&t->edges, key, child, 0))
+                    return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
             }
             node = child;
         }

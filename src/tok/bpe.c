@@ -15,47 +15,45 @@ typedef struct sym {
     uint32_t len;       /* bytes; 0 once merged into its left neighbour */
 } sym;
 
-typedef struct cand {
-    uint32_t rank;
-    int32_t pos;   /* left symbol */
-    int32_t id;    /* what the pair makes */
-} cand;
-
-static bool cand_less(cand a, cand b) {
-    return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos;
+/* Heap entries: rank << 32 | left symbol, so the smallest is the lowest rank, leftmost on
+ * ties (HF's order); the merged id is looked up again when the entry is popped. */
+static void heap_down(uint64_t *h, size_t n, size_t i) {
+    uint64_t x = h[i];
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = l + 1 < n && h[l + 1] < h[l] ? l + 1 : l;
+        if (h[m] >= x) break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
 }
 
-static void heap_push(cand *h, size_t *n, cand c) {
+static void heap_push(uint64_t *h, size_t *n, uint64_t c) {
     size_t i = (*n)++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!cand_less(c, h[p])) break;
+        if (h[p] <= c) break;
         h[i] = h[p];
         i = p;
     }
     h[i] = c;
 }
 
-static cand heap_pop(cand *h, size_t *n) {
-    cand top = h[0], last = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= *n) break;
-        size_t m = l + 1 < *n && cand_less(h[l + 1], h[l]) ? l + 1 : l;
-        if (!cand_less(h[m], last)) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = last;
+static uint64_t heap_pop(uint64_t *h, size_t *n) {
+    uint64_t top = h[0];
+    h[0] = h[--*n];
+    if (*n) heap_down(h, *n, 0);
     return top;
 }
 
-static bool pair_rank(const tok_bpe *m, int32_t a, int32_t b, cand *c, int32_t pos) {
-    uint32_t rank, id;
-    if (!tok_u64map_get(&m->merges, (uint64_t)(uint32_t)a << 32 | (uint32_t)b, &rank, &id))
+static bool pair_rank(const tok_bpe *m, int32_t a, int32_t b, uint32_t *rank, int32_t *id) {
+    uint32_t r, i;
+    if (!tok_u64map_get(&m->merges, (uint64_t)(uint32_t)a << 32 | (uint32_t)b, &r, &i))
         return false;
-    *c = (cand){rank, pos, (int32_t)id};
+    *rank = r;
+    *id = (int32_t)i;
     return true;
 }
 
@@ -122,9 +120,9 @@ static size_t cache_find(const tok_word_cache *c, const char *w, size_t n, bool 
 
 static ttt_status merge_word(const tok_bpe *m, const char *w, size_t n, tok_ids *out) {
     sym local_s[64];
-    cand local_h[128];
+    uint64_t local_h[128];
     sym *s = local_s;
-    cand *h = local_h;
+    uint64_t *h = local_h;
     if (n > 64) {
         s = malloc(n * sizeof *s);
         h = malloc(2 * n * sizeof *h);
@@ -174,26 +172,28 @@ static ttt_status merge_word(const tok_bpe *m, const char *w, size_t n, tok_ids 
 #undef ADD
     if (ns > 0) s[ns - 1].next = -1;
     size_t nh = 0;
-    for (int32_t i = 0; i + 1 < ns; i++) {
-        cand c;
-        if (pair_rank(m, s[i].id, s[i + 1].id, &c, i)) heap_push(h, &nh, c);
-    }
+    uint32_t rank;
+    int32_t id;
+    for (int32_t i = 0; i + 1 < ns; i++)
+        if (pair_rank(m, s[i].id, s[i + 1].id, &rank, &id)) h[nh++] = (uint64_t)rank << 32 | (uint32_t)i;
+    for (size_t i = nh / 2; i-- > 0;) heap_down(h, nh, i); /* Floyd's heap construction */
     while (nh > 0) {
-        cand top = heap_pop(h, &nh);
-        sym *a = &s[top.pos];
+        uint64_t top = heap_pop(h, &nh);
+        int32_t pos = (int32_t)(uint32_t)top;
+        sym *a = &s[pos];
         if (a->len == 0 || a->next < 0) continue;
         sym *b = &s[a->next];
-        cand now;
-        if (!pair_rank(m, a->id, b->id, &now, top.pos) || now.id != top.id) continue;
-        a->id = top.id;
+        /* stale when the pair there changed: ranks name pairs one to one */
+        if (!pair_rank(m, a->id, b->id, &rank, &id) || rank != (uint32_t)(top >> 32)) continue;
+        a->id = id;
         a->len += b->len;
         a->next = b->next;
         b->len = 0;
-        if (a->next >= 0) s[a->next].prev = top.pos;
-        if (a->prev >= 0 && pair_rank(m, s[a->prev].id, a->id, &now, a->prev))
-            heap_push(h, &nh, now);
-        if (a->next >= 0 && pair_rank(m, a->id, s[a->next].id, &now, top.pos))
-            heap_push(h, &nh, now);
+        if (a->next >= 0) s[a->next].prev = pos;
+        if (a->prev >= 0 && pair_rank(m, s[a->prev].id, a->id, &rank, &id))
+            heap_push(h, &nh, (uint64_t)rank << 32 | (uint32_t)a->prev);
+        if (a->next >= 0 && pair_rank(m, a->id, s[a->next].id, &rank, &id))
+            heap_push(h, &nh, (uint64_t)rank << 32 | (uint32_t)pos);
     }
     for (int32_t i = 0; ns > 0 && i >= 0; i = s[i].next)
         if (!tok_ids_push(out, s[i].id)) {
@@ -205,13 +205,9 @@ static ttt_status merge_word(const tok_bpe *m, const char *w, size_t n, tok_ids 
     return r;
 }
 
-ttt_status tok_bpe_word(const tok_bpe *m, tok_word_cache *cache, const char *w, size_t n,
-                        tok_ids *out) {
-    if (n == 0) return TTT_OK;
-    if (m->ignore_merges) {
-        int32_t id = tok_strmap_get(&m->vocab, w, n);
-        if (id >= 0) return tok_ids_push(out, id) ? TTT_OK : NOMEM;
-    }
+/* The cached path for one word (or one independent piece of it). */
+static ttt_status cached_word(const tok_bpe *m, tok_word_cache *cache, const char *w, size_t n,
+                              tok_ids *out) {
     if (!cache || n > CACHE_MAX_WORD) return merge_word(m, w, n, out);
     bool hit;
     size_t slot = cache_find(cache, w, n, &hit);
@@ -237,11 +233,65 @@ ttt_status tok_bpe_word(const tok_bpe *m, tok_word_cache *cache, const char *w, 
     return TTT_OK;
 }
 
+#define SINGLE(c) (0xffffffffull << 32 | (c))
+
+bool tok_bpe_pairs_init(tok_bpe *m) {
+    if (!tok_u64map_init(&m->pairs, 1024)) return false;
+    for (int32_t i = 0; i < m->n_vocab; i++) {
+        const char *t = m->str[i];
+        size_t n = t ? m->len[i] : 0, k = 0;
+        uint32_t prev = 0, cp;
+        for (bool have = false; k < n; have = true) {
+            size_t cl = tok_utf8_next(t + k, n - k, &cp);
+            if (have && !tok_u64map_put(&m->pairs, (uint64_t)prev << 32 | cp, 1, 0)) return false;
+            prev = cp;
+            k += cl;
+            if (k == cl && k == n && !tok_u64map_put(&m->pairs, SINGLE(cp), 1, 0)) return false;
+        }
+    }
+    return true;
+}
+
+/* Words longer than this are cut where no merge can reach across (SentencePiece-style
+ * tokenizers have no pre-tokenizer: a whole text is one word). */
+#define CUT_MIN_WORD 64
+
+/* A cut between code points a and b is exact: both are tokens of their own (so they enter
+ * BPE as themselves, not as byte fallback or unk) and no token holds "ab", so no merge
+ * result can cover both and the two sides merge independently. */
+ttt_status tok_bpe_word(const tok_bpe *m, tok_word_cache *cache, const char *w, size_t n,
+                        tok_ids *out) {
+    if (n == 0) return TTT_OK;
+    if (m->ignore_merges) {
+        int32_t id = tok_strmap_get(&m->vocab, w, n);
+        if (id >= 0) return tok_ids_push(out, id) ? TTT_OK : NOMEM;
+    }
+    if (n < CUT_MIN_WORD || !m->pairs.key) return cached_word(m, cache, w, n, out);
+    uint32_t v0, v1, prev = 0, cp;
+    bool prev_single = false;
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        size_t cl = tok_utf8_next(w + i, n - i, &cp);
+        bool single = tok_u64map_get(&m->pairs, SINGLE(cp), &v0, &v1);
+        if (i > start && prev_single && single &&
+            !tok_u64map_get(&m->pairs, (uint64_t)prev << 32 | cp, &v0, &v1)) {
+            ttt_status r = cached_word(m, cache, w + start, i - start, out);
+            if (r != TTT_OK) return r;
+            start = i;
+        }
+        prev = cp;
+        prev_single = single;
+        i += cl;
+    }
+    return cached_word(m, cache, w + start, n - start, out);
+}
+
 void tok_bpe_free(tok_bpe *m) {
     free(m->str);
     free(m->len);
     free(m->arena);
     tok_strmap_free(&m->vocab);
     tok_u64map_free(&m->merges);
+    tok_u64map_free(&m->pairs);
     memset(m, 0, sizeof *m);
 }

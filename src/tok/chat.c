@@ -83,25 +83,44 @@ static const char *token_text(const ttt_tokenizer *t, int32_t id, const char *de
     return s ? s : def;
 }
 
+/* Qwen3 keeps an assistant turn's reasoning only after the last user turn: reasoning is what
+ * lies between <think> and the first </think>, the answer what follows the last one. */
+static bool qwen3_assistant(const char *c, bool keep_think, bool last, tok_buf *b) {
+    const char *first_end = strstr(c, "</think>");
+    const char *r0 = c, *r1 = c, *answer = c;
+    if (first_end) {
+        for (const char *p = first_end; p; p = strstr(p + 1, "</think>")) answer = p + 8;
+        r1 = first_end;
+        for (const char *p = strstr(c, "<think>"); p && p < first_end; p = strstr(p + 1, "<think>"))
+            r0 = p + 7;
+    }
+    while (first_end && *answer == '\n') answer++;
+    while (r0 < r1 && *r0 == '\n') r0++;
+    while (r1 > r0 && r1[-1] == '\n') r1--;
+    if (!keep_think || (!last && r1 == r0)) return put(b, answer);
+    while (*answer == '\n') answer++;
+    return put(b, "<think>\n") && tok_buf_put(b, r0, (size_t)(r1 - r0)) &&
+           put(b, "\n</think>\n\n") && put(b, answer);
+}
+
 static bool chatml(const ttt_tokenizer *t, const ttt_chat_msg *m, size_t n,
                    const ttt_chat_params *p, tok_buf *b) {
     bool ok = true;
     if ((t->chat_flags & CHAT_QWEN_SYSTEM) && (n == 0 || strcmp(m[0].role, "system")))
         ok = put(b, "<|im_start|>system\n") && put(b, QWEN_SYSTEM) && put(b, "<|im_end|>\n");
-    size_t last_user = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(m[i].role, "user")) last_user = i;
-    for (size_t i = 0; i < n && ok; i++) {
-        const char *c = m[i].content;
-        /* Qwen3 drops the reasoning of assistant turns before the last user turn */
-        const char *end_think = strstr(c, "</think>");
-        if ((t->chat_flags & CHAT_THINK) && !strcmp(m[i].role, "assistant") && i < last_user &&
-            end_think) {
-            c = end_think + 8;
-            while (*c == '\n') c++;
+    size_t last_user = n ? n - 1 : 0;
+    for (size_t i = n; i-- > 0;)
+        if (!strcmp(m[i].role, "user")) {
+            last_user = i;
+            break;
         }
-        ok = put(b, "<|im_start|>") && put(b, m[i].role) && put(b, "\n") && put(b, c) &&
-             put(b, "<|im_end|>\n");
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = put(b, "<|im_start|>") && put(b, m[i].role) && put(b, "\n");
+        if ((t->chat_flags & CHAT_THINK) && !strcmp(m[i].role, "assistant"))
+            ok = ok && qwen3_assistant(m[i].content, i > last_user, i + 1 == n, b);
+        else
+            ok = ok && put(b, m[i].content);
+        ok = ok && put(b, "<|im_end|>\n");
     }
     if (ok && p->add_generation_prompt) {
         ok = put(b, "<|im_start|>assistant\n");
@@ -145,11 +164,22 @@ static bool gemma(const ttt_tokenizer *t, const ttt_chat_msg *m, size_t n,
     for (bool first = true; i < n && ok; i++, first = false) {
         const char *role = !strcmp(m[i].role, "assistant") ? "model" : m[i].role;
         ok = put(b, "<start_of_turn>") && put(b, role) && put(b, "\n");
-        if (ok && first && system) ok = put_trim(b, system) && put(b, "\n\n");
+        if (ok && first && system) ok = put(b, system) && put(b, "\n\n");
         ok = ok && put_trim(b, m[i].content) && put(b, "<end_of_turn>\n");
     }
     if (ok && p->add_generation_prompt) ok = put(b, "<start_of_turn>model\n");
     return ok;
+}
+
+/* Gemma's template refuses anything but user / assistant turns in alternation (after an
+ * optional system message). */
+static ttt_status gemma_check(const ttt_chat_msg *m, size_t n) {
+    size_t i = n > 0 && !strcmp(m[0].role, "system") ? 1 : 0;
+    for (size_t k = 0; i < n; i++, k++)
+        if (strcmp(m[i].role, k % 2 ? "assistant" : "user"))
+            return ttt_err(TTT_ERR_ARG, "chat: message %zu is '%s'; Gemma needs user and "
+                           "assistant turns in alternation, user first", i, m[i].role);
+    return TTT_OK;
 }
 
 ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
@@ -158,12 +188,21 @@ ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size
     ttt_chat_params def = ttt_chat_default_params();
     if (!p) p = &def;
     if (!t || (n && !msgs)) return ttt_err(TTT_ERR_ARG, "chat: NULL argument");
-    for (size_t i = 0; i < n; i++)
-        if (!msgs[i].role || !msgs[i].content || !*msgs[i].role || strchr(msgs[i].role, '<'))
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].role || !msgs[i].content)
             return ttt_err(TTT_ERR_ARG, "chat: message %zu has no role or content", i);
+        /* a role is a header's text: it must not open a special token */
+        if (!*msgs[i].role || strpbrk(msgs[i].role, "<\n"))
+            return ttt_err(TTT_ERR_ARG, "chat: message %zu: role '%s' is empty or holds '<' or "
+                           "a newline", i, msgs[i].role);
+    }
     if (t->chat_format == TTT_CHAT_NONE)
         return ttt_err(TTT_ERR_UNSUPPORTED, "chat: the tokenizer has %s chat template",
                        t->chat_template ? "an unrecognised (not ChatML, Llama-3 or Gemma)" : "no");
+    if (t->chat_format == TTT_CHAT_GEMMA) {
+        ttt_status st = gemma_check(msgs, n);
+        if (st != TTT_OK) return st;
+    }
     tok_buf b = {0};
     bool ok = t->chat_format == TTT_CHAT_CHATML ? chatml(t, msgs, n, p, &b)
               : t->chat_format == TTT_CHAT_LLAMA3 ? llama3(t, msgs, n, p, &b)
@@ -175,4 +214,16 @@ ttt_status ttt_chat_apply(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size
     }
     *text = b.p;
     return TTT_OK;
+}
+
+ttt_status ttt_chat_tokenize(const ttt_tokenizer *t, const ttt_chat_msg *msgs, size_t n,
+                             const ttt_chat_params *p, int32_t **ids, size_t *n_ids) {
+    *ids = NULL;
+    *n_ids = 0;
+    char *text;
+    ttt_status st = ttt_chat_apply(t, msgs, n, p, &text);
+    if (st != TTT_OK) return st;
+    st = ttt_tokenize(t, text, strlen(text), 0, ids, n_ids);
+    free(text);
+    return st;
 }

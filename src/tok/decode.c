@@ -207,6 +207,8 @@ ttt_status ttt_detok_init(const ttt_tokenizer *t, int flags, ttt_detok **out) {
     return TTT_OK;
 }
 
+#define DETOK_MAX_HELD 64
+
 static bool ends_fffd(const tok_buf *b) {
     return b->len >= 3 && !memcmp(b->p + b->len - 3, FFFD, 3);
 }
@@ -231,7 +233,11 @@ ttt_status ttt_detok_push(ttt_detok *d, int32_t id, const char **text, size_t *l
         d->ids.n--;
         return r;
     }
-    if (d->cur.len <= d->prefix.len || ends_fffd(&d->cur)) return TTT_OK;
+    /* a character is at most 4 bytes: a U+FFFD that this many tokens in a row have not
+     * completed comes from garbage, and holding it would make every step decode a growing
+     * window (quadratic time); a character completed after that shows as U+FFFD */
+    bool stuck = d->ids.n - d->prefix_index > DETOK_MAX_HELD;
+    if (d->cur.len <= d->prefix.len || (ends_fffd(&d->cur) && !stuck)) return TTT_OK;
     if (memcmp(d->cur.p, d->prefix.p, d->prefix.len))
         return ttt_err(TTT_ERR_ARG, "detok: token %ld changed the text before it", (long)id);
     if (!tok_buf_put(&d->out, d->cur.p + d->prefix.len, d->cur.len - d->prefix.len)) return NOMEM;

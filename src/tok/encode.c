@@ -19,21 +19,19 @@ typedef struct enc_ctx {
     tok_match_ctx mc;
     tok_word_cache *cache;
     tok_buf norm, ntmp;
-    tok_list pieces, ptmp;
+    tok_pre_scratch pre;
     tok_ids *out;
     bool skip_special;
 } enc_ctx;
 
+static ttt_status on_pretoken(void *ctx, const char *s, size_t n, bool first) {
+    enc_ctx *e = ctx;
+    return tok_bpe_word(&e->t->bpe, e->cache, s, n, e->out);
+}
+
 static ttt_status encode_run(enc_ctx *e, const char *s, size_t n, bool first) {
     const ttt_tokenizer *t = e->t;
-    tok_list_clear(&e->pieces);
-    if (!tok_list_push(&e->pieces, s, n, first)) return NOMEM;
-    ttt_status r = tok_pretokenize(t->pre, t->n_pre, &e->mc, &e->pieces, &e->ptmp);
-    for (size_t i = 0; i < e->pieces.n && r == TTT_OK; i++) {
-        size_t a = tok_list_start(&e->pieces, i);
-        r = tok_bpe_word(&t->bpe, e->cache, e->pieces.text.p + a, e->pieces.end[i] - a, e->out);
-    }
-    return r;
+    return tok_pretokenize(t->pre, t->n_pre, &e->mc, &e->pre, s, n, first, on_pretoken, e);
 }
 
 static ttt_status on_normalized(void *ctx, const char *s, size_t n, int added, bool first) {
@@ -99,8 +97,7 @@ ttt_status ttt_tokenize(const ttt_tokenizer *t, const char *text, size_t len, in
     tok_word_cache_free(e.cache);
     tok_buf_free(&e.norm);
     tok_buf_free(&e.ntmp);
-    tok_list_free(&e.pieces);
-    tok_list_free(&e.ptmp);
+    tok_pre_scratch_free(&e.pre);
     if (r != TTT_OK) {
         tok_ids_free(&out);
         return r;

@@ -42,7 +42,7 @@ static ttt_status parse_pattern(const cJSON *o, const char *label, tok_pattern *
 static ttt_status one_char(const cJSON *o, const char *key, const char *def, const char *label,
                            char *dst) {
     const char *s;
-    ttt_status st = ttt_json_str(o, key, label, false, def, &s);
+    ttt_status st = ttt_json_str(o, key, label, def == NULL, def, &s);
     if (st != TTT_OK) return st;
     size_t n = strlen(s);
     uint32_t cp;
@@ -151,6 +151,14 @@ static ttt_status one_pre(ttt_tokenizer *t, const cJSON *o, const char *type, co
         if (st == TTT_OK) st = ttt_json_bool(o, "use_regex", label, true, &p->use_regex);
         t->n_pre++;
         if (st == TTT_OK && p->use_regex) st = tok_pattern_init(&p->pat, GPT2_PATTERN, true, label);
+    } else if (!strcmp(type, "Digits")) {
+        /* Rust's char::is_numeric is \p{N}: each digit alone, or runs of them together */
+        bool single;
+        p->kind = TOK_PRE_SPLIT;
+        st = ttt_json_bool(o, "individual_digits", label, false, &single);
+        p->behavior = single ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS;
+        t->n_pre++;
+        if (st == TTT_OK) st = tok_pattern_init(&p->pat, "\\p{N}", true, label);
     } else if (!strcmp(type, "Metaspace")) {
         p->kind = TOK_PRE_METASPACE;
         st = one_char(o, "replacement", "\xe2\x96\x81", label, p->replacement);
@@ -169,7 +177,7 @@ static ttt_status one_dec(ttt_tokenizer *t, const cJSON *o, const char *type, co
     memset(d, 0, sizeof *d);
     ttt_status st = TTT_OK;
     const char *s;
-    long long v;
+    long long v = 0;
     if (!strcmp(type, "ByteLevel")) d->kind = TOK_DEC_BYTELEVEL;
     else if (!strcmp(type, "ByteFallback")) d->kind = TOK_DEC_BYTEFALLBACK;
     else if (!strcmp(type, "Fuse")) d->kind = TOK_DEC_FUSE;
@@ -359,8 +367,11 @@ static ttt_status load_merges(tok_bpe *m, const cJSON *merges) {
         }
         if ((st = merge_side(m, cat.p, cat.len, i, &in)) != TTT_OK) break;
         /* a repeated pair keeps its last rank, as HF's map does */
-        tok_u64map_put(&m->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, rank++,
-                       (uint32_t)in);
+        if (!tok_u64map_put(&m->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, rank++,
+                            (uint32_t)in)) {
+            st = NOMEM;
+            break;
+        }
     }
     tok_buf_free(&cat);
     return st;
@@ -398,7 +409,7 @@ static ttt_status load_model(tok_bpe *m, const cJSON *model) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         m->byte_id[b] = tok_strmap_get(&m->vocab, name, 6);
     }
-    return TTT_OK;
+    return tok_bpe_pairs_init(m) ? TTT_OK : NOMEM;
 }
 
 /* ---- added tokens ---- */

@@ -6,6 +6,7 @@
 
 #include "tok/tok.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 size_t tok_utf8_next(const char *s, size_t n, uint32_t *cp) {
     const unsigned char *p = (const unsigned char *)s;
@@ -53,7 +54,6 @@ size_t tok_utf8_put(char *d, uint32_t cp) {
     return 4;
 }
 
-/* Unicode 15 table 3-7: the valid second-byte range depends on the lead byte. */
 bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
     static const char fffd[3] = {(char)0xef, (char)0xbf, (char)0xbd};
     size_t i = 0;
@@ -63,56 +63,48 @@ bool tok_utf8_lossy(tok_buf *out, const uint8_t *s, size_t n) {
         if (run > i && !tok_buf_put(out, s + i, run - i)) return false;
         i = run;
         if (i >= n) break;
-        uint8_t c = s[i];
-        size_t len = 0;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        }
-        size_t j = 1;
-        if (len && i + 1 < n && s[i + 1] >= lo && s[i + 1] <= hi) {
-            j = 2;
-            while (j < len && i + j < n && s[i + j] >= 0x80 && s[i + j] <= 0xbf) j++;
-        }
-        bool ok = len && j == len ? tok_buf_put(out, s + i, len) : tok_buf_put(out, fffd, 3);
-        if (!ok) return false;
-        i += j;
+        size_t bad, len = ttt_utf8_seq(s + i, n - i, &bad);
+        if (!(len ? tok_buf_put(out, s + i, len) : tok_buf_put(out, fffd, 3))) return false;
+        i += len ? len : bad;
     }
     return tok_buf_reserve(out, 0);
 }
 
-static bool all_ascii(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] >= 0x80) return false;
-    return true;
-}
-
+/* ASCII characters are stable under every normal form and never combine with what precedes
+ * them, so the text splits before each one: only runs of non-ASCII characters, with the ASCII
+ * character just before (a base that may take their combining marks), go through utf8proc. */
 static ttt_status unicode_form(tok_norm_kind k, const char *s, size_t n, tok_buf *out) {
-    out->len = 0;
-    /* ASCII is invariant under every form, and most text is ASCII */
-    if (all_ascii(s, n)) return tok_buf_put(out, s, n) ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "oom");
     int opt = UTF8PROC_STABLE;
     if (k == TOK_NORM_NFC || k == TOK_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
     else opt |= UTF8PROC_DECOMPOSE;
     if (k == TOK_NORM_NFKC || k == TOK_NORM_NFKD) opt |= UTF8PROC_COMPAT;
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
-                                      (utf8proc_option_t)opt);
-    if (r < 0) {
+    out->len = 0;
+    if (!tok_buf_reserve(out, n)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    size_t i = 0;
+    while (i < n) {
+        size_t a = i;
+        while (i < n && (unsigned char)s[i] < 0x80) i++;
+        if (i == n) {
+            if (!tok_buf_put(out, s + a, n - a)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+            break;
+        }
+        size_t from = i > a ? i - 1 : i; /* the ASCII base goes with the run */
+        if (!tok_buf_put(out, s + a, from - a)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+        while (i < n && (unsigned char)s[i] >= 0x80) i++;
+        utf8proc_uint8_t *dst = NULL;
+        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s + from,
+                                          (utf8proc_ssize_t)(i - from), &dst,
+                                          (utf8proc_option_t)opt);
+        if (r < 0) {
+            free(dst);
+            return ttt_err(TTT_ERR_ARG, "tokenizer: normalization failed at byte %zu: %s", from,
+                           utf8proc_errmsg(r));
+        }
+        bool ok = tok_buf_put(out, dst, (size_t)r);
         free(dst);
-        return ttt_err(TTT_ERR_ARG, "tokenizer: normalization failed: %s",
-                       utf8proc_errmsg(r));
+        if (!ok) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
     }
-    bool ok = tok_buf_put(out, dst, (size_t)r);
-    free(dst);
-    return ok ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    return tok_buf_reserve(out, 0) ? TTT_OK : ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
 }
 
 static ttt_status replace_all(const tok_norm *st, tok_match_ctx *c, const char *s, size_t n,

@@ -10,7 +10,6 @@
 ttt_status tok_pattern_init(tok_pattern *p, const char *str, bool regex, const char *label) {
     memset(p, 0, sizeof *p);
     p->len = strlen(str);
-    if (p->len == 0) return ttt_err(TTT_ERR_FORMAT, "%s: empty pattern", label);
     p->str = ttt_strdup(str);
     if (!p->str) return ttt_err(TTT_ERR_NOMEM, "%s: out of memory", label);
     if (!regex) return TTT_OK;
@@ -21,8 +20,10 @@ ttt_status tok_pattern_init(tok_pattern *p, const char *str, bool regex, const c
     if (!p->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return ttt_err(TTT_ERR_UNSUPPORTED, "%s: regex '%s' at offset %zu: %s", label, str,
+        ttt_status st = ttt_err(TTT_ERR_UNSUPPORTED, "%s: regex '%s' at offset %zu: %s", label, str,
                        (size_t)off, (const char *)msg);
+        tok_pattern_free(p);
+        return st;
     }
     /* without JIT the interpreter still matches, only slower */
     (void)pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
@@ -81,43 +82,61 @@ static size_t char_len(unsigned char c) {
     return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
 }
 
-ttt_status tok_find_all(const tok_pattern *p, tok_match_ctx *c, const char *s, size_t n,
-                        tok_spans *out) {
-    out->n = 0;
+ttt_status tok_find_next(const tok_pattern *p, tok_match_ctx *c, const char *s, size_t n,
+                         tok_find *it, size_t *ma, size_t *mb, bool *found) {
+    *found = false;
     if (!p->re) {
-        for (size_t i = 0; i + p->len <= n;) {
-            const char *hit = memmem(s + i, n - i, p->str, p->len);
-            if (!hit) break;
-            size_t a = (size_t)(hit - s);
-            if (!spans_push(out, a, a + p->len)) goto nomem;
-            i = a + p->len;
+        /* an empty literal matches nothing (HF) */
+        if (p->len == 0 || it->pos + p->len > n) return TTT_OK;
+        const char *hit = memmem(s + it->pos, n - it->pos, p->str, p->len);
+        if (!hit) {
+            it->pos = n + 1;
+            return TTT_OK;
         }
+        *ma = (size_t)(hit - s);
+        *mb = *ma + p->len;
+        it->pos = *mb;
+        *found = true;
         return TTT_OK;
     }
-    size_t pos = 0;
-    bool have_last = false;
-    size_t last_end = 0;
-    while (pos <= n) {
-        int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, c->md, c->mc);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
+    while (it->pos <= n) {
+        int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, it->pos, PCRE2_NO_UTF_CHECK, c->md, c->mc);
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            it->pos = n + 1;
+            return TTT_OK;
+        }
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
             return ttt_err(TTT_ERR_ARG, "tokenizer: regex '%s' failed at byte %zu: %s", p->str,
-                           pos, (const char *)msg);
+                           it->pos, (const char *)msg);
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
         size_t a = ov[0], b = ov[1];
-        if (a == b && have_last && last_end == b) {
-            pos += pos < n ? char_len((unsigned char)s[pos]) : 1;
+        if (a == b && it->have_last && it->last_end == b) {
+            it->pos += it->pos < n ? char_len((unsigned char)s[it->pos]) : 1;
             continue;
         }
-        if (!spans_push(out, a, b)) goto nomem;
-        have_last = true;
-        last_end = b;
-        pos = b;
+        it->have_last = true;
+        it->last_end = b;
+        it->pos = b;
+        *ma = a;
+        *mb = b;
+        *found = true;
+        return TTT_OK;
     }
     return TTT_OK;
-nomem:
-    return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+}
+
+ttt_status tok_find_all(const tok_pattern *p, tok_match_ctx *c, const char *s, size_t n,
+                        tok_spans *out) {
+    out->n = 0;
+    tok_find it = {0};
+    for (;;) {
+        size_t a, b;
+        bool found;
+        ttt_status r = tok_find_next(p, c, s, n, &it, &a, &b, &found);
+        if (r != TTT_OK || !found) return r;
+        if (!spans_push(out, a, b)) return ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory");
+    }
 }

@@ -41,205 +41,172 @@ int tok_bytelevel_byte(uint32_t cp) {
 
 #define NOMEM ttt_err(TTT_ERR_NOMEM, "tokenizer: out of memory")
 
-typedef struct seg {
-    size_t a, b;
-    bool match;
-} seg;
+/* One level of the pipeline: hands a piece to stage `stage` (or to fn past the last). */
+typedef struct pipe {
+    const tok_pretok *stages;
+    int n;
+    tok_match_ctx *c;
+    tok_pre_scratch *scr;
+    tok_piece_fn fn;
+    void *ctx;
+} pipe;
 
-typedef struct segs {
-    seg *p;
-    size_t n, cap;
-} segs;
+static ttt_status run_stage(const pipe *p, int stage, const char *s, size_t n, bool first);
 
-static bool segs_push(segs *v, size_t a, size_t b, bool match) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 32;
-        seg *p = realloc(v->p, cap * sizeof *p);
-        if (!p) return false;
-        v->p = p;
-        v->cap = cap;
-    }
-    v->p[v->n++] = (seg){a, b, match};
-    return true;
+static ttt_status emit(const pipe *p, int stage, const char *s, size_t n, bool first) {
+    if (n == 0) return TTT_OK; /* HF drops empty pieces */
+    return stage == p->n ? p->fn(p->ctx, s, n, first) : run_stage(p, stage, s, n, first);
 }
 
-/* HF's NormalizedString::split: the matches and the gaps between them, then the behaviour
- * decides what joins what; empty pieces are dropped. */
-static ttt_status split_piece(const char *s, size_t n, bool first, const tok_spans *m,
-                              tok_split_behavior beh, bool invert, segs *v, tok_list *out) {
-    v->n = 0;
+/* HF's NormalizedString::split, streamed: the matches and the gaps between them arrive in
+ * order as segments, and each behaviour needs to hold back at most one piece. */
+typedef ttt_status (*sink_fn)(const pipe *p, int stage, const char *s, size_t n, bool first);
+
+typedef struct splitter {
+    const pipe *p;
+    sink_fn sink;            /* where the pieces go: emit, or ByteLevel's mapping */
+    int next;                /* the stage sink gets */
+    const char *s;
+    bool first;
+    tok_split_behavior beh;
+    bool pending;            /* a piece held back: [pa, pb) */
+    size_t pa, pb;
+    bool prev_match;         /* the last segment was a match */
+} splitter;
+
+static ttt_status flush(splitter *sp) {
+    if (!sp->pending) return TTT_OK;
+    sp->pending = false;
+    return sp->sink(sp->p, sp->next, sp->s + sp->pa, sp->pb - sp->pa, sp->first && sp->pa == 0);
+}
+
+static ttt_status hold(splitter *sp, size_t a, size_t b) {
+    ttt_status r = flush(sp);
+    sp->pending = true;
+    sp->pa = a;
+    sp->pb = b;
+    return r;
+}
+
+static ttt_status segment(splitter *sp, size_t a, size_t b, bool m) {
+    ttt_status r = TTT_OK;
+    bool prev = sp->prev_match;
+    sp->prev_match = m;
+    switch (sp->beh) {
+    case TOK_SPLIT_ISOLATED:
+        return sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+    case TOK_SPLIT_REMOVED:
+        return m ? TTT_OK : sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+    case TOK_SPLIT_CONTIGUOUS:
+        if (sp->pending && m == prev) {
+            sp->pb = b;
+            return TTT_OK;
+        }
+        return hold(sp, a, b);
+    case TOK_SPLIT_MERGED_PREV:
+        if (sp->pending && m && !prev) {
+            sp->pb = b;
+            return TTT_OK;
+        }
+        return hold(sp, a, b);
+    case TOK_SPLIT_MERGED_NEXT:
+        /* a held match joins the non-match after it; two matches in a row stay apart */
+        if (sp->pending && !m) {
+            sp->pb = b;
+            return flush(sp);
+        }
+        if (m) return hold(sp, a, b);
+        return sp->sink(sp->p, sp->next, sp->s + a, b - a, sp->first && a == 0);
+    }
+    return r;
+}
+
+static ttt_status split_piece(const pipe *p, sink_fn sink, int next, const tok_pattern *pat,
+                              tok_split_behavior beh, bool invert, const char *s, size_t n,
+                              bool first) {
+    splitter sp = {.p = p, .sink = sink, .next = next, .s = s, .first = first, .beh = beh};
+    tok_find it = {0};
     size_t at = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        size_t a = m->p[2 * i], b = m->p[2 * i + 1];
-        if (a > at && !segs_push(v, at, a, invert)) return NOMEM;
-        if (!segs_push(v, a, b, !invert)) return NOMEM;
+    ttt_status r;
+    for (;;) {
+        size_t a, b;
+        bool found;
+        if ((r = tok_find_next(pat, p->c, s, n, &it, &a, &b, &found)) != TTT_OK) return r;
+        if (!found) break;
+        if (a > at && (r = segment(&sp, at, a, invert)) != TTT_OK) return r;
+        if ((r = segment(&sp, a, b, !invert)) != TTT_OK) return r;
         at = b;
     }
-    if (at < n && !segs_push(v, at, n, invert)) return NOMEM;
-    size_t k = 0; /* pieces kept, in place: p[i].match now means "remove" */
-    bool prev = false;
-    if (beh == TOK_SPLIT_MERGED_NEXT) {
-        /* fold from the right: a match joins the piece after it */
-        seg *p = v->p;
-        size_t w = v->n;
-        for (size_t i = v->n; i-- > 0;) {
-            bool mt = p[i].match;
-            if (mt && !prev && w < v->n) p[w].a = p[i].a;
-            else p[--w] = (seg){p[i].a, p[i].b, false};
-            prev = mt;
-        }
-        memmove(p, p + w, (v->n - w) * sizeof *p);
-        k = v->n - w;
-    } else {
-        for (size_t i = 0; i < v->n; i++) {
-            seg g = v->p[i];
-            bool join = false;
-            if (beh == TOK_SPLIT_CONTIGUOUS) join = g.match == prev && k > 0;
-            else if (beh == TOK_SPLIT_MERGED_PREV) join = g.match && !prev && k > 0;
-            prev = g.match;
-            if (join) {
-                v->p[k - 1].b = g.b;
-                continue;
-            }
-            v->p[k++] = (seg){g.a, g.b, beh == TOK_SPLIT_REMOVED && g.match};
-        }
-    }
-    for (size_t i = 0; i < k; i++) {
-        seg g = v->p[i];
-        if (g.match || g.a == g.b) continue;
-        if (!tok_list_push(out, s + g.a, g.b - g.a, first && g.a == 0)) return NOMEM;
-    }
-    return TTT_OK;
+    if (at < n && (r = segment(&sp, at, n, invert)) != TTT_OK) return r;
+    return flush(&sp);
 }
 
-static ttt_status run_split(const tok_pretok *st, tok_match_ctx *c, const tok_list *in,
-                            tok_list *out) {
-    tok_spans sp = {0};
-    segs v = {0};
-    ttt_status r = TTT_OK;
-    for (size_t i = 0; i < in->n && r == TTT_OK; i++) {
-        size_t a = tok_list_start(in, i);
-        const char *s = in->text.p + a;
-        size_t n = in->end[i] - a;
-        r = tok_find_all(&st->pat, c, s, n, &sp);
-        if (r == TTT_OK) r = split_piece(s, n, in->first[i], &sp, st->behavior, st->invert, &v, out);
-    }
-    tok_spans_free(&sp);
-    free(v.p);
-    return r;
-}
-
-static ttt_status run_bytelevel(const tok_pretok *st, tok_match_ctx *c, const tok_list *in,
-                                tok_list *out, tok_list *tmp) {
+/* Maps s to the byte-level alphabet in out, then hands it on. */
+static ttt_status bytelevel_map(const pipe *p, int stage, const char *s, size_t n, bool first) {
     const tok_bytechar *tab = tok_bytelevel_table();
-    const tok_list *src = in;
-    if (st->add_prefix_space || st->use_regex) {
-        tok_list_clear(tmp);
-        tok_buf one = {0};
-        tok_spans sp = {0};
-        segs v = {0};
-        ttt_status r = TTT_OK;
-        for (size_t i = 0; i < in->n && r == TTT_OK; i++) {
-            size_t a = tok_list_start(in, i);
-            const char *s = in->text.p + a;
-            size_t n = in->end[i] - a;
-            if (st->add_prefix_space && (n == 0 || s[0] != ' ')) {
-                one.len = 0;
-                if (!tok_buf_put(&one, " ", 1) || !tok_buf_put(&one, s, n)) r = NOMEM;
-                s = one.p;
-                n = one.len;
-            }
-            if (r != TTT_OK) break;
-            if (st->use_regex) {
-                r = tok_find_all(&st->pat, c, s, n, &sp);
-                if (r == TTT_OK)
-                    r = split_piece(s, n, in->first[i], &sp, TOK_SPLIT_ISOLATED, false, &v, tmp);
-            } else if (!tok_list_push(tmp, s, n, in->first[i])) {
-                r = NOMEM;
-            }
-        }
-        tok_buf_free(&one);
-        tok_spans_free(&sp);
-        free(v.p);
-        if (r != TTT_OK) return r;
-        src = tmp;
+    tok_buf *out = &p->scr->b[stage];
+    out->len = 0;
+    if (!tok_buf_reserve(out, 2 * n)) return NOMEM;
+    char *d = out->p;
+    for (size_t j = 0; j < n; j++) {
+        const tok_bytechar *bc = &tab[(unsigned char)s[j]];
+        d[0] = bc->s[0];
+        d[1] = bc->s[1];
+        d += bc->len;
     }
-    tok_list_clear(out);
-    for (size_t i = 0; i < src->n; i++) {
-        size_t a = tok_list_start(src, i), n = src->end[i] - a;
-        const unsigned char *s = (const unsigned char *)src->text.p + a;
-        /* push an empty piece, then write its bytes in place */
-        if (!tok_list_push(out, "", 0, src->first[i]) || !tok_buf_reserve(&out->text, 2 * n))
-            return NOMEM;
-        char *d0 = out->text.p + out->text.len, *d = d0;
-        for (size_t j = 0; j < n; j++) {
-            const tok_bytechar *bc = &tab[s[j]];
-            d[0] = bc->s[0];
-            d[1] = bc->s[1];
-            d += bc->len;
+    out->len = (size_t)(d - out->p);
+    return emit(p, stage + 1, out->p, out->len, first);
+}
+
+static ttt_status run_stage(const pipe *p, int stage, const char *s, size_t n, bool first) {
+    const tok_pretok *st = &p->stages[stage];
+    tok_buf *buf = &p->scr->a[stage];
+    switch (st->kind) {
+    case TOK_PRE_SPLIT:
+        return split_piece(p, emit, stage + 1, &st->pat, st->behavior, st->invert, s, n, first);
+    case TOK_PRE_BYTELEVEL:
+        if (st->add_prefix_space && s[0] != ' ') {
+            buf->len = 0;
+            if (!tok_buf_put(buf, " ", 1) || !tok_buf_put(buf, s, n)) return NOMEM;
+            s = buf->p;
+            n = buf->len;
         }
-        out->text.len += (size_t)(d - d0);
-        out->text.p[out->text.len] = '\0';
-        out->end[out->n - 1] = out->text.len;
+        /* its own regex: the GPT-2 split, each piece mapped on its own */
+        return st->use_regex ? split_piece(p, bytelevel_map, stage, &st->pat, TOK_SPLIT_ISOLATED,
+                                           false, s, n, first)
+                             : bytelevel_map(p, stage, s, n, first);
+    case TOK_PRE_METASPACE: {
+        size_t rl = strlen(st->replacement);
+        bool starts = (n >= rl && !memcmp(s, st->replacement, rl)) || s[0] == ' ';
+        bool pre = st->prepend == TOK_PREPEND_ALWAYS || (st->prepend == TOK_PREPEND_FIRST && first);
+        buf->len = 0;
+        if (pre && !starts && !tok_buf_put(buf, st->replacement, rl)) return NOMEM;
+        for (size_t j = 0; j < n;) {
+            size_t k = j;
+            while (k < n && s[k] != ' ') k++;
+            if (!tok_buf_put(buf, s + j, k - j)) return NOMEM;
+            if (k < n && !tok_buf_put(buf, st->replacement, rl)) return NOMEM;
+            j = k + 1;
+        }
+        if (!st->split) return emit(p, stage + 1, buf->p, buf->len, first);
+        tok_pattern lit = {.str = (char *)st->replacement, .len = rl};
+        return split_piece(p, emit, stage + 1, &lit, TOK_SPLIT_MERGED_NEXT, false, buf->p,
+                           buf->len, first);
+    }
     }
     return TTT_OK;
 }
 
-static ttt_status run_metaspace(const tok_pretok *st, const tok_list *in, tok_list *out) {
-    size_t rl = strlen(st->replacement);
-    tok_buf one = {0};
-    tok_spans sp = {0};
-    segs v = {0};
-    tok_pattern lit = {.str = (char *)st->replacement, .len = rl};
-    ttt_status r = TTT_OK;
-    for (size_t i = 0; i < in->n && r == TTT_OK; i++) {
-        size_t a = tok_list_start(in, i), n = in->end[i] - a;
-        const char *s = in->text.p + a;
-        one.len = 0;
-        bool starts = n >= rl && !memcmp(s, st->replacement, rl);
-        bool pre = st->prepend == TOK_PREPEND_ALWAYS ||
-                   (st->prepend == TOK_PREPEND_FIRST && in->first[i]);
-        /* the replacement of a leading space counts as "starts with" too */
-        if (pre && !starts && !(n > 0 && s[0] == ' ') && !tok_buf_put(&one, st->replacement, rl))
-            r = NOMEM;
-        for (size_t j = 0; j < n && r == TTT_OK; j++) {
-            bool ok = s[j] == ' ' ? tok_buf_put(&one, st->replacement, rl)
-                                  : tok_buf_put(&one, s + j, 1);
-            if (!ok) r = NOMEM;
-        }
-        if (r != TTT_OK) break;
-        if (!one.p && !tok_buf_put(&one, "", 0)) r = NOMEM;
-        if (r != TTT_OK) break;
-        if (st->split) {
-            r = tok_find_all(&lit, NULL, one.p, one.len, &sp);
-            if (r == TTT_OK)
-                r = split_piece(one.p, one.len, in->first[i], &sp, TOK_SPLIT_MERGED_NEXT, false,
-                                &v, out);
-        } else if (!tok_list_push(out, one.p, one.len, in->first[i])) {
-            r = NOMEM;
-        }
-    }
-    tok_buf_free(&one);
-    tok_spans_free(&sp);
-    free(v.p);
-    return r;
+ttt_status tok_pretokenize(const tok_pretok *stages, int n, tok_match_ctx *c,
+                           tok_pre_scratch *scr, const char *s, size_t len, bool first,
+                           tok_piece_fn fn, void *ctx) {
+    pipe p = {stages, n, c, scr, fn, ctx};
+    return emit(&p, 0, s, len, first);
 }
 
-ttt_status tok_pretokenize(const tok_pretok *stages, int n, tok_match_ctx *c, tok_list *in,
-                           tok_list *tmp) {
-    tok_list aux = {0};
-    ttt_status r = TTT_OK;
-    for (int i = 0; i < n && r == TTT_OK; i++) {
-        tok_list_clear(tmp);
-        switch (stages[i].kind) {
-        case TOK_PRE_SPLIT: r = run_split(&stages[i], c, in, tmp); break;
-        case TOK_PRE_BYTELEVEL: r = run_bytelevel(&stages[i], c, in, tmp, &aux); break;
-        case TOK_PRE_METASPACE: r = run_metaspace(&stages[i], in, tmp); break;
-        }
-        tok_list swap = *in;
-        *in = *tmp;
-        *tmp = swap;
+void tok_pre_scratch_free(tok_pre_scratch *s) {
+    for (int i = 0; i < TOK_MAX_STAGES; i++) {
+        tok_buf_free(&s->a[i]);
+        tok_buf_free(&s->b[i]);
     }
-    tok_list_free(&aux);
-    return r;
 }

@@ -164,8 +164,7 @@ bool tok_u64map_init(tok_u64map *m, size_t n_max) {
     return true;
 }
 
-/* The caller sized the map for every key it puts, so a free slot always exists. */
-void tok_u64map_put(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1) {
+static void put_slot(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1) {
     size_t mask = m->cap - 1;
     size_t i = mix64(key) & mask;
     while (m->key[i] != UINT64_MAX && m->key[i] != key) i = (i + 1) & mask;
@@ -173,6 +172,22 @@ void tok_u64map_put(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1) {
     m->key[i] = key;
     m->v0[i] = v0;
     m->v1[i] = v1;
+}
+
+/* Grows (doubling) when more than half full. */
+bool tok_u64map_put(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1) {
+    if ((m->n + 1) * 2 > m->cap) {
+        tok_u64map old = *m;
+        if (!tok_u64map_init(m, old.cap)) {
+            *m = old;
+            return false;
+        }
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.key[i] != UINT64_MAX) put_slot(m, old.key[i], old.v0[i], old.v1[i]);
+        tok_u64map_free(&old);
+    }
+    put_slot(m, key, v0, v1);
+    return true;
 }
 
 bool tok_u64map_get(const tok_u64map *m, uint64_t key, uint32_t *v0, uint32_t *v1) {

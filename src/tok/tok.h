@@ -68,7 +68,7 @@ typedef struct tok_u64map {
 } tok_u64map;
 
 bool tok_u64map_init(tok_u64map *m, size_t n_max);
-void tok_u64map_put(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1);
+bool tok_u64map_put(tok_u64map *m, uint64_t key, uint32_t v0, uint32_t v1); /* false: no memory */
 bool tok_u64map_get(const tok_u64map *m, uint64_t key, uint32_t *v0, uint32_t *v1);
 void tok_u64map_free(tok_u64map *m);
 
@@ -96,8 +96,17 @@ typedef struct tok_spans {
     size_t cap;
 } tok_spans;
 void tok_spans_free(tok_spans *s);
-/* Every non-overlapping match in s[0..n), left to right. Empty regex matches are kept except
- * right at the end of the previous match, as Oniguruma's iterator (HF's) does. */
+/* Iterates the non-overlapping matches in s[0..n), left to right (it starts zeroed). Empty
+ * regex matches are kept except right at the end of the previous match, as Oniguruma's
+ * iterator (HF's) does. */
+typedef struct tok_find {
+    size_t pos;       /* where the next search starts */
+    size_t last_end;  /* end of the last match */
+    bool have_last;
+} tok_find;
+ttt_status tok_find_next(const tok_pattern *p, tok_match_ctx *c, const char *s, size_t n,
+                         tok_find *it, size_t *ma, size_t *mb, bool *found);
+/* All of them at once. */
 ttt_status tok_find_all(const tok_pattern *p, tok_match_ctx *c, const char *s, size_t n,
                         tok_spans *out);
 
@@ -138,9 +147,20 @@ typedef struct tok_pretok {
     bool split;                   /* METASPACE */
 } tok_pretok;
 
-/* Runs the stages over in (one piece or more); the result is in in (tmp is scratch). */
-ttt_status tok_pretokenize(const tok_pretok *stages, int n, tok_match_ctx *c, tok_list *in,
-                           tok_list *tmp);
+/* Receives each pre-token; first: it starts at offset 0 of the original input. */
+typedef ttt_status (*tok_piece_fn)(void *ctx, const char *s, size_t n, bool first);
+/* Buffers of the stages: a stage that rewrites text keeps its output here while the stages
+ * after it run on it. */
+typedef struct tok_pre_scratch {
+    tok_buf a[TOK_MAX_STAGES]; /* a stage's rewritten piece */
+    tok_buf b[TOK_MAX_STAGES]; /* ByteLevel: one mapped sub-piece */
+} tok_pre_scratch;
+void tok_pre_scratch_free(tok_pre_scratch *s);
+/* Runs the stages over s[0..len), streaming: fn gets the pre-tokens in order, and no list of
+ * all of them is ever built (a long text costs memory in proportion to one piece). */
+ttt_status tok_pretokenize(const tok_pretok *stages, int n, tok_match_ctx *c,
+                           tok_pre_scratch *scr, const char *s, size_t len, bool first,
+                           tok_piece_fn fn, void *ctx);
 /* Byte -> its GPT-2 byte-level character as UTF-8 (1 or 2 bytes). */
 typedef struct tok_bytechar {
     char s[2];   /* UTF-8 of the character */
@@ -163,7 +183,13 @@ typedef struct tok_bpe {
     bool byte_fallback;
     bool ignore_merges;
     int32_t byte_id[256];    /* byte_fallback: id of "<0xXX>", -1 when absent */
+    /* Where a long word may be cut: every pair of adjacent code points inside some token
+     * (a << 32 | b), and every single-character token (0xffffffff << 32 | c). */
+    tok_u64map pairs;
 } tok_bpe;
+
+/* Builds m->pairs from the vocabulary. */
+bool tok_bpe_pairs_init(tok_bpe *m);
 
 /* Appends the ids of one pre-token. */
 typedef struct tok_ids {
@@ -266,6 +292,8 @@ struct ttt_tokenizer {
 };
 
 ttt_status tok_load_json(ttt_tokenizer *t, const char *text, size_t len, const char *label);
+/* A tokenizer from tokenizer.json text alone (no configs): tests and the fuzzer. */
+ttt_status tok_from_json(const char *text, size_t len, const char *label, ttt_tokenizer **out);
 ttt_status tok_load_configs(ttt_tokenizer *t, const char *dir);
 void tok_components_free(ttt_tokenizer *t);
 ttt_status tok_chat_detect(const char *tmpl, int *format, int *flags, const char *label);

@@ -62,12 +62,9 @@ static ttt_status add_eos(ttt_tokenizer *t, double d, const char *label) {
     return TTT_OK;
 }
 
-static ttt_status load_tokenizer_config(ttt_tokenizer *t, const char *dir) {
-    cJSON *cfg;
-    char *path = NULL;
-    ttt_status st = read_json(dir, "tokenizer_config.json", &cfg, &path);
-    if (st != TTT_OK || !cfg) return st;
+static ttt_status tokenizer_config(ttt_tokenizer *t, const cJSON *cfg, const char *path) {
     const char *tmpl = NULL;
+    ttt_status st;
     if ((st = token_field(t, cfg, "bos_token", path, &t->bos_id)) == TTT_OK &&
         (st = token_field(t, cfg, "eos_token", path, &t->eos_id)) == TTT_OK &&
         (st = ttt_json_bool(cfg, "add_bos_token", path, false, &t->add_bos)) == TTT_OK &&
@@ -84,16 +81,11 @@ static ttt_status load_tokenizer_config(ttt_tokenizer *t, const char *dir) {
         if (tmpl && !(t->chat_template = ttt_strdup(tmpl))) st = NOMEM;
         if (st == TTT_OK && t->eos_id >= 0) st = add_eos(t, t->eos_id, path);
     }
-    cJSON_Delete(cfg);
-    free(path);
     return st;
 }
 
-static ttt_status load_generation_config(ttt_tokenizer *t, const char *dir) {
-    cJSON *cfg;
-    char *path = NULL;
-    ttt_status st = read_json(dir, "generation_config.json", &cfg, &path);
-    if (st != TTT_OK || !cfg) return st;
+static ttt_status generation_config(ttt_tokenizer *t, const cJSON *cfg, const char *path) {
+    ttt_status st = TTT_OK;
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(cfg, "eos_token_id");
     if (cJSON_IsNumber(eos)) st = add_eos(t, eos->valuedouble, path);
     for (const cJSON *c = cJSON_IsArray(eos) ? eos->child : NULL; c && st == TTT_OK; c = c->next)
@@ -121,6 +113,17 @@ static ttt_status load_generation_config(ttt_tokenizer *t, const char *dir) {
         t->top_k = (int)v;
         t->gen_flags |= 4;
     }
+    return st;
+}
+
+/* Runs fn on dir/name when that file exists. */
+static ttt_status with_config(ttt_tokenizer *t, const char *dir, const char *name,
+                              ttt_status (*fn)(ttt_tokenizer *, const cJSON *, const char *)) {
+    cJSON *cfg;
+    char *path = NULL;
+    ttt_status st = read_json(dir, name, &cfg, &path);
+    if (st != TTT_OK || !cfg) return st;
+    st = fn(t, cfg, path);
     cJSON_Delete(cfg);
     free(path);
     return st;
@@ -141,6 +144,28 @@ static ttt_status load_jinja(ttt_tokenizer *t, const char *dir) {
     return st;
 }
 
+static ttt_tokenizer *tokenizer_new(void) {
+    ttt_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->bos_id = t->eos_id = -1;
+    t->temperature = 1.0f;
+    t->top_p = 1.0f;
+    return t;
+}
+
+ttt_status tok_from_json(const char *text, size_t len, const char *label, ttt_tokenizer **out) {
+    *out = NULL;
+    ttt_tokenizer *t = tokenizer_new();
+    if (!t) return NOMEM;
+    ttt_status st = tok_load_json(t, text, len, label);
+    if (st != TTT_OK) {
+        ttt_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return TTT_OK;
+}
+
 ttt_status ttt_tokenizer_load(const char *path, ttt_tokenizer **out) {
     *out = NULL;
     if (!path) return ttt_err(TTT_ERR_ARG, "tokenizer: NULL path");
@@ -153,20 +178,15 @@ ttt_status ttt_tokenizer_load(const char *path, ttt_tokenizer **out) {
         const char *slash = strrchr(path, '/');
         dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : ttt_strdup(".");
     }
-    ttt_tokenizer *t = calloc(1, sizeof *t);
+    ttt_tokenizer *t = tokenizer_new();
     char *text = NULL;
     size_t len;
     ttt_status st = (!json_path || !dir || !t) ? NOMEM : TTT_OK;
-    if (st == TTT_OK) {
-        t->bos_id = t->eos_id = -1;
-        t->temperature = 1.0f;
-        t->top_p = 1.0f;
-        st = ttt_read_file(json_path, TOK_MAX_FILE_BYTES, &text, &len);
-    }
+    if (st == TTT_OK) st = ttt_read_file(json_path, TOK_MAX_FILE_BYTES, &text, &len);
     if (st == TTT_OK) st = tok_load_json(t, text, len, json_path);
     free(text);
-    if (st == TTT_OK) st = load_tokenizer_config(t, dir);
-    if (st == TTT_OK) st = load_generation_config(t, dir);
+    if (st == TTT_OK) st = with_config(t, dir, "tokenizer_config.json", tokenizer_config);
+    if (st == TTT_OK) st = with_config(t, dir, "generation_config.json", generation_config);
     if (st == TTT_OK) st = load_jinja(t, dir);
     if (st == TTT_OK && t->chat_template &&
         tok_chat_detect(t->chat_template, &t->chat_format, &t->chat_flags, NULL) != TTT_OK)

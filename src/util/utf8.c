@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the sequence starting at s[0] (which is >= 0x80) when well-formed, else 0.
- * The second byte's range depends on the lead byte: that is what excludes overlong forms
+/* The second byte's range depends on the lead byte: that is what excludes overlong forms
  * (E0, F0), surrogates (ED) and code points above U+10FFFF (F4). */
-static size_t utf8_seq_len(const uint8_t *s, size_t avail) {
+size_t ttt_utf8_seq(const uint8_t *s, size_t avail, size_t *bad_len) {
     uint8_t c = s[0];
     size_t len;
     uint8_t lo = 0x80, hi = 0xbf;
+    if (bad_len) *bad_len = 1;
     if (c >= 0xc2 && c <= 0xdf) {
         len = 2;
     } else if (c >= 0xe0 && c <= 0xef) {
@@ -25,11 +25,14 @@ static size_t utf8_seq_len(const uint8_t *s, size_t avail) {
     } else {
         return 0; /* a stray continuation byte, C0/C1 (overlong) or F5..FF */
     }
-    if (avail < len) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return len;
+    size_t j = 1;
+    if (avail > 1 && s[1] >= lo && s[1] <= hi) {
+        j = 2;
+        while (j < len && j < avail && s[j] >= 0x80 && s[j] <= 0xbf) j++;
+    }
+    if (j == len) return len;
+    if (bad_len) *bad_len = j;
+    return 0;
 }
 
 bool ttt_utf8_valid(const void *s, size_t n, size_t *bad_at) {
@@ -49,7 +52,7 @@ bool ttt_utf8_valid(const void *s, size_t n, size_t *bad_at) {
             i++;
             continue;
         }
-        size_t len = utf8_seq_len(p + i, n - i);
+        size_t len = ttt_utf8_seq(p + i, n - i, NULL);
         if (len == 0) {
             if (bad_at) *bad_at = i;
             return false;
