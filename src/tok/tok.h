@@ -28,7 +28,7 @@ bool tok_buf_reserve(tok_buf *b, size_t extra);
 bool tok_buf_put(tok_buf *b, const void *s, size_t n);
 void tok_buf_free(tok_buf *b);
 
-/* ---- a list of strings in one buffer (pre-tokens, decoder tokens) ---- */
+/* ---- a list of strings in one buffer (the decoder's tokens) ---- */
 typedef struct tok_list {
     tok_buf text;   /* the strings back to back */
     size_t *end;    /* [n]: piece i is text.p[end[i-1] .. end[i]) */
@@ -214,7 +214,7 @@ typedef struct tok_added {
     char *norm;         /* content after the normalizer (normalized tokens), owned or NULL */
     size_t norm_len;
     int32_t id;
-    bool special, single_word, lstrip, rstrip, normalized;
+    bool special, single_word, lstrip, rstrip, normalized; /* HF's AddedToken flags */
 } tok_added;
 
 /* A byte trie over the contents of some added tokens, for leftmost-longest matching. */
