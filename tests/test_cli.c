@@ -380,6 +380,7 @@ static void eval_command(const char *model) {
             fprintf(stderr, "FAIL eval: samples.jsonl lacks %s\n", fields[i]);
         }
     }
+    free(jl);
     const char *files[] = {"summary.json", "summary.csv", "results.md", "plots/latency.svg",
                            "plots/memory.svg", "plots/accuracy_niah_single_1.svg",
                            "plots/accuracy_mqar.svg"};
