@@ -426,10 +426,12 @@ int ttt_trainer_n_tensors(const ttt_trainer *t); /* trainable tensors */
  * (grad, m and v NULL): what a checkpoint of the trained model holds. */
 int ttt_trainer_n_all(const ttt_trainer *t);
 ttt_status ttt_trainer_tensor_all(const ttt_trainer *t, int i, ttt_train_tensor *out);
-/* Mean loss of B sequences (tokens [B, T + 1], as ttt_trainer_step_tokens) without a
- * backward pass or any change to the gradients: validation. */
-ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *tokens, const uint8_t *doc_start,
-                            int B, int T, double *loss);
+/* Mean loss of B sequences without a backward pass or any change to the gradients
+ * (validation); arguments as ttt_trainer_step and ttt_trainer_step_tokens. */
+ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *inputs, const int32_t *labels,
+                            const uint8_t *doc_start, int B, int T, double *loss);
+ttt_status ttt_trainer_eval_tokens(ttt_trainer *t, const int32_t *tokens,
+                                   const uint8_t *doc_start, int B, int T, double *loss);
 ttt_status ttt_trainer_tensor(const ttt_trainer *t, int i, ttt_train_tensor *out);
 /* By HF name; TTT_ERR_ARG naming it when absent or frozen. */
 ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_tensor *out);

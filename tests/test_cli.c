@@ -526,6 +526,26 @@ static void train_commands(const char *golden) {
     expect_error("train on shards beyond the vocabulary", e2, "200");
     const char *e3[] = {"train", "-m", m, "--data", sh, "-o", runs[1], NULL};
     expect_error("train without --steps", e3, "--steps");
+    /* labelled rows: MQAR from `ttt data --synthetic mqar`, loss on the answers only */
+    char mq[600], mqbig[600];
+    snprintf(mq, sizeof mq, "%s/train_mqar.safetensors", g_tmp);
+    snprintf(mqbig, sizeof mqbig, "%s/train_mqar_v2048.safetensors", g_tmp);
+    const char *g1[] = {"data", "--synthetic", "mqar", "-o", mq, "-n", "40", "--seq-len", "32",
+                        "--kv", "4", "--vocab", "64", NULL};
+    const char *g2[] = {"data", "--synthetic", "mqar", "-o", mqbig, "-n", "40", "--seq-len",
+                        "32", "--kv", "4", "--vocab", "2048", NULL};
+    CHECK(run_ttt(g1, err, sizeof err) == 0);
+    CHECK(run_ttt(g2, err, sizeof err) == 0);
+    const char *t1[] = {"train", "-m", m, "--data", mq, "-o", runs[2], "--steps", "2", "--batch",
+                        "4", "--val-count", "4", "--no-resume", NULL};
+    CHECK(run_ttt(t1, err, sizeof err) == 0 && strstr(err, "36 training / 4 validation") &&
+          strstr(err, "validation loss"));
+    const char *t2[] = {"train", "-m", m, "--data", mqbig, "-o", runs[2], "--steps", "2",
+                        "--no-resume", NULL};
+    expect_error("train on rows beyond the vocabulary", t2, "not below the model's vocab size 1024");
+    const char *t3[] = {"train", "-m", m, "--data", mq, "-o", runs[2], "--steps", "2",
+                        "--seq-len", "16", "--no-resume", NULL};
+    expect_error("train rows of another length", t3, "rows of 32 tokens, not --seq-len 16");
 #undef TRAIN
 }
 

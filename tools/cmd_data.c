@@ -22,7 +22,12 @@ static void usage(FILE *f) {
             "  --txt-docs M       file (default): a .txt file is one document; line: each\n"
             "                     non-empty line is one\n"
             "  --shard-tokens N   tokens per shard before the next begins (default 268435456)\n"
-            "  -o, --out DIR      output directory (created if missing; must hold no shards)\n");
+            "  -o, --out DIR      output directory (created if missing; must hold no shards)\n"
+            "\n"
+            "ttt data --synthetic mqar -o FILE.safetensors [-n N] [--vocab V] [--kv N]\n"
+            "         [--seq-len L] [-s SEED]   (see ttt mqar-gen --help)\n"
+            "writes multi-query associative recall rows (inputs, labels) that `ttt train`\n"
+            "takes as --data FILE.safetensors.\n");
 }
 
 /* A document's ids with the model's tokenizer: no BOS (documents are joined with EOS). */
@@ -39,7 +44,24 @@ static ttt_status encode_tok(void *ctx, const char *text, size_t len, int32_t **
     return st;
 }
 
+/* `ttt data --synthetic mqar [mqar-gen options]`: the same as `ttt mqar-gen`. */
+static int synthetic(int argc, char **argv, int at) {
+    const char *kind = at + 1 < argc ? argv[at + 1] : "";
+    if (strcmp(kind, "mqar"))
+        return cli_usage_error("data", "--synthetic takes mqar (multi-query associative recall)");
+    char **rest = malloc(sizeof *rest * (size_t)argc);
+    if (!rest) return cli_fail("data", "out of memory");
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (i != at && i != at + 1) rest[n++] = argv[i];
+    int rc = cmd_mqar_gen(n, rest);
+    free(rest);
+    return rc;
+}
+
 int cmd_data(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--synthetic")) return synthetic(argc, argv, i);
     static const char *inputs[MAX_INPUTS];
     ttt_data_params p = {.eos_id = -1, .inputs = inputs};
     const char *tok = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "data/labeled.h"
 #include "data/loader.h"
 #include "io/ckpt.h"
 #include "io/file.h"
@@ -27,13 +28,17 @@ typedef struct train_opts {
     long long val_count;
     uint64_t seed;
     bool no_resume;
+    bool T_set;             /* --seq-len given */
 } train_opts;
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ttt train -m MODEL_DIR --data SHARD_DIR -o OUT_DIR --steps N [options]\n"
+            "usage: ttt train -m MODEL_DIR --data SHARD_DIR|FILE.safetensors -o OUT_DIR --steps N\n"
+            "                 [options]\n"
             "\n"
-            "Trains a model on token shards (`ttt data`): exact fp32 forward and backward on\n"
+            "Trains a model on token shards (`ttt data`), or on rows of inputs and labels (a\n"
+            ".safetensors with I32 `inputs` and `labels` [n, L], labels -100 where nothing is\n"
+            "predicted, as `ttt data --synthetic mqar` writes): exact fp32 forward and backward on\n"
             "the CPU, AdamW. Checkpoints go to OUT_DIR/checkpoint-N (Hugging Face layout plus\n"
             "the optimizer state); the same command again resumes from OUT_DIR/latest with\n"
             "bitwise the same losses as a run that was never stopped. Ctrl-C (or SIGTERM)\n"
@@ -98,7 +103,7 @@ static int parse(train_opts *o, int argc, char **argv) {
             VAL();
             o->tp.policy = TTT_TRAIN_REGEX;
             o->tp.regex = v;
-        } else if (!strcmp(a, "--seq-len")) { INT(1, 1 << 20); o->T = (int)x;
+        } else if (!strcmp(a, "--seq-len")) { INT(1, 1 << 20); o->T = (int)x; o->T_set = true;
         } else if (!strcmp(a, "--batch")) { INT(1, 1 << 16); o->B = (int)x;
         } else if (!strcmp(a, "--grad-accum")) { INT(1, 1 << 16); o->tp.grad_accum = (int)x;
         } else if (!strcmp(a, "--steps")) { INT(1, 1 << 30); o->steps = (int)x;
@@ -156,7 +161,9 @@ typedef struct trainer_run {
     ttt_model *model;
     ttt_model_info info;
     ttt_trainer *tr;
-    ttt_loader *ld;
+    ttt_loader *ld;        /* token shards, or */
+    ttt_labeled *lset;     /* (inputs, labels) rows of a .safetensors file */
+    int32_t *in, *lab;     /* [B, T] a labelled batch */
     FILE *log;
     char *config_json;
     const char *tok_dir;   /* where the tokenizer files come from */
@@ -172,24 +179,58 @@ static const uint8_t *doc_flags(trainer_run *r) {
     return r->docT;
 }
 
-static ttt_status val_loss(trainer_run *r, double *loss) {
+static uint64_t n_val(const trainer_run *r) {
+    return r->lset ? ttt_labeled_n_val(r->lset) : ttt_loader_n_val(r->ld);
+}
+static uint64_t n_train(const trainer_run *r) {
+    return r->lset ? ttt_labeled_n_train(r->lset) : ttt_loader_n_train(r->ld);
+}
+static ttt_loader_pos get_pos(const trainer_run *r) {
+    return r->lset ? ttt_labeled_get_pos(r->lset) : ttt_loader_get_pos(r->ld);
+}
+
+/* One micro-step on the next training batch. */
+static ttt_status train_batch(trainer_run *r, double *loss) {
     const int B = r->o->B, T = r->o->T;
-    uint64_t n = ttt_loader_n_val(r->ld), batches = n / (uint64_t)B;
-    if (r->o->val_batches > 0 && batches > (uint64_t)r->o->val_batches) batches = r->o->val_batches;
+    ttt_status st;
+    if (r->lset) {
+        st = ttt_labeled_next(r->lset, B, r->in, r->lab);
+        return st == TTT_OK ? ttt_trainer_step(r->tr, r->in, r->lab, NULL, B, T, loss) : st;
+    }
+    st = ttt_loader_next(r->ld, B, r->tok, r->doc);
+    return st == TTT_OK ? ttt_trainer_step_tokens(r->tr, r->tok, doc_flags(r), B, T, loss) : st;
+}
+
+/* Loss of the n validation rows from `first` (n <= the batch size). */
+static ttt_status val_batch(trainer_run *r, uint64_t first, int B, double *loss) {
+    const int T = r->o->T;
+    for (int b = 0; b < B; b++) {
+        ttt_status st = r->lset ? ttt_labeled_val(r->lset, first + b, r->in + (size_t)b * T,
+                                                  r->lab + (size_t)b * T)
+                                : ttt_loader_val(r->ld, first + b, r->tok + (size_t)b * (T + 1),
+                                                 r->doc + (size_t)b * (T + 1));
+        if (st != TTT_OK) return st;
+    }
+    return r->lset ? ttt_trainer_eval(r->tr, r->in, r->lab, NULL, B, T, loss)
+                   : ttt_trainer_eval_tokens(r->tr, r->tok, doc_flags(r), B, T, loss);
+}
+
+/* Mean loss over the held-out rows (the first --val-batches batches of them), the last
+ * batch possibly short; each batch weighs by its rows. */
+static ttt_status val_loss(trainer_run *r, double *loss) {
+    const uint64_t B = (uint64_t)r->o->B;
+    uint64_t n = n_val(r);
+    if (r->o->val_batches > 0 && n > (uint64_t)r->o->val_batches * B) n = r->o->val_batches * B;
     double sum = 0;
     *loss = NAN;
-    for (uint64_t k = 0; k < batches; k++) {
-        for (int b = 0; b < B; b++) {
-            ttt_status st = ttt_loader_val(r->ld, k * B + b, r->tok + (size_t)b * (T + 1),
-                                           r->doc + (size_t)b * (T + 1));
-            if (st != TTT_OK) return st;
-        }
+    for (uint64_t at = 0; at < n; at += B) {
+        int b = (int)(n - at < B ? n - at : B);
         double l;
-        ttt_status st = ttt_trainer_eval(r->tr, r->tok, doc_flags(r), B, T, &l);
+        ttt_status st = val_batch(r, at, b, &l);
         if (st != TTT_OK) return st;
-        sum += l;
+        sum += l * b;
     }
-    if (batches) *loss = sum / (double)batches;
+    if (n) *loss = sum / (double)n;
     return TTT_OK;
 }
 
@@ -242,7 +283,7 @@ static ttt_status save(trainer_run *r, int64_t step, char **dir) {
         }
     }
     char json[512];
-    ttt_loader_pos pos = ttt_loader_get_pos(r->ld);
+    ttt_loader_pos pos = get_pos(r);
     snprintf(json, sizeof json,
              "{\"step\": %lld, \"epoch\": %llu, \"index\": %llu, \"seed\": %llu, "
              "\"seq_len\": %d, \"batch\": %d, \"grad_accum\": %d}\n",
@@ -304,8 +345,9 @@ static ttt_status restore(trainer_run *r, const char *dir, int64_t *step) {
         st = ttt_tensor_to_f32(&mi, t.m);
         if (st == TTT_OK) st = ttt_tensor_to_f32(&vi, t.v);
     }
+    ttt_loader_pos at = {.epoch = (uint64_t)ep, .index = (uint64_t)ix};
     if (st == TTT_OK)
-        st = ttt_loader_set_pos(r->ld, (ttt_loader_pos){.epoch = (uint64_t)ep, .index = (uint64_t)ix});
+        st = r->lset ? ttt_labeled_set_pos(r->lset, at) : ttt_loader_set_pos(r->ld, at);
     if (st == TTT_OK) {
         ttt_trainer_set_step(r->tr, s);
         *step = s;
@@ -349,15 +391,27 @@ int cmd_train(int argc, char **argv) {
     lp.seed = o.seed;
     lp.val_fraction = o.val_fraction;
     lp.val_count = (uint64_t)o.val_count;
-    if (ttt_loader_open_dir(o.data, &lp, &r.ld) != TTT_OK ||
-        ttt_trainer_init(r.model, &o.tp, &r.tr) != TTT_OK) {
+    size_t dl = strlen(o.data);
+    ttt_status ost;
+    if (dl > 12 && !strcmp(o.data + dl - 12, ".safetensors")) {
+        ost = ttt_labeled_open(o.data, lp.n_vocab, o.seed, o.val_fraction,
+                               (uint64_t)o.val_count, &r.lset);
+        if (ost == TTT_OK && o.T_set && o.T != ttt_labeled_seq_len(r.lset)) {
+            fprintf(stderr, "ttt train: %s has rows of %d tokens, not --seq-len %d\n", o.data,
+                    ttt_labeled_seq_len(r.lset), o.T);
+            goto out;
+        }
+        if (ost == TTT_OK) o.T = ttt_labeled_seq_len(r.lset);
+    } else {
+        ost = ttt_loader_open_dir(o.data, &lp, &r.ld);
+    }
+    if (ost != TTT_OK || ttt_trainer_init(r.model, &o.tp, &r.tr) != TTT_OK) {
         cli_fail("train", ttt_last_error());
         goto out;
     }
-    if (ttt_loader_n_train(r.ld) < (uint64_t)o.B) {
+    if (n_train(&r) < (uint64_t)o.B) {
         fprintf(stderr, "ttt train: %s holds %llu training sequences of %d tokens, fewer than a "
-                        "batch of %d\n", o.data, (unsigned long long)ttt_loader_n_train(r.ld),
-                o.T + 1, o.B);
+                        "batch of %d\n", o.data, (unsigned long long)n_train(&r), o.T, o.B);
         goto out;
     }
     if (resume_dir) {
@@ -378,6 +432,8 @@ int cmd_train(int argc, char **argv) {
     r.tok = malloc(nb * sizeof *r.tok);
     r.doc = malloc(nb);
     r.docT = malloc((size_t)o.B * o.T);
+    r.in = malloc((size_t)o.B * o.T * sizeof *r.in);
+    r.lab = malloc((size_t)o.B * o.T * sizeof *r.lab);
     if (!o.log) {
         log_path = malloc(strlen(o.out) + 32);
         if (log_path) sprintf(log_path, "%s/train_log.jsonl", o.out);
@@ -387,7 +443,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     r.log = fopen(o.log ? o.log : log_path, "a");
-    if (!r.tok || !r.doc || !r.docT || !r.log) {
+    if (!r.tok || !r.doc || !r.docT || !r.in || !r.lab || !r.log) {
         fprintf(stderr, "ttt train: %s\n", !r.log ? "cannot open the log file" : "out of memory");
         goto out;
     }
@@ -398,8 +454,8 @@ int cmd_train(int argc, char **argv) {
     const char *int_at = getenv("TTT_TEST_SIGINT_AT_STEP");
     fprintf(stderr, "ttt train: %d trainable tensors; %llu training / %llu validation sequences "
                     "of %d tokens; %.3g GFLOP per step\n",
-            ttt_trainer_n_tensors(r.tr), (unsigned long long)ttt_loader_n_train(r.ld),
-            (unsigned long long)ttt_loader_n_val(r.ld), o.T,
+            ttt_trainer_n_tensors(r.tr), (unsigned long long)n_train(&r),
+            (unsigned long long)n_val(&r), o.T,
             ttt_trainer_flops(r.tr, o.B, o.T) * o.tp.grad_accum / 1e9);
     double t0 = cli_now();
     int64_t first = step;
@@ -407,8 +463,7 @@ int cmd_train(int argc, char **argv) {
     while (step < o.steps && st == TTT_OK && !g_stop) {
         double loss = 0, l, gn = 0, lr = 0;
         for (int k = 0; k < o.tp.grad_accum && st == TTT_OK; k++) {
-            st = ttt_loader_next(r.ld, o.B, r.tok, r.doc);
-            if (st == TTT_OK) st = ttt_trainer_step_tokens(r.tr, r.tok, doc_flags(&r), o.B, o.T, &l);
+            st = train_batch(&r, &l);
             loss += l / o.tp.grad_accum;
         }
         if (st == TTT_OK) st = ttt_trainer_apply(r.tr, &gn, &lr);
@@ -464,6 +519,9 @@ out:
     free(r.tok);
     free(r.doc);
     free(r.docT);
+    free(r.in);
+    free(r.lab);
+    ttt_labeled_free(r.lset);
     free(r.config_json);
     free(resume_dir);
     ttt_trainer_free(r.tr);

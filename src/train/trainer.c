@@ -143,13 +143,22 @@ ttt_status ttt_trainer_step_tokens(ttt_trainer *t, const int32_t *tokens,
     return st;
 }
 
-ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *tokens, const uint8_t *doc_start,
-                            int B, int T, double *loss) {
-    if (!t || !tokens || !loss) return ttt_err(TTT_ERR_ARG, "ttt_trainer_eval: NULL argument");
+ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *inputs, const int32_t *labels,
+                            const uint8_t *doc_start, int B, int T, double *loss) {
+    if (!t || !inputs || !labels || !loss)
+        return ttt_err(TTT_ERR_ARG, "ttt_trainer_eval: NULL argument");
+    ttt_status st = forward_loss(t, inputs, labels, doc_start, B, T, loss);
+    if (st == TTT_OK) st = ttt_cpu_sync();
+    return st;
+}
+
+ttt_status ttt_trainer_eval_tokens(ttt_trainer *t, const int32_t *tokens,
+                                   const uint8_t *doc_start, int B, int T, double *loss) {
+    if (!t || !tokens || !loss)
+        return ttt_err(TTT_ERR_ARG, "ttt_trainer_eval_tokens: NULL argument");
     int32_t *in, *lab;
     ttt_status st = split_tokens(tokens, B, T, &in, &lab);
-    if (st == TTT_OK) st = forward_loss(t, in, lab, doc_start, B, T, loss);
-    if (st == TTT_OK) st = ttt_cpu_sync();
+    if (st == TTT_OK) st = ttt_trainer_eval(t, in, lab, doc_start, B, T, loss);
     free(in);
     free(lab);
     return st;
