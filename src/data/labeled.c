@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/rng.h"
 
 struct ttt_labeled {
     ttt_tensors *file;
@@ -20,19 +21,12 @@ struct ttt_labeled {
     ttt_loader_pos pos;
 };
 
-static uint64_t mix(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Epoch e's order: Fisher-Yates from (seed, e). */
 static void make_order(ttt_labeled *d, uint64_t epoch) {
     uint64_t x = d->seed ^ (epoch * 0xD1B54A32D192ED03ull);
     for (uint64_t i = 0; i < d->n_train; i++) d->order[i] = i;
     for (uint64_t i = d->n_train; i > 1; i--) {
-        uint64_t j = mix(&x) % i, t = d->order[i - 1];
+        uint64_t j = ttt_splitmix64(&x) % i, t = d->order[i - 1];
         d->order[i - 1] = d->order[j];
         d->order[j] = t;
     }

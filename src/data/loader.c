@@ -12,6 +12,7 @@
 
 #include "data/shard.h"
 #include "util/err.h"
+#include "util/rng.h"
 #include "util/mem.h"
 
 struct ttt_loader {
@@ -36,17 +37,10 @@ ttt_loader_params ttt_loader_default_params(void) {
 
 /* ---- deterministic random numbers (splitmix64: same stream on every platform) ---- */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* uniform in [0, bound), bound > 0, without modulo bias */
 static uint64_t below(uint64_t *s, uint64_t bound) {
     uint64_t threshold = (0 - bound) % bound, r;
-    do r = splitmix64(s);
+    do r = ttt_splitmix64(s);
     while (r < threshold);
     return r % bound;
 }
@@ -277,8 +271,8 @@ static void make_order(ttt_loader *l, uint64_t epoch) {
     if (l->order_epoch == epoch) return;
     memcpy(l->order, l->train, (size_t)l->n_train * sizeof *l->order);
     uint64_t s = l->p.seed;
-    uint64_t key = splitmix64(&s) ^ epoch;
-    shuffle(l->order, l->n_train, splitmix64(&key));
+    uint64_t key = ttt_splitmix64(&s) ^ epoch;
+    shuffle(l->order, l->n_train, ttt_splitmix64(&key));
     l->order_epoch = epoch;
 }
 

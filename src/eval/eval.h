@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ttt.h"
+#include "util/rng.h"
 
 /* ---- token counting: the evaluated model's tokenizer behind a callback ---- */
 
@@ -22,17 +23,6 @@ typedef ttt_status (*ttt_eval_count_fn)(void *ctx, const char *text, size_t len,
 ttt_status ttt_eval_count_words(void *ctx, const char *text, size_t len, int *n_tokens);
 
 /* ---- random numbers: our own generator (xoshiro256**), not CPython's; see docs/EVAL.md ---- */
-typedef struct ttt_rng {
-    uint64_t s[4]; /* generator state */
-} ttt_rng;
-
-/* Seeds from any number of 64-bit words (seed, task, sample index, ...), so each sample has
- * its own stream and does not depend on the order samples are made in. */
-void ttt_rng_seed(ttt_rng *r, const uint64_t *words, int n);
-uint64_t ttt_rng_u64(ttt_rng *r);
-/* Uniform in [lo, hi] (inclusive), unbiased; hi >= lo. */
-int64_t ttt_rng_range(ttt_rng *r, int64_t lo, int64_t hi);
-double ttt_rng_unit(ttt_rng *r); /* [0, 1) */
 void ttt_rng_shuffle_int(ttt_rng *r, int *a, size_t n);
 void ttt_rng_shuffle_ptr(ttt_rng *r, const char **a, size_t n);
 /* k distinct values of [0, n) in random order into out[k]; k <= n. */

@@ -7,6 +7,7 @@
 
 #include "ttt.h"
 #include "util/err.h"
+#include "util/rng.h"
 
 typedef struct cand {
     float logit;
@@ -21,7 +22,7 @@ struct ttt_sampler {
     int hist_cap;      /* repeat_last_n, at least 1 */
     int hist_n;        /* tokens in the ring */
     int hist_pos;      /* next write index */
-    uint64_t rng[4];   /* xoshiro256** state */
+    ttt_rng rng;       /* draws */
 };
 
 ttt_sampler_params ttt_sampler_default_params(void) {
@@ -31,30 +32,9 @@ ttt_sampler_params ttt_sampler_default_params(void) {
     return p;
 }
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t next_u64(uint64_t s[4]) {
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
 void ttt_sampler_reset(ttt_sampler *s) {
     if (!s) return;
-    uint64_t x = s->p.seed;
-    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
+    ttt_rng_seed(&s->rng, &s->p.seed, 1);
     s->hist_n = s->hist_pos = 0;
 }
 
@@ -176,8 +156,7 @@ int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
     }
     double zt = 0;
     for (int i = 0; i < n; i++) zt += exp(((double)c[i].logit - mx) / s->p.temp);
-    /* 53 random bits → [0, zt) */
-    double r = (double)(next_u64(s->rng) >> 11) * 0x1.0p-53 * zt, cum = 0;
+    double r = ttt_rng_unit(&s->rng) * zt, cum = 0;
     for (int i = 0; i < n; i++) {
         cum += exp(((double)c[i].logit - mx) / s->p.temp);
         if (r < cum) return c[i].id;
