@@ -36,6 +36,14 @@ typedef struct ttt_attn_params {
 
 typedef struct ttt_ops {
     const char *name;
+    int device; /* 1: buffers live in memory the host cannot address (a GPU) */
+
+    /* Readies the backend for a model in a TTT_PREC_* mode (device, library handles);
+     * NULL when there is nothing to do. */
+    ttt_status (*init)(int precision);
+    /* host <-> backend memory copies (plain copies on the CPU) */
+    void (*to_host)(void *dst_host, const void *src, size_t bytes);
+    void (*to_backend)(void *dst, const void *src_host, size_t bytes);
 
     /* zero-filled device buffer; NULL on failure */
     void *(*alloc)(size_t bytes);
@@ -88,5 +96,7 @@ typedef struct ttt_ops {
 } ttt_ops;
 
 extern const ttt_ops ttt_cpu_ops;
+/* The CUDA backend (src/cuda), NULL in a build without it. */
+extern const ttt_ops *const ttt_cuda_ops;
 
 #endif

@@ -43,7 +43,7 @@ void ttt_session_free(ttt_session *s) {
     free(s->kv_cap);
     free(s->fast);
     float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->g, s->u, s->o, s->emb,
-                     s->U, s->V, s->dW};
+                     s->U, s->V, s->dW, s->lg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
     free(s);
 }

@@ -1,0 +1,159 @@
+/* attn.cu - causal attention over the head-major KV cache with an online softmax (no T x T
+ * matrix): one warp per (query, head, slice of keys). Each lane scores one key of a group of
+ * 32, then the warp folds the group's values into its running output, each lane owning
+ * head_dim / 32 output dims. When (queries x heads) are too few to fill the GPU (decode), the
+ * keys are split into slices whose partial results a second kernel merges (flash-decoding).
+ * Sliding windows and GQA (query head h reads KV head h / (H / Hkv)) are index arithmetic. */
+#include <math.h>
+
+#include "cuda/common.cuh"
+
+#define WARPS 4
+#define MAX_HD 256
+#define PER_LANE (MAX_HD / 32)
+#define FULL 0xffffffffu
+
+typedef struct attn_args {
+    float *out;        /* [n, H, hd] */
+    float *part;       /* [n * H * nsplit][hd + 2] partial (acc, m, l); NULL: no split */
+    const float *q;    /* [n, H, hd] */
+    const float *kc;   /* [Hkv][cap][hd] */
+    const float *vc;
+    int p0, n, H, G, hd, window, nsplit, split_len;
+    size_t hs;         /* head stride of the cache */
+    float scale, softcap;
+} attn_args;
+
+static __device__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
+    return v;
+}
+
+static __device__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
+    return v;
+}
+
+static __global__ void k_attn(attn_args a) {
+    extern __shared__ float qs[]; /* [WARPS][hd] */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long w = (long long)blockIdx.x * WARPS + warp;
+    if (w >= (long long)a.n * a.H * a.nsplit) return; /* whole warps leave; no block barrier */
+    const int sp = (int)(w % a.nsplit);
+    const long long ih = w / a.nsplit;
+    const int h = (int)(ih % a.H), i = (int)(ih / a.H), hd = a.hd;
+    const int p = a.p0 + i;
+    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
+    const int beg = lo + sp * a.split_len;
+    const int end = beg + a.split_len < p + 1 ? beg + a.split_len : p + 1;
+
+    float *qw = qs + warp * hd;
+    const float *qr = a.q + ((size_t)i * a.H + h) * hd;
+    for (int d = lane; d < hd; d += 32) qw[d] = qr[d];
+    __syncwarp();
+    const float *K = a.kc + (size_t)(h / a.G) * a.hs, *V = a.vc + (size_t)(h / a.G) * a.hs;
+    float m = -INFINITY, l = 0.0f, acc[PER_LANE];
+#pragma unroll
+    for (int r = 0; r < PER_LANE; r++) acc[r] = 0.0f;
+    for (int t0 = beg; t0 < end; t0 += 32) {
+        const int t = t0 + lane;
+        float s = -INFINITY;
+        if (t < end) {
+            const float *kr = K + (size_t)t * hd;
+            float dot = 0.0f;
+            for (int d = 0; d < hd; d++) dot += qw[d] * kr[d];
+            s = dot * a.scale;
+            if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
+        }
+        const float mnew = fmaxf(m, warp_max(s));
+        const float pj = t < end ? expf(s - mnew) : 0.0f;
+        const float corr = expf(m - mnew);
+        l = l * corr + warp_sum(pj);
+#pragma unroll
+        for (int r = 0; r < PER_LANE; r++) acc[r] *= corr;
+        const int cnt = end - t0 < 32 ? end - t0 : 32;
+        for (int j = 0; j < cnt; j++) {
+            const float pb = __shfl_sync(FULL, pj, j);
+            const float *vr = V + (size_t)(t0 + j) * hd;
+#pragma unroll
+            for (int r = 0; r < PER_LANE; r++)
+                if (lane + 32 * r < hd) acc[r] += pb * vr[lane + 32 * r];
+        }
+        m = mnew;
+    }
+    if (a.part) {
+        float *pp = a.part + (size_t)w * (hd + 2);
+#pragma unroll
+        for (int r = 0; r < PER_LANE; r++)
+            if (lane + 32 * r < hd) pp[lane + 32 * r] = acc[r];
+        if (lane == 0) {
+            pp[hd] = m;
+            pp[hd + 1] = l;
+        }
+        return;
+    }
+    float *o = a.out + ((size_t)i * a.H + h) * hd;
+    const float inv = 1.0f / l;
+#pragma unroll
+    for (int r = 0; r < PER_LANE; r++)
+        if (lane + 32 * r < hd) o[lane + 32 * r] = acc[r] * inv;
+}
+
+/* One warp per (query, head): merges the slices' partial softmax results. */
+static __global__ void k_attn_merge(attn_args a) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long ih = (long long)blockIdx.x * WARPS + warp;
+    if (ih >= (long long)a.n * a.H) return;
+    const int hd = a.hd;
+    const float *pp = a.part + (size_t)ih * a.nsplit * (hd + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < a.nsplit; s++) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
+    float L = 0.0f;
+    for (int s = 0; s < a.nsplit; s++) {
+        const float *ps = pp + (size_t)s * (hd + 2);
+        if (ps[hd + 1] > 0) L += ps[hd + 1] * expf(ps[hd] - M);
+    }
+    float *o = a.out + (size_t)ih * hd;
+    for (int d = lane; d < hd; d += 32) {
+        float v = 0.0f;
+        for (int s = 0; s < a.nsplit; s++) {
+            const float *ps = pp + (size_t)s * (hd + 2);
+            if (ps[hd + 1] > 0) v += ps[d] * expf(ps[hd] - M);
+        }
+        o[d] = v / L;
+    }
+}
+
+void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
+                  const ttt_attn_params *p) {
+    if (n <= 0) return;
+    if (p->head_dim > MAX_HD || p->n_head_kv <= 0 || p->n_head % p->n_head_kv) {
+        cu_fail(TTT_ERR_UNSUPPORTED, "attention with head_dim above 256", cudaSuccess);
+        return;
+    }
+    attn_args a = {out, NULL, q, kc, vc, p0, n, p->n_head, p->n_head / p->n_head_kv,
+                   p->head_dim, p->window, 1, 0, p->head_stride, p->scale, p->softcap};
+    /* the longest visible range of keys; split it when too few warps would run */
+    long long range = (long long)p0 + n;
+    if (p->window > 0 && range > p->window) range = p->window;
+    const long long items = (long long)n * a.H, want = 16LL * WARPS * g_cu.n_sm;
+    if (items < want) {
+        long long ns = (want + items - 1) / items, most = (range + 127) / 128;
+        a.nsplit = (int)(ns < most ? ns : most);
+        if (a.nsplit < 1) a.nsplit = 1;
+    }
+    a.split_len = (int)((range + a.nsplit - 1) / a.nsplit);
+    if (a.nsplit > 1) {
+        a.part = (float *)cu_scratch(CU_SCRATCH_ATTN,
+                                     sizeof(float) * (size_t)items * a.nsplit * (a.hd + 2));
+        if (!a.part) return;
+    }
+    const long long warps = items * a.nsplit;
+    const unsigned blocks = (unsigned)((warps + WARPS - 1) / WARPS);
+    k_attn<<<blocks, WARPS * 32, sizeof(float) * WARPS * a.hd, g_cu.stream>>>(a);
+    if (!CU_LAUNCHED("attention")) return;
+    if (a.nsplit > 1) {
+        k_attn_merge<<<(unsigned)((items + WARPS - 1) / WARPS), WARPS * 32, 0, g_cu.stream>>>(a);
+        CU_LAUNCHED("attention merge");
+    }
+}

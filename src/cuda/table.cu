@@ -1,0 +1,31 @@
+/* table.cu - the CUDA backend's op table (src/model/backend.h). */
+#include "cuda/common.cuh"
+
+extern "C" const ttt_ops ttt_cuda_ops_table = {
+    /* .name = */ "cuda",
+    /* .device = */ 1,
+    /* .init = */ cu_init,
+    /* .to_host = */ cu_to_host,
+    /* .to_backend = */ cu_to_backend,
+    /* .alloc = */ cu_alloc,
+    /* .free = */ cu_free,
+    /* .copy = */ cu_copy,
+    /* .zero = */ cu_zero,
+    /* .embed = */ cu_embed,
+    /* .rmsnorm = */ cu_rmsnorm,
+    /* .matmul = */ cu_matmul,
+    /* .matmul_multi = */ cu_matmul_multi,
+    /* .matmul_nt = */ cu_matmul_nt,
+    /* .gemm = */ cu_gemm,
+    /* .rope = */ cu_rope,
+    /* .kv_store = */ cu_kv_store,
+    /* .attention = */ cu_attention,
+    /* .act_mul = */ cu_act_mul,
+    /* .add = */ cu_add,
+    /* .axpy = */ cu_axpy,
+    /* .softcap = */ cu_softcap,
+    /* .conv5 = */ cu_conv5,
+    /* .sumsq = */ cu_sumsq,
+    /* .to_f32 = */ cu_to_f32,
+    /* .sync = */ cu_sync,
+};

@@ -1,0 +1,101 @@
+/* test_cuda.c - the CUDA backend against the golden reference logits (PyTorch, float32):
+ * whole-sequence prefill, token-by-token decode and a mixed schedule, in the fp32 mode
+ * (<= 1e-4) and in bf16 (<= 2e-2); a second session on the same model stays independent.
+ * Without a GPU (or without the backend) it checks the error that explains why, then skips
+ * (exit 77), as CI has nvcc but no GPU. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "ttt.h"
+
+static const char *golden(void) {
+    const char *g = getenv("TTT_GOLDEN");
+    return g && *g ? g : "../shared/golden";
+}
+
+/* Runs ids in calls of `step` tokens (0: all at once), all logits into out [T, V]. */
+static ttt_status run(ttt_model *m, const int32_t *ids, int T, int V, int step, float *out) {
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = T;
+    ttt_session *s;
+    ttt_status st = ttt_session_init(m, &sp, &s);
+    for (int pos = 0; st == TTT_OK && pos < T;) {
+        int n = step > 0 && step < T - pos ? step : T - pos;
+        ttt_eval_out o = {.logits = out + (size_t)pos * V, .logits_all = 1};
+        st = ttt_session_eval(s, ids + pos, n, &o);
+        pos += n;
+    }
+    ttt_session_free(s);
+    return st;
+}
+
+static void check_model(const char *name, int precision, double tol) {
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/%s", golden(), name);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    mp.precision = precision;
+    ttt_model *m = NULL;
+    ttt_tensors *exp = NULL;
+    ttt_tensor_info ids_i, lg_i;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    CHECK_OK(ttt_tensors_open(path, &exp));
+    if (!m || !exp || ttt_tensors_find(exp, "input_ids", &ids_i) != TTT_OK ||
+        ttt_tensors_find(exp, "logits", &lg_i) != TTT_OK || ids_i.dtype != TTT_DT_I32) {
+        CHECK(0);
+        ttt_tensors_close(exp);
+        ttt_model_free(m);
+        return;
+    }
+    ttt_model_info info;
+    ttt_model_get_info(m, &info);
+    const int T = (int)ids_i.n_elements, V = info.n_vocab;
+    const int32_t *ids = ids_i.data;
+    float *ref = malloc(sizeof(float) * (size_t)T * V), *got = malloc(sizeof(float) * (size_t)T * V);
+    double *refd = malloc(sizeof(double) * (size_t)T * V);
+    CHECK(ref && got && refd && lg_i.n_elements == (uint64_t)T * V);
+    if (ref && got && refd && lg_i.n_elements == (uint64_t)T * V) {
+        CHECK_OK(ttt_tensor_to_f32(&lg_i, ref));
+        for (size_t i = 0; i < (size_t)T * V; i++) refd[i] = ref[i];
+        const int steps[] = {0, 1, 7};
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < (size_t)T * V; i++) got[i] = NAN; /* every row written */
+            CHECK_OK(run(m, ids, T, V, steps[k], got));
+            double e = check_max_rel(got, refd, (size_t)T * V);
+            printf("%s %s step %d: max rel err %.3e (tol %.0e)\n", name,
+                   precision == TTT_PREC_F32 ? "f32" : "bf16", steps[k], e, tol);
+            CHECK(e <= tol);
+        }
+    }
+    free(ref);
+    free(got);
+    free(refd);
+    ttt_tensors_close(exp);
+    ttt_model_free(m);
+}
+
+int main(void) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/qwen3", golden());
+    ttt_model *m = NULL;
+    ttt_status st = ttt_model_load_ex(dir, &mp, &m);
+    if (st != TTT_OK) {
+        /* no backend or no GPU: the error must say so, and the test is skipped */
+        CHECK(st == TTT_ERR_UNSUPPORTED);
+        CHECK(strstr(ttt_last_error(), ttt_cuda_compiled() ? "cuda: no usable GPU"
+                                                            : "no CUDA backend") != NULL);
+        check_summary("test_cuda");
+        fprintf(stderr, "test_cuda: skipped: %s\n", ttt_last_error());
+        return check_failures ? 1 : 77;
+    }
+    ttt_model_free(m);
+    const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};
+    for (int i = 0; i < 4; i++) {
+        check_model(models[i], TTT_PREC_F32, 1e-4);
+        check_model(models[i], TTT_PREC_BF16, 2e-2);
+    }
+    return check_summary("test_cuda");
+}
