@@ -28,6 +28,7 @@ typedef struct bench_opts {
     int ttt[2], n_ttt; /* modes to run */
     int json;
     int threads;
+    int n_batch;        /* tokens per forward step (0: 512 on the CPU, 4096 on cuda) */
     size_t probe_bytes; /* buffer of the bandwidth probe */
     ttt_model_params mp; /* device and precision */
 } bench_opts;
@@ -73,6 +74,7 @@ static void usage(FILE *f) {
             "  -n LIST         tokens to generate (default 128)\n"
             "  -d LIST         depths (tokens already in the context) for decode (default 0)\n"
             "  -r N            repetitions (default 3)\n"
+            "  -b N            tokens per forward step (default 512; 4096 on cuda)\n"
             "  -t N            threads (default: all cores)\n"
             "  --ttt MODE      on, off or both (default both)\n"
             "  --json          one JSON object per line instead of a Markdown table\n"
@@ -135,6 +137,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     ttt_session_params sp = ttt_session_default_params();
     sp.n_ctx = depth + n_prompt + n_gen + 1;
     sp.ttt_mode = ttt ? TTT_MODE_ON : TTT_MODE_OFF;
+    sp.n_batch = o->n_batch > 0 ? o->n_batch : o->mp.device == TTT_DEVICE_CUDA ? 4096 : 512;
     int total = n_prompt > 0 ? n_prompt : depth + n_gen;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1));
     float *logits = malloc(sizeof(float) * (size_t)info.n_vocab);
@@ -276,6 +279,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "-r")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 64, &x)) return -1;
             o->reps = (int)x;
+        } else if (!strcmp(a, "-b")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1 << 20, &x)) return -1;
+            o->n_batch = (int)x;
         } else if (!strcmp(a, "-t")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1024, &x)) return -1;
             o->threads = (int)x;

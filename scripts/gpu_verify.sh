@@ -31,5 +31,6 @@ for m in qwen3 qwen3_embed_tied llama3 gemma3; do
     "$BUILD"/ttt verify --device cuda --precision $p "$GOLDEN/$m" || rc=1
   done
 done
-(cd "$BUILD" && ctest --output-on-failure -j 8) || rc=1
+(cd "$BUILD" && ctest -R "test_reference|test_cuda" --output-on-failure) || rc=1
+[ -n "${SKIP_CTEST:-}" ] || (cd "$BUILD" && ctest --output-on-failure -j 8) || rc=1
 exit $rc

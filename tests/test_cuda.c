@@ -1,6 +1,11 @@
-/* test_cuda.c - the CUDA backend against the golden reference logits (PyTorch, float32):
- * whole-sequence prefill, token-by-token decode and a mixed schedule, in the fp32 mode
- * (<= 1e-4) and in bf16 (<= 2e-2); a second session on the same model stays independent.
+/* test_cuda.c - the CUDA backend against reference logits: the golden fixtures (PyTorch,
+ * float32) and test_reference's bf16-weight model (its naive reference), over whole-sequence
+ * prefill, token-by-token decode and calls of 7 tokens. The fp32 mode must be within 1e-4.
+ * bf16 is held to looser bounds, measured rather than hoped for (docs/CUDA_VERIFY.md): on
+ * these tiny random models with large TTT updates, rounding the weights to bf16 alone moves
+ * the logits by 3e-2 to 5e-2 (PyTorch + HF in bf16 lands at 1.3e-2 to 3.3e-2), and bf16
+ * activations alone by 3e-2 on the bf16-weight model; 1e-1 and 5e-2 still catch a wrong
+ * kernel, whose errors are of order 1.
  * Without a GPU (or without the backend) it checks the error that explains why, then skips
  * (exit 77), as CI has nvcc but no GPU. */
 #include <stdlib.h>
@@ -29,9 +34,8 @@ static ttt_status run(ttt_model *m, const int32_t *ids, int T, int V, int step, 
     return st;
 }
 
-static void check_model(const char *name, int precision, double tol) {
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s/%s", golden(), name);
+static void check_model(const char *dir, const char *name, int precision, double tol) {
+    char path[4200];
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;
@@ -94,8 +98,13 @@ int main(void) {
     ttt_model_free(m);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};
     for (int i = 0; i < 4; i++) {
-        check_model(models[i], TTT_PREC_F32, 1e-4);
-        check_model(models[i], TTT_PREC_BF16, 2e-2);
+        snprintf(dir, sizeof dir, "%s/%s", golden(), models[i]);
+        check_model(dir, models[i], TTT_PREC_F32, 1e-4);
+        check_model(dir, models[i], TTT_PREC_BF16, 1e-1);
     }
+    const char *tmp = getenv("TTT_TEST_TMP");
+    snprintf(dir, sizeof dir, "%s/ref_qwen3_bf16_c5", tmp ? tmp : "tmp");
+    check_model(dir, "ref_qwen3_bf16_c5", TTT_PREC_F32, 1e-4);
+    check_model(dir, "ref_qwen3_bf16_c5", TTT_PREC_BF16, 5e-2);
     return check_summary("test_cuda");
 }

@@ -138,6 +138,7 @@ const ttt_ops ttt_cpu_ops = {
     .init = NULL,
     .to_host = cpu_copy,
     .to_backend = cpu_copy,
+    .kv_elem_size = NULL,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .copy = cpu_copy,

@@ -6,6 +6,8 @@
  * Sliding windows and GQA (query head h reads KV head h / (H / Hkv)) are index arithmetic. */
 #include <math.h>
 
+#include <type_traits>
+
 #include "cuda/common.cuh"
 
 #define WARPS 4
@@ -17,8 +19,8 @@ typedef struct attn_args {
     float *out;        /* [n, H, hd] */
     float *part;       /* [n * H * nsplit][hd + 2] partial (acc, m, l); NULL: no split */
     const float *q;    /* [n, H, hd] */
-    const float *kc;   /* [Hkv][cap][hd] */
-    const float *vc;
+    const void *kc;    /* [Hkv][cap][hd] float32 or bf16 */
+    const void *vc;
     int p0, n, H, G, hd, window, nsplit, split_len;
     size_t hs;         /* head stride of the cache */
     float scale, softcap;
@@ -34,6 +36,10 @@ static __device__ float warp_sum(float v) {
     return v;
 }
 
+static __device__ __forceinline__ float ld(const float *p) { return *p; }
+static __device__ __forceinline__ float ld(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+
+template <typename T>
 static __global__ void k_attn(attn_args a) {
     extern __shared__ float qs[]; /* [WARPS][hd] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -51,7 +57,8 @@ static __global__ void k_attn(attn_args a) {
     const float *qr = a.q + ((size_t)i * a.H + h) * hd;
     for (int d = lane; d < hd; d += 32) qw[d] = qr[d];
     __syncwarp();
-    const float *K = a.kc + (size_t)(h / a.G) * a.hs, *V = a.vc + (size_t)(h / a.G) * a.hs;
+    const T *K = (const T *)a.kc + (size_t)(h / a.G) * a.hs;
+    const T *V = (const T *)a.vc + (size_t)(h / a.G) * a.hs;
     float m = -INFINITY, l = 0.0f, acc[PER_LANE];
 #pragma unroll
     for (int r = 0; r < PER_LANE; r++) acc[r] = 0.0f;
@@ -59,9 +66,9 @@ static __global__ void k_attn(attn_args a) {
         const int t = t0 + lane;
         float s = -INFINITY;
         if (t < end) {
-            const float *kr = K + (size_t)t * hd;
+            const T *kr = K + (size_t)t * hd;
             float dot = 0.0f;
-            for (int d = 0; d < hd; d++) dot += qw[d] * kr[d];
+            for (int d = 0; d < hd; d++) dot += qw[d] * ld(kr + d);
             s = dot * a.scale;
             if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
         }
@@ -74,10 +81,10 @@ static __global__ void k_attn(attn_args a) {
         const int cnt = end - t0 < 32 ? end - t0 : 32;
         for (int j = 0; j < cnt; j++) {
             const float pb = __shfl_sync(FULL, pj, j);
-            const float *vr = V + (size_t)(t0 + j) * hd;
+            const T *vr = V + (size_t)(t0 + j) * hd;
 #pragma unroll
             for (int r = 0; r < PER_LANE; r++)
-                if (lane + 32 * r < hd) acc[r] += pb * vr[lane + 32 * r];
+                if (lane + 32 * r < hd) acc[r] += pb * ld(vr + lane + 32 * r);
         }
         m = mnew;
     }
@@ -97,6 +104,97 @@ static __global__ void k_attn(attn_args a) {
 #pragma unroll
     for (int r = 0; r < PER_LANE; r++)
         if (lane + 32 * r < hd) o[lane + 32 * r] = acc[r] * inv;
+}
+
+/* Decode on a bf16 cache: one warp per (query, KV head, slice of keys) serves all G query
+ * heads of the group, so each K/V row is read once. Lane l owns dims [l*VEC, l*VEC + VEC):
+ * rows load as one coalesced 32 x VEC access, the G dot products reduce across the warp. */
+#define MAXG 8
+
+template <int VEC>
+static __device__ __forceinline__ void load_row(const __nv_bfloat16 *p, float *f) {
+    if constexpr (VEC == 1) {
+        f[0] = __bfloat162float(*p);
+    } else {
+        /* VEC bf16 in one 4, 8 or 16-byte load */
+        typedef typename std::conditional<VEC == 2, unsigned,
+                typename std::conditional<VEC == 4, uint2, uint4>::type>::type vec_t;
+        vec_t u = *reinterpret_cast<const vec_t *>(p);
+        const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+        for (int k = 0; k < VEC / 2; k++) {
+            const float2 x = __bfloat1622float2(b[k]);
+            f[2 * k] = x.x;
+            f[2 * k + 1] = x.y;
+        }
+    }
+}
+
+template <int VEC>
+static __global__ void k_attn_gqa(attn_args a) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int Hkv = a.H / a.G;
+    const long long w = (long long)blockIdx.x * WARPS + warp;
+    if (w >= (long long)a.n * Hkv * a.nsplit) return;
+    const int sp = (int)(w % a.nsplit);
+    const long long ig = w / a.nsplit;
+    const int kvh = (int)(ig % Hkv), i = (int)(ig / Hkv), hd = a.hd;
+    const int p = a.p0 + i;
+    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
+    const int beg = lo + sp * a.split_len;
+    const int end = beg + a.split_len < p + 1 ? beg + a.split_len : p + 1;
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.kc + (size_t)kvh * a.hs + lane * VEC;
+    const __nv_bfloat16 *V = (const __nv_bfloat16 *)a.vc + (size_t)kvh * a.hs + lane * VEC;
+    float q[MAXG][VEC], acc[MAXG][VEC], m[MAXG], l[MAXG];
+#pragma unroll
+    for (int j = 0; j < MAXG; j++) {
+        m[j] = -INFINITY;
+        l[j] = 0.0f;
+#pragma unroll
+        for (int v = 0; v < VEC; v++) {
+            const int h = kvh * a.G + j;
+            q[j][v] = j < a.G ? a.q[((size_t)i * a.H + h) * hd + lane * VEC + v] * a.scale : 0.0f;
+            acc[j][v] = 0.0f;
+        }
+    }
+#pragma unroll 4
+    for (int t = beg; t < end; t++) {
+        float kf[VEC], vf[VEC];
+        load_row<VEC>(K + (size_t)t * hd, kf);
+        load_row<VEC>(V + (size_t)t * hd, vf);
+#pragma unroll
+        for (int j = 0; j < MAXG; j++) {
+            if (j >= a.G) break;
+            float s = 0.0f;
+#pragma unroll
+            for (int v = 0; v < VEC; v++) s += q[j][v] * kf[v];
+            s = warp_sum(s);
+            if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
+            const float mn = fmaxf(m[j], s), corr = expf(m[j] - mn), pj = expf(s - mn);
+            m[j] = mn;
+            l[j] = l[j] * corr + pj;
+#pragma unroll
+            for (int v = 0; v < VEC; v++) acc[j][v] = acc[j][v] * corr + pj * vf[v];
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < MAXG; j++) {
+        if (j >= a.G) break;
+        const long long ih = (long long)i * a.H + kvh * a.G + j;
+        if (a.part) {
+            float *pp = a.part + ((size_t)ih * a.nsplit + sp) * (hd + 2);
+#pragma unroll
+            for (int v = 0; v < VEC; v++) pp[lane * VEC + v] = acc[j][v];
+            if (lane == 0) {
+                pp[hd] = m[j];
+                pp[hd + 1] = l[j];
+            }
+        } else {
+            float *o = a.out + (size_t)ih * hd + lane * VEC;
+#pragma unroll
+            for (int v = 0; v < VEC; v++) o[v] = acc[j][v] / l[j];
+        }
+    }
 }
 
 /* One warp per (query, head): merges the slices' partial softmax results. */
@@ -131,14 +229,20 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
         cu_fail(TTT_ERR_UNSUPPORTED, "attention with head_dim above 256", cudaSuccess);
         return;
     }
+    /* prefill-sized calls on a bf16 cache: tensor cores */
+    if (n >= 16 && cu_flash_attention(out, q, kc, vc, p0, n, p)) return;
     attn_args a = {out, NULL, q, kc, vc, p0, n, p->n_head, p->n_head / p->n_head_kv,
                    p->head_dim, p->window, 1, 0, p->head_stride, p->scale, p->softcap};
     /* the longest visible range of keys; split it when too few warps would run */
     long long range = (long long)p0 + n;
     if (p->window > 0 && range > p->window) range = p->window;
-    const long long items = (long long)n * a.H, want = 16LL * WARPS * g_cu.n_sm;
-    if (items < want) {
-        long long ns = (want + items - 1) / items, most = (range + 127) / 128;
+    const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && G <= MAXG;
+    /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */
+    const long long items = (long long)n * a.H, warps1 = gqa ? items / G : items;
+    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 64 : 128;
+    if (warps1 < want) {
+        long long ns = (want + warps1 - 1) / warps1, most = (range + min_keys - 1) / min_keys;
+        if (most > 256) most = 256;
         a.nsplit = (int)(ns < most ? ns : most);
         if (a.nsplit < 1) a.nsplit = 1;
     }
@@ -148,9 +252,23 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
                                      sizeof(float) * (size_t)items * a.nsplit * (a.hd + 2));
         if (!a.part) return;
     }
-    const long long warps = items * a.nsplit;
-    const unsigned blocks = (unsigned)((warps + WARPS - 1) / WARPS);
-    k_attn<<<blocks, WARPS * 32, sizeof(float) * WARPS * a.hd, g_cu.stream>>>(a);
+    const size_t smem = sizeof(float) * WARPS * a.hd;
+    if (gqa) {
+        const long long warps = warps1 * a.nsplit;
+        const unsigned blocks = (unsigned)((warps + WARPS - 1) / WARPS);
+        switch (a.hd / 32) {
+        case 1: k_attn_gqa<1><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        case 2: k_attn_gqa<2><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        case 4: k_attn_gqa<4><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        default: k_attn_gqa<8><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        }
+    } else {
+        const unsigned blocks = (unsigned)((items * a.nsplit + WARPS - 1) / WARPS);
+        if (cu_kv_elem_size() == 2)
+            k_attn<__nv_bfloat16><<<blocks, WARPS * 32, smem, g_cu.stream>>>(a);
+        else
+            k_attn<float><<<blocks, WARPS * 32, smem, g_cu.stream>>>(a);
+    }
     if (!CU_LAUNCHED("attention")) return;
     if (a.nsplit > 1) {
         k_attn_merge<<<(unsigned)((items + WARPS - 1) / WARPS), WARPS * 32, 0, g_cu.stream>>>(a);

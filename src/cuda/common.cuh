@@ -38,7 +38,8 @@ int cu_ok(cudaError_t e, const char *what);
 /* Per-slot device scratch of at least `bytes`, reused across ops on the one stream; NULL
  * (and a recorded failure) when it cannot grow. */
 void *cu_scratch(int slot, size_t bytes);
-enum { CU_SCRATCH_TOK, CU_SCRATCH_X16, CU_SCRATCH_ATTN, CU_SCRATCH_RED, CU_SCRATCH_COUNT };
+enum { CU_SCRATCH_TOK, CU_SCRATCH_X16, CU_SCRATCH_ATTN, CU_SCRATCH_RED, CU_SCRATCH_A16,
+       CU_SCRATCH_B16, CU_SCRATCH_COUNT };
 
 /* cuBLASLt products, column-major (cuBLAS) conventions. */
 void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
@@ -52,6 +53,14 @@ static inline unsigned cu_blocks(size_t n, unsigned threads) {
 
 
 
+/* prof.cu: GPU time per op kind when TTT_CUDA_PROFILE is set */
+enum { CU_OP_EMBED, CU_OP_RMSNORM, CU_OP_MATMUL, CU_OP_MATMUL_MULTI, CU_OP_MATMUL_NT, CU_OP_GEMM,
+       CU_OP_ROPE, CU_OP_KV_STORE, CU_OP_ATTENTION, CU_OP_ACT_MUL, CU_OP_ADD, CU_OP_SOFTCAP,
+       CU_OP_CONV5, CU_OP_TO_F32, CU_OP_COPY, CU_OP_COUNT };
+int cu_prof_begin(int op);   /* -1 when profiling is off */
+void cu_prof_end(int token);
+void cu_prof_flush(void);
+
 /* ---- the ops, by translation unit (table.cu gathers them) ---- */
 /* mem.cu */
 ttt_status cu_init(int precision);
@@ -62,6 +71,8 @@ void cu_zero(void *dst, size_t bytes);
 void cu_to_host(void *dst, const void *src, size_t bytes);
 void cu_to_backend(void *dst, const void *src, size_t bytes);
 ttt_status cu_sync(void);
+/* bf16 cache in the bf16 mode, float32 in the fp32 mode */
+size_t cu_kv_elem_size(void);
 /* ops.cu */
 void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale);
 void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps);
@@ -85,6 +96,9 @@ void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat 
 void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
 void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
+/* flash.cu: tensor-core prefill attention; 0 when the cache type or head_dim don't suit */
+int cu_flash_attention(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
+                       const ttt_attn_params *p);
 /* attn.cu */
 void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
                   const ttt_attn_params *p);

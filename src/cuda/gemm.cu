@@ -4,6 +4,8 @@
  * accumulation and output; float32 weights (the fp32 mode's, and the fast weights) run in
  * float32, with TF32 tensor cores only in the bf16 mode. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda/common.cuh"
 
@@ -20,51 +22,88 @@ static int lt_ok(cublasStatus_t s, const char *what) {
         if (!lt_ok((call), what)) goto done; \
     } while (0)
 
+/* A product's descriptors and chosen algorithm, kept per shape: building them and asking the
+ * heuristic costs more than a decode step's small GEMMs. */
+typedef struct plan {
+    int key[11];
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} plan;
+
+#define PLANS 256
+static plan g_plans[PLANS];
+static int g_n_plans, g_next_evict;
+
+static void plan_destroy(plan *p) {
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+    memset(p, 0, sizeof *p);
+}
+
+static plan *plan_get(const int *key, int trans_a, int trans_b, int m, int n, int k,
+                      cudaDataType_t at, int lda, cudaDataType_t bt, int ldb, int ldc,
+                      cublasComputeType_t ct) {
+    for (int i = 0; i < g_n_plans; i++)
+        if (!memcmp(g_plans[i].key, key, sizeof g_plans[i].key)) return &g_plans[i];
+    plan *p;
+    if (g_n_plans < PLANS) {
+        p = &g_plans[g_n_plans++];
+    } else {
+        p = &g_plans[g_next_evict];
+        g_next_evict = (g_next_evict + 1) % PLANS;
+        plan_destroy(p);
+    }
+    memcpy(p->key, key, sizeof p->key);
+    const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    CHECK_LT(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F), "matmul descriptor");
+    CHECK_LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+             "matmul descriptor");
+    CHECK_LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+             "matmul descriptor");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->la, at, trans_a ? k : m, trans_a ? m : k, lda),
+             "matmul layout");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->lb, bt, trans_b ? n : k, trans_b ? k : n, ldb),
+             "matmul layout");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_32F, m, n, ldc), "matmul layout");
+    CHECK_LT(cublasLtMatmulPreferenceCreate(&pref), "matmul preference");
+    if (lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                   &g_cu.ws_bytes, sizeof g_cu.ws_bytes),
+              "matmul preference"))
+        lt_ok(cublasLtMatmulAlgoGetHeuristic(g_cu.lt, p->desc, p->la, p->lb, p->lc, p->lc, pref,
+                                             1, &heur, &found),
+              "matmul heuristic");
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (found == 0) {
+        cu_fail(TTT_ERR_UNSUPPORTED, "matmul: no cuBLASLt algorithm for the shape", cudaSuccess);
+        goto done;
+    }
+    p->algo = heur.algo;
+    return p;
+done:
+    plan_destroy(p);
+    return NULL;
+}
+
 /* C[m, n] (column-major, ldc) = alpha op(A) op(B) + beta C. */
 void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
                   cudaDataType_t at, int lda, const void *B, cudaDataType_t bt, int ldb,
                   float beta, float *C, int ldc, int fp32_exact) {
     if (m <= 0 || n <= 0) return;
-    cublasLtMatmulDesc_t desc = NULL;
-    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-    const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
     if (at == CUDA_R_32F && !fp32_exact) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
-    CHECK_LT(cublasLtMatmulDescCreate(&desc, ct, CUDA_R_32F), "matmul descriptor");
-    CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
-             "matmul descriptor");
-    CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
-             "matmul descriptor");
-    CHECK_LT(cublasLtMatrixLayoutCreate(&la, at, trans_a ? k : m, trans_a ? m : k, lda),
-             "matmul layout");
-    CHECK_LT(cublasLtMatrixLayoutCreate(&lb, bt, trans_b ? n : k, trans_b ? k : n, ldb),
-             "matmul layout");
-    CHECK_LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, ldc), "matmul layout");
-    {
-        cublasLtMatmulPreference_t pref = NULL;
-        cublasLtMatmulHeuristicResult_t heur;
-        int found = 0;
-        CHECK_LT(cublasLtMatmulPreferenceCreate(&pref), "matmul preference");
-        cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
-            pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &g_cu.ws_bytes, sizeof g_cu.ws_bytes);
-        if (s == CUBLAS_STATUS_SUCCESS)
-            s = cublasLtMatmulAlgoGetHeuristic(g_cu.lt, desc, la, lb, lc, lc, pref, 1, &heur,
-                                               &found);
-        cublasLtMatmulPreferenceDestroy(pref);
-        if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
-            cu_fail(TTT_ERR_UNSUPPORTED, "matmul: no cuBLASLt algorithm", cudaSuccess);
-            goto done;
-        }
-        CHECK_LT(cublasLtMatmul(g_cu.lt, desc, &alpha, A, la, B, lb, &beta, C, lc, C, lc,
-                                &heur.algo, g_cu.ws, g_cu.ws_bytes, g_cu.stream),
-                 "matmul");
-    }
-done:
-    if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (desc) cublasLtMatmulDescDestroy(desc);
+    const int key[11] = {trans_a, trans_b, m, n, k, (int)at, lda, (int)bt, ldb, ldc, (int)ct};
+    plan *p = plan_get(key, trans_a, trans_b, m, n, k, at, lda, bt, ldb, ldc, ct);
+    if (!p) return;
+    lt_ok(cublasLtMatmul(g_cu.lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, C, p->lc,
+                         &p->algo, g_cu.ws, g_cu.ws_bytes, g_cu.stream),
+          "matmul");
 }
 
 /* x[n, K] as the GEMM input for W: float32 as is, or a bf16 copy in scratch. */
@@ -85,19 +124,48 @@ static int check_type(const ttt_mat *W) {
     return 0;
 }
 
-void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
+static void matmul_in(float *y, const void *in, const ttt_mat *W, int n, int accumulate) {
     const int N = W->rows, K = W->cols;
-    if (n <= 0 || !check_type(W)) return;
-    const void *in = input_for(W, x, (size_t)n * K);
-    if (!in) return;
     /* y^T [N, n] = W [K, N]^T-as-stored^T x^T */
     cu_lt_matmul(1, 0, N, n, K, 1.0f, W->data, type_of(W), K, in, type_of(W), K,
                  accumulate ? 1.0f : 0.0f, y, N, g_cu.prec == TTT_PREC_F32);
 }
 
+/* bf16 copy of count floats in a scratch slot (the bf16 mode's inputs for float32 operands) */
+static const __nv_bfloat16 *to_bf16(int slot, const float *x, size_t count) {
+    __nv_bfloat16 *b = (__nv_bfloat16 *)cu_scratch(slot, sizeof(__nv_bfloat16) * count);
+    if (b) cu_f32_to_bf16(b, x, count);
+    return b;
+}
+
+/* Products with many rows and a float32 weight (the fast weight S) in the bf16 mode run on
+ * bf16 tensor cores; a few rows (decode) read S as it is. */
+#define BF16_MIN_ROWS 64
+
+void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
+    if (n <= 0 || !check_type(W)) return;
+    if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
+        const size_t nw = (size_t)W->rows * W->cols;
+        const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
+                            W->rows, W->cols};
+        const void *in = input_for(&Wb, x, (size_t)n * W->cols);
+        if (Wb.data && in) matmul_in(y, in, &Wb, n, accumulate);
+        return;
+    }
+    const void *in = input_for(W, x, (size_t)n * W->cols);
+    if (in) matmul_in(y, in, W, n, accumulate);
+}
+
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                      int n) {
-    for (int i = 0; i < count; i++) cu_matmul(ys[i], x, Ws[i], n, 0);
+    /* one conversion of x serves every matrix of the same type */
+    const void *in = NULL;
+    for (int i = 0; i < count && n > 0; i++) {
+        if (!check_type(Ws[i])) return;
+        if (!in || Ws[i]->dtype != Ws[0]->dtype) in = input_for(Ws[i], x, (size_t)n * Ws[i]->cols);
+        if (!in) return;
+        matmul_in(ys[i], in, Ws[i], n, 0);
+    }
 }
 
 void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {
@@ -113,6 +181,14 @@ void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {
 void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
     /* row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T */
+    if (g_cu.prec != TTT_PREC_F32) { /* bf16 inputs, float32 accumulation into C */
+        const __nv_bfloat16 *a = to_bf16(CU_SCRATCH_A16, A, (size_t)(trans_a ? K : M) * lda);
+        const __nv_bfloat16 *b = to_bf16(CU_SCRATCH_B16, B, (size_t)(trans_b ? N : K) * ldb);
+        if (a && b)
+            cu_lt_matmul(trans_b, trans_a, N, M, K, alpha, b, CUDA_R_16BF, ldb, a, CUDA_R_16BF,
+                         lda, beta, C, ldc, 0);
+        return;
+    }
     cu_lt_matmul(trans_b, trans_a, N, M, K, alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda, beta,
-                 C, ldc, g_cu.prec == TTT_PREC_F32);
+                 C, ldc, 1);
 }

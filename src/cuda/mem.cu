@@ -143,6 +143,8 @@ ttt_status cu_sync(void) {
     return st;
 }
 
+size_t cu_kv_elem_size(void) { return g_cu.prec == TTT_PREC_F32 ? sizeof(float) : 2; }
+
 void *cu_scratch(int slot, size_t bytes) {
     if (g_scratch_bytes[slot] >= bytes) return g_scratch[slot];
     size_t want = bytes + bytes / 4;

@@ -83,19 +83,29 @@ void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq) {
     CU_LAUNCHED("rope");
 }
 
-static __global__ void k_kv_store(float *cache, size_t head_stride, const float *x, int n_head_kv,
+static __device__ __forceinline__ void store_kv(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+
+template <typename T>
+static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, int n_head_kv,
                                   int hd, int p0) {
     const int i = blockIdx.x, h = blockIdx.y;
-    float *dst = cache + h * head_stride + (size_t)(p0 + i) * hd;
+    T *dst = cache + h * head_stride + (size_t)(p0 + i) * hd;
     const float *src = x + ((size_t)i * n_head_kv + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) dst[d] = src[d];
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) store_kv(dst + d, src[d]);
 }
 
 void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
                  int p0) {
     if (n <= 0) return;
-    k_kv_store<<<dim3(n, n_head_kv), 128, 0, g_cu.stream>>>(cache, head_stride, x, n_head_kv, hd,
-                                                            p0);
+    const dim3 grid(n, n_head_kv);
+    if (cu_kv_elem_size() == 2)
+        k_kv_store<<<grid, 128, 0, g_cu.stream>>>((__nv_bfloat16 *)cache, head_stride, x,
+                                                   n_head_kv, hd, p0);
+    else
+        k_kv_store<<<grid, 128, 0, g_cu.stream>>>(cache, head_stride, x, n_head_kv, hd, p0);
     CU_LAUNCHED("kv_store");
 }
 

@@ -66,6 +66,7 @@ struct ttt_session {
     int n_past;     /* tokens in the cache */
     int failed;     /* an eval failed midway: state is inconsistent until a reset */
     int *kv_cap;    /* [L] rows allocated in each layer's cache */
+    size_t kv_es;   /* bytes per cache element (the backend's choice) */
     float **kc;     /* [L] -> [Hkv, kv_cap[l], hd] keys after norm and RoPE (head-major) */
     float **vc;     /* [L] -> [Hkv, kv_cap[l], hd] */
     ttt_fast *fast; /* [L]; only TTT layers have buffers */
