@@ -108,18 +108,25 @@ static __global__ void k_attn(attn_args a) {
 
 /* Decode on a bf16 cache: one warp per (query, KV head, slice of keys) serves all G query
  * heads of the group, so each K/V row is read once. Lane l owns dims [l*VEC, l*VEC + VEC):
- * rows load as one coalesced 32 x VEC access, the G dot products reduce across the warp. */
+ * rows load as coalesced 32 x VEC accesses. Keys go in blocks of 32: every lane forms its
+ * partial dot products with the 32 keys, a butterfly reduce-scatter (31 shuffles) leaves
+ * lane j the full score of key j, and the softmax update is one step per block. */
 #define MAXG 8
 
 template <int VEC>
-static __device__ __forceinline__ void load_row(const __nv_bfloat16 *p, float *f) {
+struct kv_vec {
+    typedef typename std::conditional<
+        VEC == 1, unsigned short,
+        typename std::conditional<VEC == 2, unsigned,
+                                  typename std::conditional<VEC == 4, uint2, uint4>::type>::type>::
+        type type;
+};
+
+template <int VEC>
+static __device__ __forceinline__ void unpack_row(const typename kv_vec<VEC>::type &u, float *f) {
     if constexpr (VEC == 1) {
-        f[0] = __bfloat162float(*p);
+        f[0] = __bfloat162float(*reinterpret_cast<const __nv_bfloat16 *>(&u));
     } else {
-        /* VEC bf16 in one 4, 8 or 16-byte load */
-        typedef typename std::conditional<VEC == 2, unsigned,
-                typename std::conditional<VEC == 4, uint2, uint4>::type>::type vec_t;
-        vec_t u = *reinterpret_cast<const vec_t *>(p);
         const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
 #pragma unroll
         for (int k = 0; k < VEC / 2; k++) {
@@ -130,8 +137,23 @@ static __device__ __forceinline__ void load_row(const __nv_bfloat16 *p, float *f
     }
 }
 
+/* v[j] summed over the warp ends up in lane j (v is clobbered). */
+static __device__ __forceinline__ float reduce_scatter32(float *v, int lane) {
+#pragma unroll
+    for (int s = 16; s >= 1; s >>= 1) {
+        const bool up = lane & s;
+#pragma unroll
+        for (int i = 0; i < s; i++) {
+            const float send = up ? v[i] : v[i + s], keep = up ? v[i + s] : v[i];
+            v[i] = keep + __shfl_xor_sync(FULL, send, s);
+        }
+    }
+    return v[0];
+}
+
 template <int VEC>
 static __global__ void k_attn_gqa(attn_args a) {
+    typedef typename kv_vec<VEC>::type vec_t;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int Hkv = a.H / a.G;
     const long long w = (long long)blockIdx.x * WARPS + warp;
@@ -157,24 +179,51 @@ static __global__ void k_attn_gqa(attn_args a) {
             acc[j][v] = 0.0f;
         }
     }
-#pragma unroll 4
-    for (int t = beg; t < end; t++) {
-        float kf[VEC], vf[VEC];
-        load_row<VEC>(K + (size_t)t * hd, kf);
-        load_row<VEC>(V + (size_t)t * hd, vf);
+    for (int t0 = beg; t0 < end; t0 += 32) {
+        vec_t kr[32];
 #pragma unroll
-        for (int j = 0; j < MAXG; j++) {
-            if (j >= a.G) break;
-            float s = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            const int t = t0 + j < end ? t0 + j : end - 1; /* stays in bounds; masked below */
+            kr[j] = *reinterpret_cast<const vec_t *>(K + (size_t)t * hd);
+        }
+        const bool valid = t0 + lane < end;
+        float pj[MAXG];
 #pragma unroll
-            for (int v = 0; v < VEC; v++) s += q[j][v] * kf[v];
-            s = warp_sum(s);
-            if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
-            const float mn = fmaxf(m[j], s), corr = expf(m[j] - mn), pj = expf(s - mn);
-            m[j] = mn;
-            l[j] = l[j] * corr + pj;
+        for (int g = 0; g < MAXG; g++) {
+            if (g >= a.G) break;
+            float v[32];
 #pragma unroll
-            for (int v = 0; v < VEC; v++) acc[j][v] = acc[j][v] * corr + pj * vf[v];
+            for (int j = 0; j < 32; j++) {
+                float kf[VEC];
+                unpack_row<VEC>(kr[j], kf);
+                float d = 0.0f;
+#pragma unroll
+                for (int e = 0; e < VEC; e++) d += q[g][e] * kf[e];
+                v[j] = d;
+            }
+            float sc = reduce_scatter32(v, lane);
+            if (a.softcap > 0) sc = a.softcap * tanhf(sc / a.softcap);
+            sc = valid ? sc : -INFINITY;
+            const float mn = fmaxf(m[g], warp_max(sc));
+            const float corr = expf(m[g] - mn), pr = valid ? expf(sc - mn) : 0.0f;
+            l[g] = l[g] * corr + warp_sum(pr);
+            m[g] = mn;
+#pragma unroll
+            for (int e = 0; e < VEC; e++) acc[g][e] *= corr;
+            pj[g] = pr;
+        }
+        const int cnt = end - t0 < 32 ? end - t0 : 32;
+#pragma unroll 8
+        for (int j = 0; j < cnt; j++) {
+            float vf[VEC];
+            unpack_row<VEC>(*reinterpret_cast<const vec_t *>(V + (size_t)(t0 + j) * hd), vf);
+#pragma unroll
+            for (int g = 0; g < MAXG; g++) {
+                if (g >= a.G) break;
+                const float pb = __shfl_sync(FULL, pj[g], j);
+#pragma unroll
+                for (int e = 0; e < VEC; e++) acc[g][e] += pb * vf[e];
+            }
         }
     }
 #pragma unroll
@@ -236,10 +285,10 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
     /* the longest visible range of keys; split it when too few warps would run */
     long long range = (long long)p0 + n;
     if (p->window > 0 && range > p->window) range = p->window;
-    const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && G <= MAXG;
+    const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && a.hd <= 128 && G <= MAXG;
     /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */
     const long long items = (long long)n * a.H, warps1 = gqa ? items / G : items;
-    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 64 : 128;
+    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 128 : 128;
     if (warps1 < want) {
         long long ns = (want + warps1 - 1) / warps1, most = (range + min_keys - 1) / min_keys;
         if (most > 256) most = 256;
@@ -259,8 +308,7 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
         switch (a.hd / 32) {
         case 1: k_attn_gqa<1><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
         case 2: k_attn_gqa<2><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
-        case 4: k_attn_gqa<4><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
-        default: k_attn_gqa<8><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        default: k_attn_gqa<4><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
         }
     } else {
         const unsigned blocks = (unsigned)((items * a.nsplit + WARPS - 1) / WARPS);

@@ -142,8 +142,90 @@ static const __nv_bfloat16 *to_bf16(int slot, const float *x, size_t count) {
  * bf16 tensor cores; a few rows (decode) read S as it is. */
 #define BF16_MIN_ROWS 64
 
+/* Decode-sized products (n <= GEMV_ROWS): one warp per weight row, 16-byte loads, float32 x
+ * read as is; memory-bound on the weights, with no conversion pass. */
+#define GEMV_ROWS 4
+#define GEMV_WARPS 8
+
+template <typename T>
+static __device__ __forceinline__ void unpack16(const uint4 &u, float *f);
+template <>
+__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4 &u, float *f) {
+    const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const float2 x = __bfloat1622float2(b[k]);
+        f[2 * k] = x.x;
+        f[2 * k + 1] = x.y;
+    }
+}
+template <>
+__device__ __forceinline__ void unpack16<float>(const uint4 &u, float *f) {
+    f[0] = __uint_as_float(u.x);
+    f[1] = __uint_as_float(u.y);
+    f[2] = __uint_as_float(u.z);
+    f[3] = __uint_as_float(u.w);
+}
+
+template <typename T, int NX>
+static __global__ void k_gemv(float *y, const float *x, const T *W, int N, int K, int acc) {
+    constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
+    const int lane = threadIdx.x % 32;
+    const int r = blockIdx.x * GEMV_WARPS + threadIdx.x / 32;
+    if (r >= N) return;
+    const T *w = W + (size_t)r * K;
+    float s[NX];
+#pragma unroll
+    for (int j = 0; j < NX; j++) s[j] = 0.0f;
+#pragma unroll 4
+    for (int k = lane * E; k < K; k += 32 * E) {
+        float wf[E];
+        unpack16<T>(*reinterpret_cast<const uint4 *>(w + k), wf);
+#pragma unroll
+        for (int j = 0; j < NX; j++) {
+            const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
+#pragma unroll
+            for (int e = 0; e < E / 4; e++) {
+                const float4 v = xv[e];
+                s[j] += wf[4 * e] * v.x + wf[4 * e + 1] * v.y + wf[4 * e + 2] * v.z +
+                        wf[4 * e + 3] * v.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NX; j++) {
+        float t = s[j];
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+        if (lane == 0) y[(size_t)j * N + r] = acc ? y[(size_t)j * N + r] + t : t;
+    }
+}
+
+template <typename T>
+static void gemv_t(float *y, const float *x, const T *W, int N, int K, int n, int acc) {
+    const unsigned blocks = (unsigned)((N + GEMV_WARPS - 1) / GEMV_WARPS);
+    const int th = 32 * GEMV_WARPS;
+    switch (n) {
+    case 1: k_gemv<T, 1><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
+    case 2: k_gemv<T, 2><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
+    case 3: k_gemv<T, 3><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
+    default: k_gemv<T, 4><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
+    }
+    CU_LAUNCHED("gemv");
+}
+
+/* 1 when the GEMV kernel took the product */
+static int gemv(float *y, const float *x, const ttt_mat *W, int n, int acc) {
+    if (n > GEMV_ROWS || W->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
+    if (W->dtype == TTT_DT_BF16)
+        gemv_t(y, x, (const __nv_bfloat16 *)W->data, W->rows, W->cols, n, acc);
+    else
+        gemv_t(y, x, (const float *)W->data, W->rows, W->cols, n, acc);
+    return 1;
+}
+
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
     if (n <= 0 || !check_type(W)) return;
+    if (gemv(y, x, W, n, accumulate)) return;
     if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
         const size_t nw = (size_t)W->rows * W->cols;
         const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
@@ -158,6 +240,10 @@ void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate
 
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                      int n) {
+    if (n <= GEMV_ROWS) {
+        for (int i = 0; i < count; i++) cu_matmul(ys[i], x, Ws[i], n, 0);
+        return;
+    }
     /* one conversion of x serves every matrix of the same type */
     const void *in = NULL;
     for (int i = 0; i < count && n > 0; i++) {
