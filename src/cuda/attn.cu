@@ -137,22 +137,31 @@ static __device__ __forceinline__ void unpack_row(const typename kv_vec<VEC>::ty
     }
 }
 
-/* v[j] summed over the warp ends up in lane j (v is clobbered). */
-static __device__ __forceinline__ float reduce_scatter32(float *v, int lane) {
+/* One halving step of the reduce-scatter: lanes with bit S set keep the upper S values. The
+ * selects are arithmetic: a `?:` between v[i] and v[i + S] becomes a run-time index and sends
+ * v to local memory (partial dot products are finite). */
+template <int S>
+static __device__ __forceinline__ void rs_step(float *v, int lane) {
+    const float up = (lane & S) ? 1.0f : 0.0f, dn = 1.0f - up;
 #pragma unroll
-    for (int s = 16; s >= 1; s >>= 1) {
-        const bool up = lane & s;
-#pragma unroll
-        for (int i = 0; i < s; i++) {
-            const float send = up ? v[i] : v[i + s], keep = up ? v[i + s] : v[i];
-            v[i] = keep + __shfl_xor_sync(FULL, send, s);
-        }
+    for (int i = 0; i < S; i++) {
+        const float lo = v[i], hi = v[i + S];
+        v[i] = hi * up + lo * dn + __shfl_xor_sync(FULL, lo * up + hi * dn, S);
     }
+}
+
+/* v[j] summed over the warp ends up in lane j (v is clobbered); 31 shuffles. */
+static __device__ __forceinline__ float reduce_scatter32(float *v, int lane) {
+    rs_step<16>(v, lane);
+    rs_step<8>(v, lane);
+    rs_step<4>(v, lane);
+    rs_step<2>(v, lane);
+    rs_step<1>(v, lane);
     return v[0];
 }
 
-template <int VEC>
-static __global__ void k_attn_gqa(attn_args a) {
+template <int VEC, int GG>
+static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
     typedef typename kv_vec<VEC>::type vec_t;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int Hkv = a.H / a.G;
@@ -167,15 +176,15 @@ static __global__ void k_attn_gqa(attn_args a) {
     const int end = beg + a.split_len < p + 1 ? beg + a.split_len : p + 1;
     const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.kc + (size_t)kvh * a.hs + lane * VEC;
     const __nv_bfloat16 *V = (const __nv_bfloat16 *)a.vc + (size_t)kvh * a.hs + lane * VEC;
-    float q[MAXG][VEC], acc[MAXG][VEC], m[MAXG], l[MAXG];
+    float q[GG][VEC], acc[GG][VEC], m[GG], l[GG];
 #pragma unroll
-    for (int j = 0; j < MAXG; j++) {
+    for (int j = 0; j < GG; j++) {
         m[j] = -INFINITY;
         l[j] = 0.0f;
 #pragma unroll
         for (int v = 0; v < VEC; v++) {
             const int h = kvh * a.G + j;
-            q[j][v] = j < a.G ? a.q[((size_t)i * a.H + h) * hd + lane * VEC + v] * a.scale : 0.0f;
+            q[j][v] = a.q[((size_t)i * a.H + h) * hd + lane * VEC + v] * a.scale;
             acc[j][v] = 0.0f;
         }
     }
@@ -187,10 +196,9 @@ static __global__ void k_attn_gqa(attn_args a) {
             kr[j] = *reinterpret_cast<const vec_t *>(K + (size_t)t * hd);
         }
         const bool valid = t0 + lane < end;
-        float pj[MAXG];
+        float pj[GG];
 #pragma unroll
-        for (int g = 0; g < MAXG; g++) {
-            if (g >= a.G) break;
+        for (int g = 0; g < GG; g++) {
             float v[32];
 #pragma unroll
             for (int j = 0; j < 32; j++) {
@@ -218,17 +226,15 @@ static __global__ void k_attn_gqa(attn_args a) {
             float vf[VEC];
             unpack_row<VEC>(*reinterpret_cast<const vec_t *>(V + (size_t)(t0 + j) * hd), vf);
 #pragma unroll
-            for (int g = 0; g < MAXG; g++) {
-                if (g >= a.G) break;
-                const float pb = __shfl_sync(FULL, pj[g], j);
+            for (int g = 0; g < GG; g++) {
+                    const float pb = __shfl_sync(FULL, pj[g], j);
 #pragma unroll
                 for (int e = 0; e < VEC; e++) acc[g][e] += pb * vf[e];
             }
         }
     }
 #pragma unroll
-    for (int j = 0; j < MAXG; j++) {
-        if (j >= a.G) break;
+    for (int j = 0; j < GG; j++) {
         const long long ih = (long long)i * a.H + kvh * a.G + j;
         if (a.part) {
             float *pp = a.part + ((size_t)ih * a.nsplit + sp) * (hd + 2);
@@ -246,27 +252,33 @@ static __global__ void k_attn_gqa(attn_args a) {
     }
 }
 
-/* One warp per (query, head): merges the slices' partial softmax results. */
+/* One warp per (query, head): merges the slices' partial softmax results. Lanes take slices
+ * for the weights exp(m_s - M) (kept in shared memory), then dims for the weighted sums. */
+#define MAX_SPLIT 256
+
 static __global__ void k_attn_merge(attn_args a) {
+    __shared__ float wsh[WARPS][MAX_SPLIT];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long ih = (long long)blockIdx.x * WARPS + warp;
     if (ih >= (long long)a.n * a.H) return;
-    const int hd = a.hd;
-    const float *pp = a.part + (size_t)ih * a.nsplit * (hd + 2);
+    const int hd = a.hd, ns = a.nsplit;
+    const float *pp = a.part + (size_t)ih * ns * (hd + 2);
     float M = -INFINITY;
-    for (int s = 0; s < a.nsplit; s++) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
+    for (int s = lane; s < ns; s += 32) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
+    M = warp_max(M);
     float L = 0.0f;
-    for (int s = 0; s < a.nsplit; s++) {
+    for (int s = lane; s < ns; s += 32) {
         const float *ps = pp + (size_t)s * (hd + 2);
-        if (ps[hd + 1] > 0) L += ps[hd + 1] * expf(ps[hd] - M);
+        const float w = ps[hd + 1] > 0 ? expf(ps[hd] - M) : 0.0f;
+        wsh[warp][s] = w;
+        L += ps[hd + 1] * w;
     }
+    L = warp_sum(L);
+    __syncwarp();
     float *o = a.out + (size_t)ih * hd;
     for (int d = lane; d < hd; d += 32) {
         float v = 0.0f;
-        for (int s = 0; s < a.nsplit; s++) {
-            const float *ps = pp + (size_t)s * (hd + 2);
-            if (ps[hd + 1] > 0) v += ps[d] * expf(ps[hd] - M);
-        }
+        for (int s = 0; s < ns; s++) v += wsh[warp][s] * pp[(size_t)s * (hd + 2) + d];
         o[d] = v / L;
     }
 }
@@ -285,13 +297,14 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
     /* the longest visible range of keys; split it when too few warps would run */
     long long range = (long long)p0 + n;
     if (p->window > 0 && range > p->window) range = p->window;
-    const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && a.hd <= 128 && G <= MAXG;
+    const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && a.hd <= 128 &&
+                         (G == 1 || G == 2 || G == 4 || G == 8);
     /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */
     const long long items = (long long)n * a.H, warps1 = gqa ? items / G : items;
     const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 128 : 128;
     if (warps1 < want) {
         long long ns = (want + warps1 - 1) / warps1, most = (range + min_keys - 1) / min_keys;
-        if (most > 256) most = 256;
+        if (most > MAX_SPLIT) most = MAX_SPLIT;
         a.nsplit = (int)(ns < most ? ns : most);
         if (a.nsplit < 1) a.nsplit = 1;
     }
@@ -305,10 +318,16 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
     if (gqa) {
         const long long warps = warps1 * a.nsplit;
         const unsigned blocks = (unsigned)((warps + WARPS - 1) / WARPS);
-        switch (a.hd / 32) {
-        case 1: k_attn_gqa<1><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
-        case 2: k_attn_gqa<2><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
-        default: k_attn_gqa<4><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a); break;
+        const int sel = (a.hd / 32) * 16 + G;
+        switch (sel) {
+#define GQA_CASE(vec, gg)                                                              \
+    case vec * 16 + gg:                                                                \
+        k_attn_gqa<vec, gg><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a);                \
+        break;
+            GQA_CASE(1, 1) GQA_CASE(1, 2) GQA_CASE(1, 4) GQA_CASE(1, 8)
+            GQA_CASE(2, 1) GQA_CASE(2, 2) GQA_CASE(2, 4) GQA_CASE(2, 8)
+            GQA_CASE(4, 1) GQA_CASE(4, 2) GQA_CASE(4, 4) GQA_CASE(4, 8)
+#undef GQA_CASE
         }
     } else {
         const unsigned blocks = (unsigned)((items * a.nsplit + WARPS - 1) / WARPS);
