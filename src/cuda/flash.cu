@@ -84,19 +84,33 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
     int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
     kbeg -= kbeg % BK;
     const int kend = qhi + 1;
+    /* the next tile waits in registers while the current one is used: its loads overlap the
+     * tensor-core work */
+    constexpr int CH = BK * HD / 8, PER = (CH + 32 * WARPS - 1) / (32 * WARPS);
+    uint4 kn[PER], vn[PER];
+    auto fetch = [&](int k0) {
+#pragma unroll
+        for (int j = 0; j < PER; j++) {
+            const int e = threadIdx.x + j * 32 * WARPS, key = e / (HD / 8), d = (e % (HD / 8)) * 8;
+            kn[j] = vn[j] = make_uint4(0, 0, 0, 0);
+            if (e < CH && k0 + key < kend) {
+                kn[j] = *reinterpret_cast<const uint4 *>(K + (size_t)(k0 + key) * HD + d);
+                vn[j] = *reinterpret_cast<const uint4 *>(V + (size_t)(k0 + key) * HD + d);
+            }
+        }
+    };
+    if (kbeg < kend) fetch(kbeg);
     for (int k0 = kbeg; k0 < kend; k0 += BK) {
         __syncthreads(); /* the previous tile is consumed */
-        for (int e = threadIdx.x; e < BK * HD / 8; e += blockDim.x) {
-            const int key = e / (HD / 8), d = (e % (HD / 8)) * 8;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (k0 + key < kend) {
-                kv = *reinterpret_cast<const uint4 *>(K + (size_t)(k0 + key) * HD + d);
-                vv = *reinterpret_cast<const uint4 *>(V + (size_t)(k0 + key) * HD + d);
-            }
-            *reinterpret_cast<uint4 *>(Ks + key * KS + d) = kv;
-            *reinterpret_cast<uint4 *>(Vs + key * KS + d) = vv;
+#pragma unroll
+        for (int j = 0; j < PER; j++) {
+            const int e = threadIdx.x + j * 32 * WARPS, key = e / (HD / 8), d = (e % (HD / 8)) * 8;
+            if (e >= CH) break;
+            *reinterpret_cast<uint4 *>(Ks + key * KS + d) = kn[j];
+            *reinterpret_cast<uint4 *>(Vs + key * KS + d) = vn[j];
         }
         __syncthreads();
+        if (k0 + BK < kend) fetch(k0 + BK);
         if (r0 >= a.n || k0 > a.p0 + r0 + 15) continue; /* nothing visible to this warp */
 
         float s[BK / 8][4];
@@ -132,7 +146,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
             const float mn = fmaxf(m[r], mx[r]);
             mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row with nothing visible yet */
-            corr[r] = expf(m[r] - mu[r]);
+            corr[r] = __expf(m[r] - mu[r]);
             m[r] = mn;
             l[r] *= corr[r];
         }
@@ -147,7 +161,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
         for (int nb = 0; nb < BK / 8; nb++)
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const float p = expf(s[nb][j] - mu[j >> 1]);
+                const float p = __expf(s[nb][j] - mu[j >> 1]);
                 s[nb][j] = p;
                 l[j >> 1] += p;
             }
