@@ -79,6 +79,43 @@ static void check_model(const char *dir, const char *name, int precision, double
     ttt_model_free(m);
 }
 
+/* A model larger than the GPU and memory running out mid-run (the KV cache cannot grow):
+ * clear NOMEM errors, and the session goes on once memory is back (TTT_CUDA_MEM_LIMIT_KB
+ * caps what the backend may hold). */
+static void check_out_of_memory(const char *dir) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    ttt_model *m = NULL;
+    setenv("TTT_CUDA_MEM_LIMIT_KB", "1", 1); /* the weights need more */
+    CHECK_FAILS(ttt_model_load_ex(dir, &mp, &m), TTT_ERR_NOMEM, "out of device memory");
+    CHECK(m == NULL);
+    unsetenv("TTT_CUDA_MEM_LIMIT_KB");
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = 4096;
+    sp.n_batch = 8;
+    ttt_session *s = NULL;
+    CHECK_OK(ttt_session_init(m, &sp, &s));
+    uint64_t in_use = 0;
+    CHECK_OK(ttt_device_memory(TTT_DEVICE_CUDA, &in_use, NULL, 0));
+    int32_t tok[600];
+    for (int i = 0; i < 600; i++) tok[i] = (i * 7 + 3) % 1000;
+    char lim[32];
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)(in_use >> 10) + 4);
+    setenv("TTT_CUDA_MEM_LIMIT_KB", lim, 1); /* the KV cache cannot grow to 600 tokens */
+    if (s) {
+        CHECK_FAILS(ttt_session_eval(s, tok, 600, NULL), TTT_ERR_NOMEM, "KV cache");
+        CHECK(ttt_session_n_past(s) == 0); /* the cache grows before any token runs */
+        unsetenv("TTT_CUDA_MEM_LIMIT_KB");
+        CHECK_OK(ttt_session_eval(s, tok, 600, NULL));
+        CHECK(ttt_session_n_past(s) == 600);
+    }
+    unsetenv("TTT_CUDA_MEM_LIMIT_KB");
+    ttt_session_free(s);
+    ttt_model_free(m);
+}
+
 int main(void) {
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;
@@ -96,6 +133,7 @@ int main(void) {
         return check_failures ? 1 : 77;
     }
     ttt_model_free(m);
+    check_out_of_memory(dir);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};
     for (int i = 0; i < 4; i++) {
         snprintf(dir, sizeof dir, "%s/%s", golden(), models[i]);

@@ -2,6 +2,7 @@
  * ceiling probes. Every op runs on one stream; ops return nothing, so a failing call records
  * the first error and ttt_ops.sync reports it (as CUDA's own sticky errors do). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/common.cuh"
@@ -90,9 +91,18 @@ ttt_status cu_init(int precision) {
     return TTT_OK;
 }
 
+/* TTT_CUDA_MEM_LIMIT_KB caps the bytes held through the backend (tests: a model larger than
+ * the GPU, running out of memory mid-run); read at each allocation so a test can move it. */
+static size_t mem_limit(void) {
+    const char *e = getenv("TTT_CUDA_MEM_LIMIT_KB");
+    return e && *e ? (size_t)strtoull(e, NULL, 10) << 10 : 0;
+}
+
 void *cu_alloc(size_t bytes) {
     void *p = NULL;
     if (bytes == 0) bytes = 1;
+    const size_t limit = mem_limit();
+    if (limit && g_cu.in_use + bytes > limit) return NULL;
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* out of memory is not sticky: the caller reports it */
