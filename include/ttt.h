@@ -186,7 +186,8 @@ typedef enum ttt_precision {
 
 typedef struct ttt_model_params {
     int device;    /* TTT_DEVICE_* */
-    int precision; /* TTT_PREC_*; the CPU computes in float32 whatever this says */
+    int precision; /* TTT_PREC_*; the CPU computes in float32 whatever this says. CUDA: one
+                      precision per process, the last loaded model's */
 } ttt_model_params;
 
 ttt_model_params ttt_model_default_params(void);

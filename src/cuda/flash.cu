@@ -15,6 +15,7 @@
 #define WARPS 8
 #define BQ (16 * WARPS) /* query rows per block, 16 per warp */
 #define BK 64 /* keys per tile */
+#define LOG2E 1.4426950408889634f
 
 typedef struct flash_args {
     float *out;                /* [n, H, hd] */
@@ -77,7 +78,8 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
     float o[HD / 8][4];
 #pragma unroll
     for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* m: log2 domain */
+    const float scale2 = a.scale * LOG2E;
 
     /* keys visible to any row of the block */
     const int qlo = a.p0 + tile * BQ, qhi = min(a.p0 + a.n, qlo + BQ) - 1;
@@ -124,18 +126,25 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
                     *reinterpret_cast<const uint32_t *>(kr + 8));
             }
         }
-        /* scale, softcap, mask; running max per row (g and g + 8) */
+        /* scale (into the log2 domain), softcap, mask; running max per row (g and g + 8).
+         * Tiles that every row of the warp sees whole skip the mask arithmetic. */
+        const bool whole = r0 + 15 < a.n && k0 + BK - 1 <= a.p0 + r0 &&
+                           (a.window <= 0 || k0 > a.p0 + r0 + 15 - a.window);
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int nb = 0; nb < BK / 8; nb++)
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const int row = r0 + g + (j >> 1) * 8, key = k0 + nb * 8 + 2 * c + (j & 1);
-                const int qp = a.p0 + row;
-                float v = s[nb][j] * a.scale;
-                if (a.softcap > 0) v = a.softcap * tanhf(v / a.softcap);
-                const bool ok = row < a.n && key <= qp && (a.window <= 0 || key > qp - a.window);
-                v = ok ? v : -INFINITY;
+                float v;
+                if (a.softcap > 0) v = a.softcap * LOG2E * tanhf(s[nb][j] * a.scale / a.softcap);
+                else v = s[nb][j] * scale2;
+                if (!whole) {
+                    const int row = r0 + g + (j >> 1) * 8, key = k0 + nb * 8 + 2 * c + (j & 1);
+                    const int qp = a.p0 + row;
+                    const bool ok =
+                        row < a.n && key <= qp && (a.window <= 0 || key > qp - a.window);
+                    v = ok ? v : -INFINITY;
+                }
                 s[nb][j] = v;
                 mx[j >> 1] = fmaxf(mx[j >> 1], v);
             }
@@ -146,7 +155,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
             const float mn = fmaxf(m[r], mx[r]);
             mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row with nothing visible yet */
-            corr[r] = __expf(m[r] - mu[r]);
+            corr[r] = exp2f(m[r] - mu[r]);
             m[r] = mn;
             l[r] *= corr[r];
         }
@@ -161,7 +170,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
         for (int nb = 0; nb < BK / 8; nb++)
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const float p = __expf(s[nb][j] - mu[j >> 1]);
+                const float p = exp2f(s[nb][j] - mu[j >> 1]);
                 s[nb][j] = p;
                 l[j >> 1] += p;
             }

@@ -167,13 +167,34 @@ __device__ __forceinline__ void unpack16<float>(const uint4 &u, float *f) {
     f[3] = __uint_as_float(u.w);
 }
 
+/* Up to 3 matrices of one shape class (same K and type) in one launch: Q/K/V, gate/up. */
+template <typename T>
+struct gemv_set {
+    const T *W[3];
+    float *y[3];
+    int N[3];  /* rows of each */
+    int count;
+};
+
 template <typename T, int NX>
-static __global__ void k_gemv(float *y, const float *x, const T *W, int N, int K, int acc) {
+static __global__ void k_gemv(gemv_set<T> set, const float *x, int K, int acc) {
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
     const int lane = threadIdx.x % 32;
-    const int r = blockIdx.x * GEMV_WARPS + threadIdx.x / 32;
-    if (r >= N) return;
-    const T *w = W + (size_t)r * K;
+    /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
+    int r = blockIdx.x * GEMV_WARPS + threadIdx.x / 32, mi = 0;
+    if (r >= set.N[0]) {
+        r -= set.N[0];
+        mi = 1;
+        if (set.count < 2) return;
+        if (r >= set.N[1]) {
+            r -= set.N[1];
+            mi = 2;
+            if (set.count < 3 || r >= set.N[2]) return;
+        }
+    }
+    const int N = mi == 0 ? set.N[0] : mi == 1 ? set.N[1] : set.N[2];
+    float *y = mi == 0 ? set.y[0] : mi == 1 ? set.y[1] : set.y[2];
+    const T *w = (mi == 0 ? set.W[0] : mi == 1 ? set.W[1] : set.W[2]) + (size_t)r * K;
     float s[NX];
 #pragma unroll
     for (int j = 0; j < NX; j++) s[j] = 0.0f;
@@ -201,31 +222,50 @@ static __global__ void k_gemv(float *y, const float *x, const T *W, int N, int K
 }
 
 template <typename T>
-static void gemv_t(float *y, const float *x, const T *W, int N, int K, int n, int acc) {
-    const unsigned blocks = (unsigned)((N + GEMV_WARPS - 1) / GEMV_WARPS);
+static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
+    const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
+    const unsigned blocks = (unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS);
     const int th = 32 * GEMV_WARPS;
     switch (n) {
-    case 1: k_gemv<T, 1><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
-    case 2: k_gemv<T, 2><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
-    case 3: k_gemv<T, 3><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
-    default: k_gemv<T, 4><<<blocks, th, 0, g_cu.stream>>>(y, x, W, N, K, acc); break;
+    case 1: k_gemv<T, 1><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 2: k_gemv<T, 2><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 3: k_gemv<T, 3><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    default: k_gemv<T, 4><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
     }
     CU_LAUNCHED("gemv");
 }
 
-/* 1 when the GEMV kernel took the product */
-static int gemv(float *y, const float *x, const ttt_mat *W, int n, int acc) {
-    if (n > GEMV_ROWS || W->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
-    if (W->dtype == TTT_DT_BF16)
-        gemv_t(y, x, (const __nv_bfloat16 *)W->data, W->rows, W->cols, n, acc);
-    else
-        gemv_t(y, x, (const float *)W->data, W->rows, W->cols, n, acc);
+/* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
+static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
+                int acc) {
+    if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
+    for (int i = 1; i < count; i++)
+        if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
+    if (Ws[0]->dtype == TTT_DT_BF16) {
+        gemv_set<__nv_bfloat16> set = {};
+        for (int i = 0; i < count; i++) {
+            set.W[i] = (const __nv_bfloat16 *)Ws[i]->data;
+            set.y[i] = ys[i];
+            set.N[i] = Ws[i]->rows;
+        }
+        set.count = count;
+        gemv_t(set, x, Ws[0]->cols, n, acc);
+    } else {
+        gemv_set<float> set = {};
+        for (int i = 0; i < count; i++) {
+            set.W[i] = (const float *)Ws[i]->data;
+            set.y[i] = ys[i];
+            set.N[i] = Ws[i]->rows;
+        }
+        set.count = count;
+        gemv_t(set, x, Ws[0]->cols, n, acc);
+    }
     return 1;
 }
 
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
     if (n <= 0 || !check_type(W)) return;
-    if (gemv(y, x, W, n, accumulate)) return;
+    if (gemv(1, &y, x, &W, n, accumulate)) return;
     if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
         const size_t nw = (size_t)W->rows * W->cols;
         const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
@@ -240,10 +280,7 @@ void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate
 
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                      int n) {
-    if (n <= GEMV_ROWS) {
-        for (int i = 0; i < count; i++) cu_matmul(ys[i], x, Ws[i], n, 0);
-        return;
-    }
+    if (gemv(count, ys, x, Ws, n, 0)) return;
     /* one conversion of x serves every matrix of the same type */
     const void *in = NULL;
     for (int i = 0; i < count && n > 0; i++) {
