@@ -252,35 +252,56 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
     }
 }
 
-/* One warp per (query, head): merges the slices' partial softmax results. Lanes take slices
- * for the weights exp(m_s - M) (kept in shared memory), then dims for the weighted sums. */
+/* One block of 4 warps per (query, head) merges the slices' partial softmax results: the
+ * threads take slices for the weights exp(m_s - M) (kept in shared memory), then each warp
+ * sums a quarter of the slices for every dim, and the quarters are added. (A single warp per
+ * head left 32 warps for the whole GPU, a third of a decode step's time at 32K.) */
 #define MAX_SPLIT 256
 
-static __global__ void k_attn_merge(attn_args a) {
-    __shared__ float wsh[WARPS][MAX_SPLIT];
+static __device__ float block4_reduce(float v, float *red, bool max) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const long long ih = (long long)blockIdx.x * WARPS + warp;
-    if (ih >= (long long)a.n * a.H) return;
+    v = max ? warp_max(v) : warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = max ? fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]))
+            : red[0] + red[1] + red[2] + red[3];
+    __syncthreads();
+    return v;
+}
+
+static __global__ void __launch_bounds__(WARPS * 32) k_attn_merge(attn_args a) {
+    __shared__ float wsh[MAX_SPLIT];
+    __shared__ float part_sum[WARPS][MAX_HD];
+    __shared__ float red[WARPS];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long ih = blockIdx.x;
     const int hd = a.hd, ns = a.nsplit;
     const float *pp = a.part + (size_t)ih * ns * (hd + 2);
     float M = -INFINITY;
-    for (int s = lane; s < ns; s += 32) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
-    M = warp_max(M);
+    for (int s = threadIdx.x; s < ns; s += blockDim.x) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
+    M = block4_reduce(M, red, true);
     float L = 0.0f;
-    for (int s = lane; s < ns; s += 32) {
+    for (int s = threadIdx.x; s < ns; s += blockDim.x) {
         const float *ps = pp + (size_t)s * (hd + 2);
         const float w = ps[hd + 1] > 0 ? expf(ps[hd] - M) : 0.0f;
-        wsh[warp][s] = w;
+        wsh[s] = w;
         L += ps[hd + 1] * w;
     }
-    L = warp_sum(L);
-    __syncwarp();
-    float *o = a.out + (size_t)ih * hd;
+    L = block4_reduce(L, red, false); /* its barriers also publish wsh */
     for (int d = lane; d < hd; d += 32) {
-        float v = 0.0f;
-        for (int s = 0; s < ns; s++) v += wsh[warp][s] * pp[(size_t)s * (hd + 2) + d];
-        o[d] = v / L;
+        float v0 = 0.0f, v1 = 0.0f;
+        int s = warp;
+        for (; s + WARPS < ns; s += 2 * WARPS) {
+            v0 += wsh[s] * pp[(size_t)s * (hd + 2) + d];
+            v1 += wsh[s + WARPS] * pp[(size_t)(s + WARPS) * (hd + 2) + d];
+        }
+        if (s < ns) v0 += wsh[s] * pp[(size_t)s * (hd + 2) + d];
+        part_sum[warp][d] = v0 + v1;
     }
+    __syncthreads();
+    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+        a.out[(size_t)ih * hd + d] =
+            (part_sum[0][d] + part_sum[1][d] + part_sum[2][d] + part_sum[3][d]) / L;
 }
 
 void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
@@ -338,7 +359,7 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
     }
     if (!CU_LAUNCHED("attention")) return;
     if (a.nsplit > 1) {
-        k_attn_merge<<<(unsigned)((items + WARPS - 1) / WARPS), WARPS * 32, 0, g_cu.stream>>>(a);
+        k_attn_merge<<<(unsigned)items, WARPS * 32, 0, g_cu.stream>>>(a);
         CU_LAUNCHED("attention merge");
     }
 }
