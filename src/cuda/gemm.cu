@@ -235,31 +235,27 @@ static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc
     CU_LAUNCHED("gemv");
 }
 
+template <typename T>
+static gemv_set<T> make_set(int count, float *const *ys, const ttt_mat *const *Ws) {
+    gemv_set<T> set = {};
+    for (int i = 0; i < count; i++) {
+        set.W[i] = (const T *)Ws[i]->data;
+        set.y[i] = ys[i];
+        set.N[i] = Ws[i]->rows;
+    }
+    set.count = count;
+    return set;
+}
+
 /* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
 static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
                 int acc) {
     if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
     for (int i = 1; i < count; i++)
         if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
-    if (Ws[0]->dtype == TTT_DT_BF16) {
-        gemv_set<__nv_bfloat16> set = {};
-        for (int i = 0; i < count; i++) {
-            set.W[i] = (const __nv_bfloat16 *)Ws[i]->data;
-            set.y[i] = ys[i];
-            set.N[i] = Ws[i]->rows;
-        }
-        set.count = count;
-        gemv_t(set, x, Ws[0]->cols, n, acc);
-    } else {
-        gemv_set<float> set = {};
-        for (int i = 0; i < count; i++) {
-            set.W[i] = (const float *)Ws[i]->data;
-            set.y[i] = ys[i];
-            set.N[i] = Ws[i]->rows;
-        }
-        set.count = count;
-        gemv_t(set, x, Ws[0]->cols, n, acc);
-    }
+    const int K = Ws[0]->cols;
+    if (Ws[0]->dtype == TTT_DT_BF16) gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc);
+    else gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc);
     return 1;
 }
 
