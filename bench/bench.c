@@ -28,7 +28,9 @@ typedef struct bench_opts {
     int ttt[2], n_ttt; /* modes to run */
     int json;
     int threads;
+    int n_batch;        /* tokens per forward step (0: 512 on the CPU, 4096 on cuda) */
     size_t probe_bytes; /* buffer of the bandwidth probe */
+    ttt_model_params mp; /* device and precision */
 } bench_opts;
 
 typedef struct result {
@@ -42,6 +44,7 @@ typedef struct result {
 
 typedef struct probes {
     bench_probe *p;
+    int gpu; /* ceilings of the GPU: bf16 GEMM and device copy bandwidth */
     double best_bw, best_sgemm;
 } probes;
 
@@ -50,7 +53,11 @@ typedef struct probes {
 static double sample(probes *pr, int prefill) {
     double v = 0;
     for (int i = 0; i < 3; i++) {
-        double x = prefill ? bench_probe_sgemm(pr->p) : bench_probe_bandwidth(pr->p);
+        double x = 0, flops = 0, bw = 0;
+        if (pr->gpu && ttt_device_probe(TTT_DEVICE_CUDA, &flops, &bw) == TTT_OK)
+            x = prefill ? flops : bw;
+        else if (!pr->gpu)
+            x = prefill ? bench_probe_sgemm(pr->p) : bench_probe_bandwidth(pr->p);
         v = x > v ? x : v;
     }
     double *best = prefill ? &pr->best_sgemm : &pr->best_bw;
@@ -67,11 +74,14 @@ static void usage(FILE *f) {
             "  -n LIST         tokens to generate (default 128)\n"
             "  -d LIST         depths (tokens already in the context) for decode (default 0)\n"
             "  -r N            repetitions (default 3)\n"
+            "  -b N            tokens per forward step (default 512; 4096 on cuda)\n"
             "  -t N            threads (default: all cores)\n"
             "  --ttt MODE      on, off or both (default both)\n"
             "  --json          one JSON object per line instead of a Markdown table\n"
             "  --probe-mib N   buffer of the bandwidth probe (default 1024; keep it far above\n"
-            "                  the last-level cache)\n");
+            "                  the last-level cache)\n" CLI_MODEL_OPTIONS_HELP
+            "On cuda the ceilings are cuBLASLt's bf16 GEMM rate and the device copy bandwidth,\n"
+            "and the memory column is the peak of GPU memory held by ttt.\n");
 }
 
 static void tokens_fill(int32_t *t, int n, int vocab, unsigned seed) {
@@ -108,6 +118,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     ttt_session_params sp = ttt_session_default_params();
     sp.n_ctx = depth + n_prompt + n_gen + 1;
     sp.ttt_mode = ttt ? TTT_MODE_ON : TTT_MODE_OFF;
+    sp.n_batch = o->n_batch > 0 ? o->n_batch : o->mp.device == TTT_DEVICE_CUDA ? 4096 : 512;
     int total = n_prompt > 0 ? n_prompt : depth + n_gen;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1));
     float *logits = malloc(sizeof(float) * (size_t)info.n_vocab);
@@ -125,6 +136,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
     tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
     cli_rss_reset();
+    if (pr->gpu) ttt_device_memory(TTT_DEVICE_CUDA, NULL, NULL, 1);
     double flops = 0, bytes = 0, last_tps = 0, last_seconds = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms caches and page mappings */
         if (rep >= 0) r->ceiling = fmax(r->ceiling, sample(pr, n_prompt > 0));
@@ -165,6 +177,11 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     r->bytes_per_token = bytes;
     /* the probe's buffer is resident for the whole run: not the model's memory */
     r->peak_rss = cli_rss_peak() - (long long)o->probe_bytes;
+    if (pr->gpu) {
+        uint64_t peak = 0;
+        ttt_device_memory(TTT_DEVICE_CUDA, NULL, &peak, 0);
+        r->peak_rss = (long long)peak;
+    }
     ttt_session_free(s);
     free(tok);
     free(logits);
@@ -187,13 +204,14 @@ static void print_json(const bench_opts *o, const ttt_model_info *info, const re
            "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"ceiling_tokens_per_second\": %.3f, "
            "\"ceiling\": \"%s\", \"fraction_of_ceiling\": %.4f, "
            "\"best_ceiling_tokens_per_second\": %.3f, \"flops_per_token\": %.6g, "
-           "\"bytes_per_token\": %.6g, \"%s\": %.6g, \"peak_rss_bytes\": %lld}\n",
+           "\"bytes_per_token\": %.6g, \"%s\": %.6g, \"peak_rss_bytes\": %lld, \"device\": \"%s\"}\n",
            o->model_dir, info->arch, (unsigned long long)info->n_params,
            (unsigned long long)info->weight_bytes, ttt_dtype_name(info->dtype), o->threads,
            r->test, r->n_prompt, r->n_gen, r->depth, r->ttt ? "true" : "false", info->ttt_chunk,
            r->tps, r->tps_sd, r->ceiling_tps, pp ? "sgemm" : "memory", r->tps / r->ceiling_tps,
            best, r->flops_per_token, r->bytes_per_token,
-           pp ? "sgemm_flops" : "mem_bandwidth_bytes", r->ceiling, r->peak_rss);
+           pp ? "sgemm_flops" : "mem_bandwidth_bytes", r->ceiling, r->peak_rss,
+           ttt_device_name(o->mp.device));
     fflush(stdout);
 }
 
@@ -218,9 +236,13 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->ttt[1] = 0;
     o->n_ttt = 2;
     o->probe_bytes = (size_t)1 << 30;
+    o->mp = ttt_model_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long x;
+        int mo = cli_model_option(argc, argv, &i, &o->mp);
+        if (mo < 0) return -1;
+        if (mo > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -238,6 +260,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "-r")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 64, &x)) return -1;
             o->reps = (int)x;
+        } else if (!strcmp(a, "-b")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1 << 20, &x)) return -1;
+            o->n_batch = (int)x;
         } else if (!strcmp(a, "-t")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1024, &x)) return -1;
             o->threads = (int)x;
@@ -279,16 +304,19 @@ int cmd_bench(int argc, char **argv) {
     ttt_set_threads(o.threads);
     o.threads = ttt_get_threads();
     ttt_model *m;
-    if (ttt_model_load(o.model_dir, &m) != TTT_OK) return cli_fail("bench", ttt_last_error());
+    if (ttt_model_load_ex(o.model_dir, &o.mp, &m) != TTT_OK)
+        return cli_fail("bench", ttt_last_error());
     ttt_model_info info;
     ttt_model_get_info(m, &info);
     if (!info.ttt_enabled) { /* a model without TTT layers: TTT on equals off */
         o.ttt[0] = 0;
         o.n_ttt = 1;
     }
-    probes pr = {.p = bench_probe_init(o.probe_bytes)};
+    const int gpu = o.mp.device == TTT_DEVICE_CUDA;
+    if (gpu) o.probe_bytes = 0; /* no host probe buffer */
+    probes pr = {.p = gpu ? NULL : bench_probe_init(o.probe_bytes), .gpu = gpu};
     result *res = calloc((size_t)o.n_ttt * (o.n_pp + o.n_tg * o.n_depth), sizeof *res);
-    if (!pr.p || !res) {
+    if ((!pr.p && !gpu) || !res) {
         bench_probe_free(pr.p);
         free(res);
         ttt_model_free(m);
@@ -319,8 +347,12 @@ int cmd_bench(int argc, char **argv) {
             else print_row(&info, &o, r);
         }
     }
-    fprintf(stderr, "ttt bench: %d threads; best samples of the run: memory read %.1f GB/s, "
-            "sgemm %.1f GFLOP/s\n", o.threads, pr.best_bw / 1e9, pr.best_sgemm / 1e9);
+    if (gpu)
+        fprintf(stderr, "ttt bench: cuda; best samples of the run: device copy %.1f GB/s, "
+                "bf16 GEMM %.1f TFLOP/s\n", pr.best_bw / 1e9, pr.best_sgemm / 1e12);
+    else
+        fprintf(stderr, "ttt bench: %d threads; best samples of the run: memory read %.1f GB/s, "
+                "sgemm %.1f GFLOP/s\n", o.threads, pr.best_bw / 1e9, pr.best_sgemm / 1e9);
     bench_probe_free(pr.p);
     free(res);
     ttt_model_free(m);

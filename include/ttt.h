@@ -440,6 +440,39 @@ ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_te
  * the TTT chunk update's products. */
 double ttt_trainer_flops(const ttt_trainer *t, int B, int T);
 /* ==== end of training ==== */
+/* ==== devices: where a model runs (CPU, or an NVIDIA GPU through the CUDA backend) ==== */
+typedef enum ttt_device { TTT_DEVICE_CPU = 0, TTT_DEVICE_CUDA = 1 } ttt_device;
+
+typedef enum ttt_precision {
+    TTT_PREC_DEFAULT = 0, /* CPU: float32 compute; CUDA: bf16 */
+    TTT_PREC_BF16 = 1,    /* CUDA: weights in bf16, GEMM inputs bf16, fp32 accumulation */
+    TTT_PREC_F32 = 2,     /* CUDA: weights and GEMMs in float32 (no TF32): for testing */
+} ttt_precision;
+
+typedef struct ttt_model_params {
+    int device;    /* TTT_DEVICE_* */
+    int precision; /* TTT_PREC_*; the CPU computes in float32 whatever this says. CUDA: one
+                      precision per process, the last loaded model's */
+} ttt_model_params;
+
+ttt_model_params ttt_model_default_params(void);
+/* ttt_model_load on a chosen device; with CUDA the weights are uploaded once. Fails with
+ * TTT_ERR_UNSUPPORTED when the build has no CUDA backend or no usable GPU is found, and with
+ * TTT_ERR_NOMEM when the weights do not fit in GPU memory. */
+ttt_status ttt_model_load_ex(const char *dir, const ttt_model_params *p, ttt_model **out);
+/* Parses "cpu" or "cuda"; -1 when unknown. */
+int ttt_device_from_name(const char *name);
+const char *ttt_device_name(int device);
+/* 1 when this build has the CUDA backend (a GPU may still be missing at run time). */
+int ttt_cuda_compiled(void);
+
+/* Device ceilings and memory for benchmarks (TTT_DEVICE_CUDA only): one sample of the bf16
+ * GEMM rate in FLOP/s (cuBLASLt, 4096 x 4096 x 4096) and of the copy bandwidth in bytes/s
+ * (bytes read plus written); and the device memory this process holds through ttt now and at
+ * its peak since the last reset. */
+ttt_status ttt_device_probe(int device, double *gemm_flops, double *copy_bytes_per_s);
+ttt_status ttt_device_memory(int device, uint64_t *in_use, uint64_t *peak, int reset_peak);
+/* ==== end devices ==== */
 
 #ifdef __cplusplus
 }

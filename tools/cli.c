@@ -130,3 +130,28 @@ long long cli_rss_peak(void) {
     if (f) fclose(f);
     return kb < 0 ? -1 : kb * 1024;
 }
+
+int cli_model_option(int argc, char **argv, int *i, ttt_model_params *p) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--device") || !strcmp(a, "-dev")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        int d = ttt_device_from_name(v);
+        if (d < 0) {
+            fprintf(stderr, "ttt: %s must be cpu or cuda, not '%s'\n", a, v);
+            return -1;
+        }
+        p->device = d;
+        return 1;
+    }
+    if (!strcmp(a, "--precision")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        if (!strcmp(v, "bf16")) p->precision = TTT_PREC_BF16;
+        else if (!strcmp(v, "f32") || !strcmp(v, "fp32")) p->precision = TTT_PREC_F32;
+        else {
+            fprintf(stderr, "ttt: --precision must be bf16 or f32, not '%s'\n", v);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ttt.h"
+
 /* Subcommands: return the process exit status. */
 int cmd_verify(int argc, char **argv);
 int cmd_init(int argc, char **argv);
@@ -34,6 +36,13 @@ bool cli_float(const char *opt, const char *val, double *out);
 const char *cli_value(int argc, char **argv, int *i);
 /* Comma-separated non-negative integers into out[max]; returns the count, -1 on error. */
 int cli_int_list(const char *opt, const char *val, int *out, int max);
+
+/* --device cpu|cuda and --precision bf16|f32 (argv[*i], advancing *i over the value): 1 when
+ * argv[*i] is one of them, 0 when not, -1 after an error message. */
+#define CLI_MODEL_OPTIONS_HELP                                                             \
+    "  --device D       cpu (default) or cuda\n"                                            \
+    "  --precision P    cuda: bf16 (default) or f32 (float32 weights and GEMMs, for tests)\n"
+int cli_model_option(int argc, char **argv, int *i, ttt_model_params *p);
 
 double cli_now(void);
 /* Peak resident memory in bytes since the last cli_rss_reset (Linux VmHWM; -1 if unknown). */

@@ -134,6 +134,11 @@ static double cpu_sumsq(const float *x, size_t count) {
 
 const ttt_ops ttt_cpu_ops = {
     .name = "cpu",
+    .device = 0,
+    .init = NULL,
+    .to_host = cpu_copy,
+    .to_backend = cpu_copy,
+    .kv_elem_size = NULL,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .copy = cpu_copy,

@@ -28,7 +28,7 @@ typedef struct ttt_attn_params {
     int n_head;       /* H */
     int n_head_kv;    /* Hkv */
     int head_dim;     /* hd */
-    size_t head_stride; /* floats between KV heads in the cache ([Hkv][cap][hd]) */
+    size_t head_stride; /* elements between KV heads in the cache ([Hkv][cap][hd]) */
     int window;       /* a query at p sees keys in (p - window, p]; 0: all keys <= p */
     float scale;      /* softmax scale */
     float softcap;    /* scores = softcap * tanh(scores / softcap); 0: off */
@@ -36,6 +36,17 @@ typedef struct ttt_attn_params {
 
 typedef struct ttt_ops {
     const char *name;
+    int device; /* 1: buffers live in memory the host cannot address (a GPU) */
+
+    /* Readies the backend for a model in a TTT_PREC_* mode (device, library handles);
+     * NULL when there is nothing to do. */
+    ttt_status (*init)(int precision);
+    /* host <-> backend memory copies (plain copies on the CPU) */
+    void (*to_host)(void *dst_host, const void *src, size_t bytes);
+    void (*to_backend)(void *dst, const void *src_host, size_t bytes);
+    /* bytes per element of the KV cache (kv_store and attention agree on the type; the
+     * cache's float pointers are then opaque); NULL: float32 */
+    size_t (*kv_elem_size)(void);
 
     /* zero-filled device buffer; NULL on failure */
     void *(*alloc)(size_t bytes);
@@ -88,5 +99,7 @@ typedef struct ttt_ops {
 } ttt_ops;
 
 extern const ttt_ops ttt_cpu_ops;
+/* The CUDA backend (src/cuda), NULL in a build without it. */
+extern const ttt_ops *const ttt_cuda_ops;
 
 #endif

@@ -91,7 +91,7 @@ static void capture(const ttt_session *s, float *hidden, int hid_n, int row0, in
                     const float *x, int n) {
     if (!hidden) return;
     const size_t D = (size_t)s->m->cfg.d_model;
-    s->ops->copy(hidden + ((size_t)k * hid_n + row0) * D, x, sizeof(float) * n * D);
+    s->ops->to_host(hidden + ((size_t)k * hid_n + row0) * D, x, sizeof(float) * n * D);
 }
 
 static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
@@ -146,7 +146,20 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     } else {
         o->matmul(s->x, s->g, &L->w_down, n, 1);
     }
-    return o->sync();
+    /* a device reports its failures at the end of the step: a wait per layer would leave it
+     * idle while the next layer's work is queued */
+    return o->device ? TTT_OK : o->sync();
+}
+
+static ttt_status logits_buffer(ttt_session *s, int rows) {
+    if (rows <= s->lg_rows) return TTT_OK;
+    s->ops->free(s->lg);
+    s->lg = s->ops->alloc(sizeof(float) * (size_t)rows * s->m->cfg.n_vocab);
+    s->lg_rows = s->lg ? rows : 0;
+    if (!s->lg)
+        return ttt_err(TTT_ERR_NOMEM, "%s: out of memory for %d rows of logits", s->ops->name,
+                       rows);
+    return TTT_OK;
 }
 
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
@@ -174,8 +187,16 @@ ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *lo
     if (logits) {
         const int lrows = logits_all ? n : 1;
         const float *h = s->xn + (size_t)(rows - lrows) * D;
-        o->matmul(logits, h, &m->lm_head, lrows, 0);
-        if (c->final_softcap > 0) o->softcap(logits, (size_t)lrows * V, c->final_softcap);
+        /* a device computes into its own buffer and copies the rows out */
+        float *lg = logits;
+        if (o->device) {
+            ttt_status st = logits_buffer(s, lrows);
+            if (st != TTT_OK) return st;
+            lg = s->lg;
+        }
+        o->matmul(lg, h, &m->lm_head, lrows, 0);
+        if (c->final_softcap > 0) o->softcap(lg, (size_t)lrows * V, c->final_softcap);
+        if (o->device) o->to_host(logits, lg, sizeof(float) * (size_t)lrows * V);
     }
     return o->sync();
 }

@@ -169,6 +169,7 @@ static ttt_status load_all(loader *ld) {
     /* float32 pool: 4 norms + conv per layer, q/k norms, final norm, two RoPE tables */
     size_t n_vec = (size_t)L * (4 * (size_t)D + 5 * (size_t)D + 2 * (size_t)hd) + D + hd;
     m->vecs = ttt_calloc_aligned(n_vec, sizeof(float));
+    m->n_vecs = n_vec;
     m->layers = calloc((size_t)L, sizeof *m->layers);
     if (!m->vecs || !m->layers) return ttt_err(TTT_ERR_NOMEM, "%s: out of memory", ld->dir);
     ld->next = m->vecs;
@@ -193,14 +194,41 @@ static ttt_status load_all(loader *ld) {
     return TTT_OK;
 }
 
+ttt_model_params ttt_model_default_params(void) {
+    ttt_model_params p = {.device = TTT_DEVICE_CPU, .precision = TTT_PREC_DEFAULT};
+    return p;
+}
+
 ttt_status ttt_model_load(const char *dir, ttt_model **out) {
+    return ttt_model_load_ex(dir, NULL, out);
+}
+
+ttt_status ttt_model_load_ex(const char *dir, const ttt_model_params *p, ttt_model **out) {
     if (!out) return ttt_err(TTT_ERR_ARG, "ttt_model_load: NULL out");
     *out = NULL;
     if (!dir) return ttt_err(TTT_ERR_ARG, "ttt_model_load: no directory given");
+    ttt_model_params def = ttt_model_default_params();
+    if (!p) p = &def;
+    if (p->precision < TTT_PREC_DEFAULT || p->precision > TTT_PREC_F32)
+        return ttt_err(TTT_ERR_ARG, "ttt_model_load: unknown precision %d", p->precision);
+    const ttt_ops *ops = &ttt_cpu_ops;
+    if (p->device == TTT_DEVICE_CUDA) {
+        if (!ttt_cuda_ops)
+            return ttt_err(TTT_ERR_UNSUPPORTED, "this build of ttt has no CUDA backend (rebuild "
+                           "with nvcc installed: TTT_CUDA is on when CMake finds it)");
+        ops = ttt_cuda_ops;
+    } else if (p->device != TTT_DEVICE_CPU) {
+        return ttt_err(TTT_ERR_ARG, "ttt_model_load: unknown device %d", p->device);
+    }
+    if (ops->init) {
+        ttt_status ist = ops->init(p->precision);
+        if (ist != TTT_OK) return ist;
+    }
     ttt_threads_apply();
     ttt_model *m = calloc(1, sizeof *m);
     if (!m) return ttt_err(TTT_ERR_NOMEM, "out of memory");
-    m->ops = &ttt_cpu_ops;
+    m->ops = ops;
+    m->precision = p->precision;
     char *cfg_path = ttt_path_join(dir, "config.json");
     ttt_status st = cfg_path ? ttt_config_load(cfg_path, &m->cfg) : TTT_ERR_NOMEM;
     free(cfg_path);
@@ -209,6 +237,8 @@ ttt_status ttt_model_load(const char *dir, ttt_model **out) {
         loader ld = {.m = m, .dir = dir};
         st = load_all(&ld);
     }
+    if (st == TTT_OK && ops->device)
+        st = ttt_model_upload(m, p->precision == TTT_PREC_F32 ? TTT_DT_F32 : TTT_DT_BF16);
     if (st != TTT_OK) {
         ttt_model_free(m);
         return st;
@@ -220,6 +250,7 @@ ttt_status ttt_model_load(const char *dir, ttt_model **out) {
 void ttt_model_free(ttt_model *m) {
     ttt_cpu_scratch_release();
     if (!m) return;
+    ttt_model_release(m);
     ttt_st_set_close(&m->st);
     free(m->layers);
     ttt_free_aligned(m->vecs);

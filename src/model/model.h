@@ -39,6 +39,10 @@ struct ttt_model {
     float *inv_freq_global; /* [hd/2] */
     float *inv_freq_local;  /* [hd/2] */
     float *vecs;            /* one allocation holding every float32 vector above */
+    size_t n_vecs;          /* floats in vecs */
+    int precision;          /* TTT_PREC_* the model was loaded with */
+    void **dev_bufs;        /* [n_dev_bufs] device copies of the weights (device backends) */
+    int n_dev_bufs;
     uint64_t n_params;
     uint64_t weight_bytes;
     ttt_dtype dtype;        /* type of most matrix bytes */
@@ -63,6 +67,7 @@ struct ttt_session {
     int n_past;     /* tokens in the cache */
     int failed;     /* an eval failed midway: state is inconsistent until a reset */
     int *kv_cap;    /* [L] rows allocated in each layer's cache */
+    size_t kv_es;   /* bytes per cache element (the backend's choice) */
     float **kc;     /* [L] -> [Hkv, kv_cap[l], hd] keys after norm and RoPE (head-major) */
     float **vc;     /* [L] -> [Hkv, kv_cap[l], hd] */
     ttt_fast *fast; /* [L]; only TTT layers have buffers */
@@ -81,6 +86,8 @@ struct ttt_session {
     float *U;       /* [C, D] conv output */
     float *V;       /* [C, D] U P */
     float *dW;      /* [D, F] a chunk's update, only with ttt_clip */
+    float *lg;      /* [lg_rows, V] logits in device memory (device backends), on demand */
+    int lg_rows;
 };
 
 /* Runs n (<= n_batch) tokens at positions n_past.. through the model. logits: NULL, or
@@ -88,6 +95,11 @@ struct ttt_session {
  * from hid_row0. */
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
                             int logits_all, float *hidden, int hid_n, int hid_row0);
+
+/* Device backends: replaces every weight view and float32 vector of a loaded model by a copy
+ * in the backend's memory, matrices converted to wt (TTT_DT_BF16 or TTT_DT_F32). */
+ttt_status ttt_model_upload(ttt_model *m, ttt_dtype wt);
+void ttt_model_release(ttt_model *m);
 
 /* Applies ttt_set_threads to the calling thread (OpenMP counts are per thread). */
 void ttt_threads_apply(void);

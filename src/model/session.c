@@ -44,7 +44,7 @@ void ttt_session_free(ttt_session *s) {
     free(s->kv_cap);
     free(s->fast);
     float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->g, s->u, s->o, s->emb,
-                     s->U, s->V, s->dW};
+                     s->U, s->V, s->dW, s->lg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
     free(s);
 }
@@ -69,6 +69,7 @@ ttt_status ttt_session_init(ttt_model *m, const ttt_session_params *p, ttt_sessi
     s->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
     s->ttt_mode = p->ttt_mode;
+    s->kv_es = s->ops->kv_elem_size ? s->ops->kv_elem_size() : sizeof(float);
 
     const size_t B = (size_t)s->n_batch, D = (size_t)c->d_model, F = (size_t)c->d_ff;
     const size_t HD = (size_t)c->n_heads * c->head_dim;
@@ -188,21 +189,23 @@ static ttt_status kv_reserve(ttt_session *s, int need) {
         int cap = old > 0 ? old : KV_MIN_ROWS;
         while (cap < need) cap = cap > s->n_ctx / 2 ? s->n_ctx : cap * 2;
         if (cap > s->n_ctx) cap = s->n_ctx;
-        const size_t bytes = Hkv * (size_t)cap * hd * sizeof(float);
-        float *k = o->alloc(bytes), *v = k ? o->alloc(bytes) : NULL;
+        const size_t es = s->kv_es, bytes = Hkv * (size_t)cap * hd * es;
+        char *k = o->alloc(bytes), *v = k ? o->alloc(bytes) : NULL;
         if (!k || !v) {
             o->free(k);
             return ttt_err(TTT_ERR_NOMEM, "session: out of memory growing the KV cache to %d "
                            "tokens (%.1f GiB)", cap, (double)bytes * 2 * c->n_layers / (1u << 30));
         }
         for (size_t h = 0; s->kc[l] && h < Hkv; h++) {
-            o->copy(k + h * cap * hd, s->kc[l] + h * old * hd, sizeof(float) * s->n_past * hd);
-            o->copy(v + h * cap * hd, s->vc[l] + h * old * hd, sizeof(float) * s->n_past * hd);
+            o->copy(k + h * cap * hd * es, (char *)s->kc[l] + h * old * hd * es,
+                    es * s->n_past * hd);
+            o->copy(v + h * cap * hd * es, (char *)s->vc[l] + h * old * hd * es,
+                    es * s->n_past * hd);
         }
         o->free(s->kc[l]);
         o->free(s->vc[l]);
-        s->kc[l] = k;
-        s->vc[l] = v;
+        s->kc[l] = (float *)k;
+        s->vc[l] = (float *)v;
         s->kv_cap[l] = cap;
     }
     return TTT_OK;
@@ -260,7 +263,7 @@ void ttt_session_cost(const ttt_session *s, int n, int n_logits, ttt_cost *cost)
         (double)m->lm_head.rows * m->lm_head.cols * ttt_dtype_size(m->lm_head.dtype);
     double bytes = (double)m->weight_bytes - emb_bytes - (c->tie_embeddings ? 0 : head_bytes);
     bytes += n * D * ttt_dtype_size(m->embed.dtype) + (n_logits > 0 ? head_bytes : 0);
-    const double kv_row = 2.0 * Hkv * hd * sizeof(float);
+    const double kv_row = 2.0 * Hkv * hd * (double)s->kv_es;
     for (int l = 0; l < c->n_layers; l++) {
         const ttt_layer *L = &m->layers[l];
         for (int i = 0; i < n; i++) {

@@ -1,0 +1,36 @@
+#!/bin/sh
+# gpu_verify.sh - builds ttt with CUDA on a GPU machine and runs the GPU checks: `ttt verify
+# --device cuda` on every golden model in bf16 and in float32, then the unit tests (test_cuda
+# runs instead of skipping). The output is what docs/CUDA_VERIFY.md records.
+#   usage: scripts/gpu_verify.sh GOLDEN_DIR [BUILD_DIR]
+# With DEBS=dir, OpenBLAS and cJSON are unpacked from the .deb files there (for GPU machines
+# without a package registry) instead of being taken from the system.
+set -eu
+GOLDEN=$(cd "$1" && pwd)
+BUILD=${2:-build-gpu}
+EXTRA=""
+if [ -n "${DEBS:-}" ]; then
+  P=/tmp/ttt-deps
+  mkdir -p $P
+  for f in "$DEBS"/*.deb; do dpkg -x "$f" $P; done
+  L=$P/usr/lib/x86_64-linux-gnu
+  EXTRA="-DOPENBLAS_INCLUDE=$P/usr/include/x86_64-linux-gnu/openblas-openmp
+    -DOPENBLAS_LIB=$L/openblas-openmp/libopenblas.so -DCJSON_INCLUDE=$P/usr/include
+    -DCJSON_LIB=$L/libcjson.so"
+  export LD_LIBRARY_PATH=$L/openblas-openmp:$L:${LD_LIBRARY_PATH:-}
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTTT_NATIVE=OFF -DTTT_GOLDEN_DIR="$GOLDEN" \
+  -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" $EXTRA >"$BUILD.cmake.log" 2>&1 ||
+  { cat "$BUILD.cmake.log"; exit 1; }
+cmake --build "$BUILD" -j "$(nproc)" 2>&1 | grep -E "error|warning" || true
+rc=0
+for m in qwen3 qwen3_embed_tied llama3 gemma3; do
+  for p in bf16 f32; do
+    echo "\$ ttt verify --device cuda --precision $p $m"
+    "$BUILD"/ttt verify --device cuda --precision $p "$GOLDEN/$m" || rc=1
+  done
+done
+(cd "$BUILD" && ctest -R "test_reference|test_cuda" --output-on-failure) || rc=1
+[ -n "${SKIP_CTEST:-}" ] || (cd "$BUILD" && ctest --output-on-failure -j 8) || rc=1
+exit $rc

@@ -1,0 +1,105 @@
+/* common.cuh - state and helpers shared by the CUDA backend's translation units: one stream,
+ * one cuBLASLt handle, the sticky first failure that ttt_ops.sync reports, scratch buffers. */
+#ifndef TTT_CUDA_COMMON_CUH
+#define TTT_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+
+extern "C" {
+#include "util/err.h"
+}
+#include "cuda/cuda.h"
+
+typedef struct cu_state {
+    int ready;             /* device, stream and handle exist */
+    int prec;              /* TTT_PREC_* of the loaded model(s) */
+    cudaStream_t stream;   /* every kernel and copy of the backend */
+    cublasLtHandle_t lt;   /* cuBLASLt handle */
+    void *ws;              /* [ws_bytes] cuBLASLt workspace */
+    size_t ws_bytes;
+    ttt_status fail;       /* first failure since the last sync */
+    char msg[512];         /* its message */
+    size_t in_use, peak;   /* bytes held through cu_alloc */
+    int n_sm;              /* multiprocessors */
+} cu_state;
+
+extern cu_state g_cu;
+
+/* Records a failure (the first one wins until the next sync). */
+void cu_fail(ttt_status st, const char *what, cudaError_t e);
+/* Checks a CUDA call; records and returns 0 on failure. */
+int cu_ok(cudaError_t e, const char *what);
+/* After a kernel launch: records a launch failure. */
+#define CU_LAUNCHED(what) cu_ok(cudaGetLastError(), what)
+
+/* Per-slot device scratch of at least `bytes`, reused across ops on the one stream; NULL
+ * (and a recorded failure) when it cannot grow. */
+void *cu_scratch(int slot, size_t bytes);
+enum { CU_SCRATCH_TOK, CU_SCRATCH_X16, CU_SCRATCH_ATTN, CU_SCRATCH_RED, CU_SCRATCH_A16,
+       CU_SCRATCH_B16, CU_SCRATCH_COUNT };
+
+/* cuBLASLt products, column-major (cuBLAS) conventions. */
+void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
+                  cudaDataType_t at, int lda, const void *B, cudaDataType_t bt, int ldb,
+                  float beta, float *C, int ldc, int fp32_exact);
+
+static inline unsigned cu_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b > 65535u * 16u ? 65535u * 16u : b);
+}
+
+
+
+/* prof.cu: GPU time per op kind when TTT_CUDA_PROFILE is set */
+enum { CU_OP_EMBED, CU_OP_RMSNORM, CU_OP_MATMUL, CU_OP_MATMUL_MULTI, CU_OP_MATMUL_NT, CU_OP_GEMM,
+       CU_OP_ROPE, CU_OP_KV_STORE, CU_OP_ATTENTION, CU_OP_ACT_MUL, CU_OP_ADD, CU_OP_SOFTCAP,
+       CU_OP_CONV5, CU_OP_TO_F32, CU_OP_COPY, CU_OP_COUNT };
+int cu_prof_begin(int op);   /* -1 when profiling is off */
+void cu_prof_end(int token);
+void cu_prof_flush(void);
+
+/* ---- the ops, by translation unit (table.cu gathers them) ---- */
+/* mem.cu */
+ttt_status cu_init(int precision);
+void *cu_alloc(size_t bytes);
+void cu_free(void *p);
+void cu_copy(void *dst, const void *src, size_t bytes);
+void cu_zero(void *dst, size_t bytes);
+void cu_to_host(void *dst, const void *src, size_t bytes);
+void cu_to_backend(void *dst, const void *src, size_t bytes);
+ttt_status cu_sync(void);
+/* bf16 cache in the bf16 mode, float32 in the fp32 mode */
+size_t cu_kv_elem_size(void);
+/* ops.cu */
+void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale);
+void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps);
+void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq);
+void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
+                 int p0);
+void cu_act_mul(float *g, const float *u, size_t count, ttt_act act);
+void cu_add(float *x, const float *y, size_t count);
+void cu_axpy(float *y, const float *x, float a, size_t count);
+void cu_softcap(float *x, size_t count, float cap);
+void cu_conv5(float *U, const float *t, const float *w, int rows, int dim, int left);
+double cu_sumsq(const float *x, size_t count);
+void cu_to_f32(float *dst, const ttt_mat *W);
+/* Converts count floats to bf16 (for GEMM inputs). */
+void cu_f32_to_bf16(__nv_bfloat16 *dst, const float *src, size_t count);
+/* Fills count floats with hash-based values in [-1, 1) (probes and tests). */
+void cu_fill_random(float *x, size_t count, unsigned seed);
+/* gemm.cu */
+void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate);
+void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n);
+void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
+void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+/* flash.cu: tensor-core prefill attention; 0 when the cache type or head_dim don't suit */
+int cu_flash_attention(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
+                       const ttt_attn_params *p);
+/* attn.cu */
+void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
+                  const ttt_attn_params *p);
+#endif

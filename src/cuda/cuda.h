@@ -1,0 +1,24 @@
+/* cuda.h - the CUDA backend as the rest of the library sees it (C linkage). */
+#ifndef TTT_CUDA_CUDA_H
+#define TTT_CUDA_CUDA_H
+
+#include <stdint.h>
+
+#include "model/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const ttt_ops ttt_cuda_ops_table;
+
+/* One sample each of the bf16 GEMM rate (FLOP/s) and the copy bandwidth (bytes/s). */
+ttt_status ttt_cuda_probe(double *gemm_flops, double *copy_bytes_per_s);
+/* Device bytes held through the backend's allocator, now and at the peak. */
+void ttt_cuda_memory(uint64_t *in_use, uint64_t *peak, int reset_peak);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,313 @@
+/* gemm.cu - matrix products through cuBLASLt. Row-major products are computed as their
+ * column-major transposes (y^T = W x^T), so no data moves.
+ * Precision: bf16 weights take bf16 activations (converted on the way in) with float32
+ * accumulation and output; float32 weights (the fp32 mode's, and the fast weights) run in
+ * float32, with TF32 tensor cores only in the bf16 mode. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/common.cuh"
+
+static int lt_ok(cublasStatus_t s, const char *what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return 1;
+    char m[160];
+    snprintf(m, sizeof m, "%s (cuBLASLt status %d)", what, (int)s);
+    cu_fail(TTT_ERR_UNSUPPORTED, m, cudaSuccess);
+    return 0;
+}
+
+#define CHECK_LT(call, what) \
+    do {                     \
+        if (!lt_ok((call), what)) goto done; \
+    } while (0)
+
+/* A product's descriptors and chosen algorithm, kept per shape: building them and asking the
+ * heuristic costs more than a decode step's small GEMMs. */
+typedef struct plan {
+    int key[11];
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} plan;
+
+#define PLANS 256
+static plan g_plans[PLANS];
+static int g_n_plans, g_next_evict;
+
+static void plan_destroy(plan *p) {
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+    memset(p, 0, sizeof *p);
+}
+
+static plan *plan_get(const int *key, int trans_a, int trans_b, int m, int n, int k,
+                      cudaDataType_t at, int lda, cudaDataType_t bt, int ldb, int ldc,
+                      cublasComputeType_t ct) {
+    for (int i = 0; i < g_n_plans; i++)
+        if (!memcmp(g_plans[i].key, key, sizeof g_plans[i].key)) return &g_plans[i];
+    plan *p;
+    if (g_n_plans < PLANS) {
+        p = &g_plans[g_n_plans++];
+    } else {
+        p = &g_plans[g_next_evict];
+        g_next_evict = (g_next_evict + 1) % PLANS;
+        plan_destroy(p);
+    }
+    memcpy(p->key, key, sizeof p->key);
+    const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    CHECK_LT(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F), "matmul descriptor");
+    CHECK_LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+             "matmul descriptor");
+    CHECK_LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+             "matmul descriptor");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->la, at, trans_a ? k : m, trans_a ? m : k, lda),
+             "matmul layout");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->lb, bt, trans_b ? n : k, trans_b ? k : n, ldb),
+             "matmul layout");
+    CHECK_LT(cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_32F, m, n, ldc), "matmul layout");
+    CHECK_LT(cublasLtMatmulPreferenceCreate(&pref), "matmul preference");
+    if (lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                   &g_cu.ws_bytes, sizeof g_cu.ws_bytes),
+              "matmul preference"))
+        lt_ok(cublasLtMatmulAlgoGetHeuristic(g_cu.lt, p->desc, p->la, p->lb, p->lc, p->lc, pref,
+                                             1, &heur, &found),
+              "matmul heuristic");
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (found == 0) {
+        cu_fail(TTT_ERR_UNSUPPORTED, "matmul: no cuBLASLt algorithm for the shape", cudaSuccess);
+        goto done;
+    }
+    p->algo = heur.algo;
+    return p;
+done:
+    plan_destroy(p);
+    return NULL;
+}
+
+/* C[m, n] (column-major, ldc) = alpha op(A) op(B) + beta C. */
+void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
+                  cudaDataType_t at, int lda, const void *B, cudaDataType_t bt, int ldb,
+                  float beta, float *C, int ldc, int fp32_exact) {
+    if (m <= 0 || n <= 0) return;
+    cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
+    if (at == CUDA_R_32F && !fp32_exact) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
+    const int key[11] = {trans_a, trans_b, m, n, k, (int)at, lda, (int)bt, ldb, ldc, (int)ct};
+    plan *p = plan_get(key, trans_a, trans_b, m, n, k, at, lda, bt, ldb, ldc, ct);
+    if (!p) return;
+    lt_ok(cublasLtMatmul(g_cu.lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, C, p->lc,
+                         &p->algo, g_cu.ws, g_cu.ws_bytes, g_cu.stream),
+          "matmul");
+}
+
+/* x[n, K] as the GEMM input for W: float32 as is, or a bf16 copy in scratch. */
+static const void *input_for(const ttt_mat *W, const float *x, size_t count) {
+    if (W->dtype == TTT_DT_F32) return x;
+    __nv_bfloat16 *xb = (__nv_bfloat16 *)cu_scratch(CU_SCRATCH_X16, sizeof(__nv_bfloat16) * count);
+    if (xb) cu_f32_to_bf16(xb, x, count);
+    return xb;
+}
+
+static cudaDataType_t type_of(const ttt_mat *W) {
+    return W->dtype == TTT_DT_F32 ? CUDA_R_32F : CUDA_R_16BF;
+}
+
+static int check_type(const ttt_mat *W) {
+    if (W->dtype == TTT_DT_F32 || W->dtype == TTT_DT_BF16) return 1;
+    cu_fail(TTT_ERR_UNSUPPORTED, "matmul with a weight type other than F32 or BF16", cudaSuccess);
+    return 0;
+}
+
+static void matmul_in(float *y, const void *in, const ttt_mat *W, int n, int accumulate) {
+    const int N = W->rows, K = W->cols;
+    /* y^T [N, n] = W [K, N]^T-as-stored^T x^T */
+    cu_lt_matmul(1, 0, N, n, K, 1.0f, W->data, type_of(W), K, in, type_of(W), K,
+                 accumulate ? 1.0f : 0.0f, y, N, g_cu.prec == TTT_PREC_F32);
+}
+
+/* bf16 copy of count floats in a scratch slot (the bf16 mode's inputs for float32 operands) */
+static const __nv_bfloat16 *to_bf16(int slot, const float *x, size_t count) {
+    __nv_bfloat16 *b = (__nv_bfloat16 *)cu_scratch(slot, sizeof(__nv_bfloat16) * count);
+    if (b) cu_f32_to_bf16(b, x, count);
+    return b;
+}
+
+/* Products with many rows and a float32 weight (the fast weight S) in the bf16 mode run on
+ * bf16 tensor cores; a few rows (decode) read S as it is. */
+#define BF16_MIN_ROWS 64
+
+/* Decode-sized products (n <= GEMV_ROWS): one warp per weight row, 16-byte loads, float32 x
+ * read as is; memory-bound on the weights, with no conversion pass. */
+#define GEMV_ROWS 4
+#define GEMV_WARPS 8
+
+template <typename T>
+static __device__ __forceinline__ void unpack16(const uint4 &u, float *f);
+template <>
+__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4 &u, float *f) {
+    const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const float2 x = __bfloat1622float2(b[k]);
+        f[2 * k] = x.x;
+        f[2 * k + 1] = x.y;
+    }
+}
+template <>
+__device__ __forceinline__ void unpack16<float>(const uint4 &u, float *f) {
+    f[0] = __uint_as_float(u.x);
+    f[1] = __uint_as_float(u.y);
+    f[2] = __uint_as_float(u.z);
+    f[3] = __uint_as_float(u.w);
+}
+
+/* Up to 3 matrices of one shape class (same K and type) in one launch: Q/K/V, gate/up. */
+template <typename T>
+struct gemv_set {
+    const T *W[3];
+    float *y[3];
+    int N[3];  /* rows of each */
+    int count;
+};
+
+template <typename T, int NX>
+static __global__ void k_gemv(gemv_set<T> set, const float *x, int K, int acc) {
+    constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
+    const int lane = threadIdx.x % 32;
+    /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
+    int r = blockIdx.x * GEMV_WARPS + threadIdx.x / 32, mi = 0;
+    if (r >= set.N[0]) {
+        r -= set.N[0];
+        mi = 1;
+        if (set.count < 2) return;
+        if (r >= set.N[1]) {
+            r -= set.N[1];
+            mi = 2;
+            if (set.count < 3 || r >= set.N[2]) return;
+        }
+    }
+    const int N = mi == 0 ? set.N[0] : mi == 1 ? set.N[1] : set.N[2];
+    float *y = mi == 0 ? set.y[0] : mi == 1 ? set.y[1] : set.y[2];
+    const T *w = (mi == 0 ? set.W[0] : mi == 1 ? set.W[1] : set.W[2]) + (size_t)r * K;
+    float s[NX];
+#pragma unroll
+    for (int j = 0; j < NX; j++) s[j] = 0.0f;
+#pragma unroll 4
+    for (int k = lane * E; k < K; k += 32 * E) {
+        float wf[E];
+        unpack16<T>(*reinterpret_cast<const uint4 *>(w + k), wf);
+#pragma unroll
+        for (int j = 0; j < NX; j++) {
+            const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
+#pragma unroll
+            for (int e = 0; e < E / 4; e++) {
+                const float4 v = xv[e];
+                s[j] += wf[4 * e] * v.x + wf[4 * e + 1] * v.y + wf[4 * e + 2] * v.z +
+                        wf[4 * e + 3] * v.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NX; j++) {
+        float t = s[j];
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+        if (lane == 0) y[(size_t)j * N + r] = acc ? y[(size_t)j * N + r] + t : t;
+    }
+}
+
+template <typename T>
+static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
+    const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
+    const unsigned blocks = (unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS);
+    const int th = 32 * GEMV_WARPS;
+    switch (n) {
+    case 1: k_gemv<T, 1><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 2: k_gemv<T, 2><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 3: k_gemv<T, 3><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    default: k_gemv<T, 4><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    }
+    CU_LAUNCHED("gemv");
+}
+
+template <typename T>
+static gemv_set<T> make_set(int count, float *const *ys, const ttt_mat *const *Ws) {
+    gemv_set<T> set = {};
+    for (int i = 0; i < count; i++) {
+        set.W[i] = (const T *)Ws[i]->data;
+        set.y[i] = ys[i];
+        set.N[i] = Ws[i]->rows;
+    }
+    set.count = count;
+    return set;
+}
+
+/* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
+static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
+                int acc) {
+    if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
+    for (int i = 1; i < count; i++)
+        if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
+    const int K = Ws[0]->cols;
+    if (Ws[0]->dtype == TTT_DT_BF16) gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc);
+    else gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc);
+    return 1;
+}
+
+void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
+    if (n <= 0 || !check_type(W)) return;
+    if (gemv(1, &y, x, &W, n, accumulate)) return;
+    if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
+        const size_t nw = (size_t)W->rows * W->cols;
+        const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
+                            W->rows, W->cols};
+        const void *in = input_for(&Wb, x, (size_t)n * W->cols);
+        if (Wb.data && in) matmul_in(y, in, &Wb, n, accumulate);
+        return;
+    }
+    const void *in = input_for(W, x, (size_t)n * W->cols);
+    if (in) matmul_in(y, in, W, n, accumulate);
+}
+
+void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
+                     int n) {
+    if (gemv(count, ys, x, Ws, n, 0)) return;
+    /* one conversion of x serves every matrix of the same type */
+    const void *in = NULL;
+    for (int i = 0; i < count && n > 0; i++) {
+        if (!check_type(Ws[i])) return;
+        if (!in || Ws[i]->dtype != Ws[0]->dtype) in = input_for(Ws[i], x, (size_t)n * Ws[i]->cols);
+        if (!in) return;
+        matmul_in(ys[i], in, Ws[i], n, 0);
+    }
+}
+
+void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {
+    const int K = W->rows, N = W->cols;
+    if (n <= 0 || !check_type(W)) return;
+    const void *in = input_for(W, x, (size_t)n * K);
+    if (!in) return;
+    /* y^T [N, n] = W^T x^T, W [K, N] row-major is [N, K] column-major */
+    cu_lt_matmul(0, 0, N, n, K, 1.0f, W->data, type_of(W), N, in, type_of(W), K, 0.0f, y, N,
+                 g_cu.prec == TTT_PREC_F32);
+}
+
+void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    /* row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T */
+    if (g_cu.prec != TTT_PREC_F32) { /* bf16 inputs, float32 accumulation into C */
+        const __nv_bfloat16 *a = to_bf16(CU_SCRATCH_A16, A, (size_t)(trans_a ? K : M) * lda);
+        const __nv_bfloat16 *b = to_bf16(CU_SCRATCH_B16, B, (size_t)(trans_b ? N : K) * ldb);
+        if (a && b)
+            cu_lt_matmul(trans_b, trans_a, N, M, K, alpha, b, CUDA_R_16BF, ldb, a, CUDA_R_16BF,
+                         lda, beta, C, ldc, 0);
+        return;
+    }
+    cu_lt_matmul(trans_b, trans_a, N, M, K, alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda, beta,
+                 C, ldc, 1);
+}

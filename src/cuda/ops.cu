@@ -1,0 +1,230 @@
+/* ops.cu - the CUDA backend's element-wise and row-wise kernels (memory-bound: grid-stride
+ * loops, one block per row for the reductions). Numerics follow the CPU backend: float32
+ * throughout, RMSNorm's sum of squares in float32, RoPE angles as float32 products. */
+#include "cuda/common.cuh"
+
+#define THREADS 256
+
+#define GRID_STRIDE(i, n) \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+static __device__ __forceinline__ float load_w(const void *w, ttt_dtype dt, size_t i) {
+    if (dt == TTT_DT_BF16) return __bfloat162float(((const __nv_bfloat16 *)w)[i]);
+    return ((const float *)w)[i];
+}
+
+static __global__ void k_embed(float *out, const void *E, ttt_dtype dt, const int32_t *tok,
+                               int D, float scale) {
+    const size_t row = (size_t)tok[blockIdx.x] * D;
+    float *o = out + (size_t)blockIdx.x * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = load_w(E, dt, row + d) * scale;
+}
+
+void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale) {
+    int32_t *dtok = (int32_t *)cu_scratch(CU_SCRATCH_TOK, sizeof(int32_t) * (size_t)n);
+    if (!dtok || n <= 0) return;
+    if (!cu_ok(cudaMemcpyAsync(dtok, tok, sizeof(int32_t) * (size_t)n, cudaMemcpyHostToDevice,
+                               g_cu.stream), "token upload"))
+        return;
+    k_embed<<<n, THREADS, 0, g_cu.stream>>>(out, E->data, E->dtype, dtok, E->cols, scale);
+    CU_LAUNCHED("embed");
+}
+
+/* Sum over the block; every thread gets the total. red: [32] shared. */
+static __device__ float block_sum(float v, float *red) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = (blockDim.x + 31) / 32;
+    __syncthreads(); /* red may still be read by an earlier call */
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int dim, float eps) {
+    __shared__ float red[32];
+    const float *xr = x + (size_t)blockIdx.x * dim;
+    float *o = out + (size_t)blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) ss += xr[d] * xr[d];
+    ss = block_sum(ss, red);
+    const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) o[d] = xr[d] * inv * w[d];
+}
+
+void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps) {
+    if (rows <= 0) return;
+    int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
+    k_rmsnorm<<<rows, threads, 0, g_cu.stream>>>(out, x, w, dim, eps);
+    CU_LAUNCHED("rmsnorm");
+}
+
+static __global__ void k_rope(float *x, int nh, int hd, int p0, const float *inv_freq) {
+    const int i = blockIdx.x, half = hd / 2;
+    const float pos = (float)(p0 + i);
+    for (int j = threadIdx.x; j < half; j += blockDim.x) {
+        float s, c;
+        sincosf(pos * inv_freq[j], &s, &c);
+        for (int h = 0; h < nh; h++) {
+            float *v = x + ((size_t)i * nh + h) * hd;
+            float a = v[j], b = v[j + half];
+            v[j] = a * c - b * s;
+            v[j + half] = b * c + a * s;
+        }
+    }
+}
+
+void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq) {
+    if (n <= 0) return;
+    int threads = hd / 2 >= 128 ? 128 : ((hd / 2 + 31) / 32) * 32;
+    k_rope<<<n, threads, 0, g_cu.stream>>>(x, nh, hd, p0, inv_freq);
+    CU_LAUNCHED("rope");
+}
+
+static __device__ __forceinline__ void store_kv(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+
+template <typename T>
+static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, int n_head_kv,
+                                  int hd, int p0) {
+    const int i = blockIdx.x, h = blockIdx.y;
+    T *dst = cache + h * head_stride + (size_t)(p0 + i) * hd;
+    const float *src = x + ((size_t)i * n_head_kv + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) store_kv(dst + d, src[d]);
+}
+
+void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
+                 int p0) {
+    if (n <= 0) return;
+    const dim3 grid(n, n_head_kv);
+    if (cu_kv_elem_size() == 2)
+        k_kv_store<<<grid, 128, 0, g_cu.stream>>>((__nv_bfloat16 *)cache, head_stride, x,
+                                                   n_head_kv, hd, p0);
+    else
+        k_kv_store<<<grid, 128, 0, g_cu.stream>>>(cache, head_stride, x, n_head_kv, hd, p0);
+    CU_LAUNCHED("kv_store");
+}
+
+static __global__ void k_act_mul(float *g, const float *u, size_t count, int gelu) {
+    GRID_STRIDE(i, count) {
+        float x = g[i];
+        float a;
+        if (gelu) {
+            const float k = 0.7978845608028654f;
+            a = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+        } else {
+            a = x / (1.0f + expf(-x));
+        }
+        g[i] = a * u[i];
+    }
+}
+
+void cu_act_mul(float *g, const float *u, size_t count, ttt_act act) {
+    if (!count) return;
+    k_act_mul<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(g, u, count,
+                                                                      act == TTT_ACT_GELU_TANH);
+    CU_LAUNCHED("act_mul");
+}
+
+static __global__ void k_axpy(float *y, const float *x, float a, size_t count) {
+    GRID_STRIDE(i, count) y[i] += a * x[i];
+}
+
+void cu_add(float *x, const float *y, size_t count) { cu_axpy(x, y, 1.0f, count); }
+
+void cu_axpy(float *y, const float *x, float a, size_t count) {
+    if (!count) return;
+    k_axpy<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(y, x, a, count);
+    CU_LAUNCHED("axpy");
+}
+
+static __global__ void k_softcap(float *x, size_t count, float cap) {
+    GRID_STRIDE(i, count) x[i] = cap * tanhf(x[i] / cap);
+}
+
+void cu_softcap(float *x, size_t count, float cap) {
+    if (!count) return;
+    k_softcap<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(x, count, cap);
+    CU_LAUNCHED("softcap");
+}
+
+static __global__ void k_conv5(float *U, const float *t, const float *w, int rows, int dim,
+                               int left) {
+    GRID_STRIDE(i, (size_t)rows * dim) {
+        const int c = (int)(i / dim), d = (int)(i % dim);
+        float u = 0.0f;
+        for (int k = 0; k < 5; k++) {
+            int src = c + k - left;
+            if (src >= 0 && src < rows) u += w[(size_t)k * dim + d] * t[(size_t)src * dim + d];
+        }
+        U[i] = u;
+    }
+}
+
+void cu_conv5(float *U, const float *t, const float *w, int rows, int dim, int left) {
+    size_t n = (size_t)rows * dim;
+    if (!n) return;
+    k_conv5<<<cu_blocks(n, THREADS), THREADS, 0, g_cu.stream>>>(U, t, w, rows, dim, left);
+    CU_LAUNCHED("conv5");
+}
+
+static __global__ void k_sumsq(const float *x, size_t count, double *out) {
+    __shared__ float red[32];
+    float s = 0.0f;
+    GRID_STRIDE(i, count) s += x[i] * x[i];
+    s = block_sum(s, red);
+    if (threadIdx.x == 0) atomicAdd(out, (double)s);
+}
+
+double cu_sumsq(const float *x, size_t count) {
+    double *acc = (double *)cu_scratch(CU_SCRATCH_RED, sizeof(double));
+    double r = 0;
+    if (!acc || !count) return 0;
+    cu_zero(acc, sizeof(double));
+    unsigned blocks = cu_blocks(count, THREADS);
+    if (blocks > 1024) blocks = 1024;
+    k_sumsq<<<blocks, THREADS, 0, g_cu.stream>>>(x, count, acc);
+    if (CU_LAUNCHED("sumsq")) cu_to_host(&r, acc, sizeof r);
+    return r;
+}
+
+static __global__ void k_to_f32(float *dst, const void *src, ttt_dtype dt, size_t count) {
+    GRID_STRIDE(i, count) dst[i] = load_w(src, dt, i);
+}
+
+void cu_to_f32(float *dst, const ttt_mat *W) {
+    size_t n = (size_t)W->rows * W->cols;
+    if (!n) return;
+    k_to_f32<<<cu_blocks(n, THREADS), THREADS, 0, g_cu.stream>>>(dst, W->data, W->dtype, n);
+    CU_LAUNCHED("to_f32");
+}
+
+static __global__ void k_f32_to_bf16(__nv_bfloat16 *dst, const float *src, size_t count) {
+    GRID_STRIDE(i, count) dst[i] = __float2bfloat16_rn(src[i]);
+}
+
+void cu_f32_to_bf16(__nv_bfloat16 *dst, const float *src, size_t count) {
+    if (!count) return;
+    k_f32_to_bf16<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(dst, src, count);
+    CU_LAUNCHED("to_bf16");
+}
+
+static __global__ void k_fill_random(float *x, size_t count, unsigned seed) {
+    GRID_STRIDE(i, count) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed * 0x9e3779b9u;
+        h ^= h >> 15;
+        h *= 0x2c1b3c6du;
+        h ^= h >> 12;
+        x[i] = (float)(h >> 8) / 8388608.0f - 1.0f;
+    }
+}
+
+void cu_fill_random(float *x, size_t count, unsigned seed) {
+    if (!count) return;
+    k_fill_random<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(x, count, seed);
+    CU_LAUNCHED("fill");
+}
