@@ -41,7 +41,7 @@ static void usage(FILE *f) {
             "  --mqar-kv N        MQAR key-value pairs (default: length / 32, at least 4)\n"
             "  -t, --threads N    CPU threads (default: all)\n"
             "  -b, --batch-size N tokens per forward step (default 512)\n"
-            EVAL_DATA_HELP);
+            CLI_MODEL_OPTIONS_HELP EVAL_DATA_HELP);
 }
 
 typedef struct ev {
@@ -238,9 +238,11 @@ int cmd_eval(int argc, char **argv) {
     eval_data d = {0};
     long long x;
     int n_batch = 0, mqar_kv = 0;
+    ttt_model_params mp = ttt_model_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = eval_data_parse(&d, argc, argv, &i);
+        if (!r) r = cli_model_option(argc, argv, &i, &mp);
         if (r < 0) return 2;
         if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -328,7 +330,7 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 0; i < n_len; i++) max_len = lengths[i] > max_len ? lengths[i] : max_len;
     ttt_ruler_config cfg = {.seed = e.seed};
     if (n_tasks && eval_data_load(&d, "eval", &cfg)) goto out;
-    if (ttt_model_load(model_dir, &e.model) != TTT_OK ||
+    if (ttt_model_load_ex(model_dir, &mp, &e.model) != TTT_OK ||
         ttt_tokenizer_load(model_dir, &e.tok) != TTT_OK) {
         cli_fail("eval", ttt_last_error());
         goto out;

@@ -14,6 +14,7 @@ void run_opts_defaults(run_opts *o) {
     o->ttt_lr = -1;
     o->sp = ttt_sampler_default_params();
     o->gen.n_predict = -1;
+    o->mp = ttt_model_default_params();
 }
 
 enum { SP_TEMP, SP_TOPK, SP_TOPP, SP_MINP, SP_REP };
@@ -36,6 +37,8 @@ int run_opts_parse(run_opts *o, int argc, char **argv, int *i) {
         VAL();                                  \
         if (!cli_float(a, v, &d)) return -1;    \
     } while (0)
+    int mo = cli_model_option(argc, argv, i, &o->mp);
+    if (mo) return mo;
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
         VAL();
         o->model_dir = v;
@@ -147,7 +150,7 @@ static const char *run_decode(void *ctx, int32_t id, size_t *n);
 int run_ctx_init(run_ctx *rc, run_opts *o, const char *cmd, bool need_tok) {
     memset(rc, 0, sizeof *rc);
     if (o->threads > 0) ttt_set_threads(o->threads);
-    if (ttt_model_load(o->model_dir, &rc->model) != TTT_OK) {
+    if (ttt_model_load_ex(o->model_dir, &o->mp, &rc->model) != TTT_OK) {
         cli_fail(cmd, ttt_last_error());
         return -1;
     }

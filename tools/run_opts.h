@@ -21,6 +21,7 @@ typedef struct run_opts {
     ttt_sampler_params sp;  /* --temp --top-k --top-p --min-p --repeat-penalty ... */
     bool sp_set[5];         /* which sampling flags were given (others: generation_config) */
     gen_params gen;         /* -n --stop --ignore-eos */
+    ttt_model_params mp;    /* --device --precision */
 } run_opts;
 
 #define RUN_OPTS_HELP                                                                       \
@@ -41,7 +42,9 @@ typedef struct run_opts {
     "  --ignore-eos         do not stop at end-of-sequence tokens\n"                        \
     "  --no-ttt             plain attention model: the fast weights stay at W_down\n"       \
     "  --ttt-lr ETA         override the checkpoint's inner learning rate\n"                \
-    "  --ttt-chunk C        override the checkpoint's chunk size\n"
+    "  --ttt-chunk C        override the checkpoint's chunk size\n"                       \
+    "  --device D           cpu (default) or cuda\n"                                       \
+    "  --precision P        cuda: bf16 (default) or f32\n"
 
 void run_opts_defaults(run_opts *o);
 /* Parses argv[*i] if it is a shared option: 1 consumed, 0 not ours, -1 error (printed). */
