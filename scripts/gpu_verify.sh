@@ -3,8 +3,8 @@
 # --device cuda` on every golden model in bf16 and in float32, then the unit tests (test_cuda
 # runs instead of skipping). The output is what docs/CUDA_VERIFY.md records.
 #   usage: scripts/gpu_verify.sh GOLDEN_DIR [BUILD_DIR]
-# With DEBS=dir, OpenBLAS and cJSON are unpacked from the .deb files there (for GPU machines
-# without a package registry) instead of being taken from the system.
+# With DEBS=dir, OpenBLAS, cJSON, PCRE2 and utf8proc are unpacked from the .deb files there
+# (for GPU machines without a package registry) instead of being taken from the system.
 set -eu
 GOLDEN=$(cd "$1" && pwd)
 BUILD=${2:-build-gpu}
@@ -16,7 +16,8 @@ if [ -n "${DEBS:-}" ]; then
   L=$P/usr/lib/x86_64-linux-gnu
   EXTRA="-DOPENBLAS_INCLUDE=$P/usr/include/x86_64-linux-gnu/openblas-openmp
     -DOPENBLAS_LIB=$L/openblas-openmp/libopenblas.so -DCJSON_INCLUDE=$P/usr/include
-    -DCJSON_LIB=$L/libcjson.so"
+    -DCJSON_LIB=$L/libcjson.so -DPCRE2_INCLUDE=$P/usr/include -DPCRE2_LIB=$L/libpcre2-8.so
+    -DUTF8PROC_INCLUDE=$P/usr/include -DUTF8PROC_LIB=$L/libutf8proc.so"
   export LD_LIBRARY_PATH=$L/openblas-openmp:$L:${LD_LIBRARY_PATH:-}
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
