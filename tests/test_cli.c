@@ -430,6 +430,8 @@ static void eval_command(const char *model) {
     expect_error("eval missing QA file", b4, "/nonexistent/squad.json");
     const char *b5[] = {"eval", "-m", model, "--lengths", "4q", "-o", out, NULL};
     expect_error("eval bad lengths", b5, "--lengths");
+    const char *b6[] = {"eval", "-m", model, "--tasks", "mqar", "--lengths", "2k", "-o", out, NULL};
+    expect_error("eval MQAR longer than the vocabulary allows", b6, "must exceed seq_len 2048");
 }
 
 /* The log line of a step ("{\"step\": N, \"loss\": ...") as its loss text, last occurrence. */

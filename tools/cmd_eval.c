@@ -12,6 +12,7 @@
 #include "eval_data.h"
 #include "eval_run.h"
 #include "ttt.h"
+#include "util/err.h"
 
 #define MAX_LENGTHS 32
 
@@ -155,11 +156,24 @@ static int ruler_sample(ev *e, const ttt_eval_sample *s) {
 }
 
 /* MQAR: teacher-forced argmax at the query positions, in pieces so the logits stay small. */
+/* MQAR's parameters at a length: the model's vocabulary (at most 8192 ids), length / 32 pairs
+ * unless --mqar-kv; checked by making the first example, so a length the vocabulary cannot
+ * serve fails before any model work. */
+static ttt_status mqar_params(const ev *e, int length, int n_kv, ttt_mqar_params *p) {
+    *p = ttt_mqar_default_params();
+    p->vocab_size = e->info.n_vocab < 8192 ? e->info.n_vocab & ~1 : 8192;
+    p->seq_len = length & ~1;
+    p->n_kv = n_kv > 0 ? n_kv : (length / 32 > 4 ? length / 32 : 4);
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)p->seq_len * 2);
+    if (!in) return ttt_err(TTT_ERR_NOMEM, "mqar: out of memory");
+    ttt_status st = ttt_mqar_generate(p, e->seed, 0, 1, in, in + p->seq_len);
+    free(in);
+    return st;
+}
+
 static int mqar_length(ev *e, int length, int n_kv) {
-    ttt_mqar_params p = ttt_mqar_default_params();
-    p.vocab_size = e->info.n_vocab < 8192 ? e->info.n_vocab & ~1 : 8192;
-    p.seq_len = length & ~1;
-    p.n_kv = n_kv > 0 ? n_kv : (length / 32 > 4 ? length / 32 : 4);
+    ttt_mqar_params p;
+    if (mqar_params(e, length, n_kv, &p) != TTT_OK) return cli_fail("eval", ttt_last_error());
     const int L = p.seq_len, V = e->info.n_vocab, PIECE = 256;
     int32_t *in = malloc(sizeof(int32_t) * L), *lab = malloc(sizeof(int32_t) * L);
     int32_t *pred = malloc(sizeof(int32_t) * L);
@@ -364,6 +378,11 @@ int cmd_eval(int argc, char **argv) {
                 e.total += (long)e.samples * e.n_modes;
             }
         }
+    for (int li = 0; mqar && li < n_len && !rc; li++) {
+        ttt_mqar_params p;
+        if (mqar_params(&e, lengths[li], mqar_kv, &p) != TTT_OK)
+            rc = cli_fail("eval", ttt_last_error());
+    }
     t_gen += cli_now() - t0;
     if (!rc && (ttt_session_init(e.model, &sp, &e.sess) != TTT_OK ||
                 ttt_eval_report_open(out, &e.rep) != TTT_OK))
