@@ -131,6 +131,7 @@ ttt_status demo_train(const demo_opts *o, const char *name, const ttt_demo_model
         if (s >= o->steps - tenth) last += loss / tenth;
         fprintf(log, "{\"step\": %d, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, "
                      "\"elapsed_s\": %.3f}\n", s + 1, loss, lr, gn, cli_now() - t0);
+        fflush(log);
         progress(o, name, s + 1, loss, cli_now() - t0);
     }
     out->seconds = cli_now() - t0;

@@ -6,7 +6,7 @@
  *
  *   kv      "<bos>Qx Bm Td ... " noise " Bm Qx Td ..."   N pairs, then all N keys again in
  *           another order; the answers are the values after the repeated keys
- *   needle  "<bos>" noise "#Kv " noise " #K" -> v          one marked pair at a random depth
+ *   needle  "<bos>" noise " Kv" noise " K" -> v              one pair at a random depth
  *
  * Keys are 'A'..'Z', values 'a'..'z', noise is digits and spaces. */
 #ifndef TTT_DEMO_DEMO_H
@@ -25,7 +25,6 @@ const char *ttt_demo_task_name(int task);
 
 typedef struct ttt_demo_params {
     int n_pairs;   /* kv: pairs per sample, 1..TTT_DEMO_MAX_PAIRS */
-    int min_depth; /* needle: fewest tokens between the needle and the question (0: any) */
 } ttt_demo_params;
 
 typedef struct ttt_demo_sample {
@@ -44,8 +43,9 @@ int ttt_demo_min_length(int task, const ttt_demo_params *p);
 ttt_status ttt_demo_make(int task, const ttt_demo_params *p, int length, uint64_t seed,
                          uint64_t index, int32_t *tokens, ttt_demo_sample *out);
 
-/* A training sequence of T + 1 tokens: a sample of a random task and a random length in
- * [its minimum, T + 1], then noise; labels[T] (TTT_MQAR_IGNORE = -100 except the answers). */
+/* A training sequence of T + 1 tokens and labels[T] (TTT_MQAR_IGNORE = -100 except the
+ * answers): a kv or needle sample of a random length in [its minimum, T + 1] then noise, or
+ * a stream of pairs of one key -> value map in noise (answers wherever a key comes again). */
 ttt_status ttt_demo_train_seq(const ttt_demo_params *p, int T, uint64_t seed, uint64_t index,
                               int32_t *tokens, int32_t *labels);
 

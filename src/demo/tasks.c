@@ -1,6 +1,8 @@
 /* tasks.c - the demo's synthetic recall tasks (layouts in demo.h). */
 #include "demo/demo.h"
 
+#include <string.h>
+
 #include "eval/eval.h"
 #include "util/err.h"
 
@@ -58,16 +60,50 @@ static void make_needle(ttt_rng *r, int L, int32_t *t, ttt_demo_sample *s) {
     const int q0 = L - 3, at = (int)ttt_rng_range(r, 1, q0 - 3); /* uniform depth */
     t[0] = TTT_BYTE_BOS;
     noise(r, t + 1, q0 - 1);
-    t[at] = '#';
+    t[at] = ' ';
     t[at + 1] = key;
     t[at + 2] = val;
-    t[q0] = '#';
+    t[q0] = ' ';
     t[q0 + 1] = key;
     t[q0 + 2] = val;
     s->answer_pos[0] = q0 + 1;
     s->answer[0] = val;
     s->n_answers = 1;
     s->n_ctx = q0;
+}
+
+/* Training only: pairs of a few keys (4..12) of one random key -> value map, scattered
+ * through noise runs of random length; every value whose key came before is an answer. About
+ * one token in ten is an answer (a kv or needle sample has a few), some within the window,
+ * many beyond. */
+static void make_stream(ttt_rng *r, int n, int32_t *t, int32_t *labels) {
+    int keys[26];
+    int32_t map[26];
+    uint8_t seen[26] = {0};
+    const int n_keys = (int)ttt_rng_range(r, 4, 12);
+    ttt_rng_sample(r, 26, n_keys, keys);
+    for (int k = 0; k < n_keys; k++) map[k] = 'a' + (int32_t)ttt_rng_range(r, 0, 25);
+    t[0] = TTT_BYTE_BOS;
+    int p = 1;
+    while (p < n) {
+        if (ttt_rng_range(r, 0, 3) == 0) { /* a noise run, now and then a long one */
+            int len = (int)ttt_rng_range(r, 1, ttt_rng_range(r, 0, 7) ? 16 : 96);
+            if (len > n - p) len = n - p;
+            noise(r, t + p, len);
+            p += len;
+        } else if (p + 3 <= n) {
+            int k = (int)ttt_rng_range(r, 0, n_keys - 1);
+            t[p] = 'A' + keys[k];
+            t[p + 1] = map[k];
+            t[p + 2] = ' ';
+            if (seen[k] && p < n - 1) labels[p] = map[k];
+            seen[k] = 1;
+            p += 3;
+        } else {
+            noise(r, t + p, n - p);
+            p = n;
+        }
+    }
 }
 
 ttt_status ttt_demo_make(int task, const ttt_demo_params *p, int length, uint64_t seed,
@@ -83,6 +119,7 @@ ttt_status ttt_demo_make(int task, const ttt_demo_params *p, int length, uint64_
     ttt_rng r;
     const uint64_t w[4] = {seed, 0xde70ull + (uint64_t)task, (uint64_t)length, index};
     ttt_rng_seed(&r, w, 4);
+    memset(out, 0, sizeof *out);
     out->n = length;
     if (task == TTT_DEMO_KV) make_kv(&r, p->n_pairs, length, tokens, out);
     else make_needle(&r, length, tokens, out);
@@ -91,20 +128,27 @@ ttt_status ttt_demo_make(int task, const ttt_demo_params *p, int length, uint64_
 
 ttt_status ttt_demo_train_seq(const ttt_demo_params *p, int T, uint64_t seed, uint64_t index,
                               int32_t *tokens, int32_t *labels) {
+    for (int k = 0; k < TTT_DEMO_N_TASKS; k++)
+        if (T + 1 < ttt_demo_min_length(k, p))
+            return ttt_err(TTT_ERR_ARG, "demo: training sequences of %d tokens are shorter than "
+                           "a %s sample (%d)", T + 1, ttt_demo_task_name(k),
+                           ttt_demo_min_length(k, p));
     ttt_rng r;
     const uint64_t w[3] = {seed, 0x7a1aull, index};
     ttt_rng_seed(&r, w, 3);
-    const int task = (int)ttt_rng_range(&r, 0, TTT_DEMO_N_TASKS - 1);
+    for (int i = 0; i < T; i++) labels[i] = TTT_MQAR_IGNORE;
+    /* a third each: streams (many answers), kv and needle samples (the evaluated layouts) */
+    const int task = (int)ttt_rng_range(&r, 0, TTT_DEMO_N_TASKS);
+    if (task == TTT_DEMO_N_TASKS) {
+        make_stream(&r, T + 1, tokens, labels);
+        return TTT_OK;
+    }
     const int lo = ttt_demo_min_length(task, p);
-    if (T + 1 < lo)
-        return ttt_err(TTT_ERR_ARG, "demo: training sequences of %d tokens are shorter than a "
-                       "%s sample (%d)", T + 1, ttt_demo_task_name(task), lo);
     const int len = (int)ttt_rng_range(&r, lo, T + 1);
     ttt_demo_sample s;
     ttt_status st = ttt_demo_make(task, p, len, ttt_rng_u64(&r), index, tokens, &s);
     if (st != TTT_OK) return st;
     noise(&r, tokens + len, T + 1 - len);
-    for (int i = 0; i < T; i++) labels[i] = TTT_MQAR_IGNORE;
     for (int i = 0; i < s.n_answers; i++) labels[s.answer_pos[i]] = s.answer[i];
     return TTT_OK;
 }
