@@ -66,6 +66,7 @@ static void usage(FILE *f) {
             "  --ttt-chunk C        TTT chunk size\n"
             "  --ttt-lr ETA         TTT inner learning rate\n"
             "  --ttt-target T       hidden_states or input_embed\n"
+            "  --conv-zero          ttt_conv starts at zero (official init; default N(0, 0.02^2))\n"
             "  --ttt-only           train and evaluate the TTT model alone (experiments)\n"
             "  --seed N             (default 1)\n"
             "  --device cpu|cuda    (default cpu)\n"
@@ -133,6 +134,7 @@ static int parse(demo_opts *o, int argc, char **argv) {
                 return cli_usage_error("demo", "--ttt-target must be hidden_states or input_embed");
             o->shape.ttt_target = v;
         } else if (!strcmp(a, "--ttt-only")) { o->skip_baseline = true;
+        } else if (!strcmp(a, "--conv-zero")) { o->conv_zero = true;
         } else if (!strcmp(a, "--seed")) { INT(0, 1LL << 40); o->seed = (uint64_t)x;
         } else if (!strcmp(a, "--device")) {
             VAL();
@@ -215,6 +217,7 @@ static ttt_status write_summary(const demo_opts *o, const char *const *names,
     cJSON_AddNumberToObject(s, "ttt_chunk", o->shape.ttt_chunk);
     cJSON_AddNumberToObject(s, "ttt_lr", o->shape.ttt_lr);
     cJSON_AddStringToObject(s, "ttt_target", o->shape.ttt_target);
+    cJSON_AddStringToObject(s, "ttt_conv_init", o->conv_zero ? "zero" : "normal(0, 0.02)");
     cJSON_AddNumberToObject(s, "pairs", o->data.n_pairs);
     cJSON_AddNumberToObject(s, "samples", o->samples);
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);

@@ -27,6 +27,7 @@ typedef struct demo_opts {
     int samples;              /* held-out samples per (task, length, mode) */
     uint64_t seed;
     bool skip_baseline;       /* experiments: train and evaluate the TTT model only */
+    bool conv_zero;           /* ttt_conv starts at zero (the official init) */
     bool quiet;
 } demo_opts;
 

@@ -117,6 +117,12 @@ ttt_status demo_train(const demo_opts *o, const char *name, const ttt_demo_model
         tp.weight_decay = 0.01;
         st = ttt_trainer_init(m, &tp, &tr);
     }
+    for (int l = 0; st == TTT_OK && o->conv_zero && l < shape->n_layers; l++) {
+        char conv[96];
+        ttt_train_tensor t;
+        snprintf(conv, sizeof conv, "model.layers.%d.mlp.ttt_conv.weight", l);
+        if (ttt_trainer_find(tr, conv, &t) == TTT_OK) memset(t.data, 0, sizeof(float) * t.n_elements);
+    }
     if (st == TTT_OK && !(log = fopen(log_path, "w")))
         st = ttt_err(TTT_ERR_IO, "%s: cannot open for writing", log_path);
     const int tenth = o->steps >= 10 ? o->steps / 10 : 1;

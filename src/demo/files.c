@@ -86,6 +86,16 @@ static void byte_char(int b, char out[4]) {
     }
 }
 
+/* The ByteLevel pre-tokenizer / decoder without the GPT-2 regex or a prefix space: the
+ * text's bytes become tokens one for one. */
+static void byte_level(cJSON *o, const char *field) {
+    cJSON *b = cJSON_AddObjectToObject(o, field);
+    cJSON_AddStringToObject(b, "type", "ByteLevel");
+    cJSON_AddBoolToObject(b, "add_prefix_space", 0);
+    cJSON_AddBoolToObject(b, "trim_offsets", 1);
+    cJSON_AddBoolToObject(b, "use_regex", 0);
+}
+
 static const char *const SPECIALS[3] = {"<|bos|>", "<|eos|>", "<|pad|>"};
 
 static ttt_status write_json(const char *dir, const char *name, cJSON *o) {
@@ -117,17 +127,9 @@ ttt_status ttt_demo_write_tokenizer(const char *dir) {
         cJSON_AddItemToArray(added, a);
     }
     cJSON_AddNullToObject(o, "normalizer");
-    cJSON *pre = cJSON_AddObjectToObject(o, "pre_tokenizer");
-    cJSON_AddStringToObject(pre, "type", "ByteLevel");
-    cJSON_AddBoolToObject(pre, "add_prefix_space", 0);
-    cJSON_AddBoolToObject(pre, "trim_offsets", 1);
-    cJSON_AddBoolToObject(pre, "use_regex", 0);
+    byte_level(o, "pre_tokenizer");
     cJSON_AddNullToObject(o, "post_processor");
-    cJSON *dec = cJSON_AddObjectToObject(o, "decoder");
-    cJSON_AddStringToObject(dec, "type", "ByteLevel");
-    cJSON_AddBoolToObject(dec, "add_prefix_space", 0);
-    cJSON_AddBoolToObject(dec, "trim_offsets", 1);
-    cJSON_AddBoolToObject(dec, "use_regex", 0);
+    byte_level(o, "decoder");
     cJSON *model = cJSON_AddObjectToObject(o, "model");
     cJSON_AddStringToObject(model, "type", "BPE");
     cJSON_AddNullToObject(model, "dropout");
