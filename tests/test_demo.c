@@ -205,6 +205,30 @@ static void end_to_end(const char *bin, const char *tmp) {
     }
 }
 
+/* Bad flags: one line naming the fault, non-zero exit, nothing trained. */
+static void bad_flags(const char *bin, const char *tmp) {
+    const char *cases[][2] = {
+        {"--device cuda", "--device cuda: not available"},
+        {"--preset huge", "--preset must be tiny, small or base"},
+        {"--lengths 20", "--lengths: each must hold a kv sample"},
+        {"--ttt-layers 9", "--ttt-layers '9': layer 9 of a 2-layer model"},
+        {"--ttt-target embed", "--ttt-target must be hidden_states or input_embed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char cmd[2048], path[1024], *text = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/demo_bad.txt", tmp);
+        snprintf(cmd, sizeof cmd, "'%s' demo --preset tiny -q -o '%s/demo_bad' %s > '%s' 2>&1",
+                 bin, tmp, cases[i][0], path);
+        CHECK(system(cmd) != 0);
+        CHECK_OK(ttt_read_file(path, 1 << 16, &text, &len));
+        if (!text || !strstr(text, cases[i][1]))
+            fprintf(stderr, "test_demo: '%s' printed: %s\n", cases[i][0], text ? text : "");
+        CHECK(text && strstr(text, cases[i][1]));
+        free(text);
+    }
+}
+
 int main(void) {
     kv_layout();
     needle_layout();
@@ -212,6 +236,7 @@ int main(void) {
     training_labels();
     const char *tmp = getenv("TTT_TEST_TMP"), *bin = getenv("TTT_BIN");
     if (tmp) tokenizer(tmp);
+    if (tmp && bin) bad_flags(bin, tmp);
     if (tmp && bin) end_to_end(bin, tmp);
     else fprintf(stderr, "test_demo: TTT_BIN / TTT_TEST_TMP unset: end-to-end part skipped\n");
     return check_summary("test_demo");
