@@ -403,6 +403,7 @@ static void eval_command(const char *model) {
     snprintf(path, sizeof path, "%s/samples.jsonl", out);
     CHECK(count_lines(path) == 16);
     /* an interrupted run: a torn last line is dropped and that sample run again */
+    free(jl);
     jl = slurp(path, &n);
     if (jl && n > 10) {
         FILE *f = fopen(path, "wb");

@@ -80,7 +80,7 @@ static const demo_preset *find_preset(const char *name) {
     return NULL;
 }
 
-static int apply_preset(demo_opts *o, const demo_preset *p) {
+static void apply_preset(demo_opts *o, const demo_preset *p) {
     o->preset = p->name;
     o->shape = p->shape;
     o->steps = p->steps;
@@ -89,7 +89,6 @@ static int apply_preset(demo_opts *o, const demo_preset *p) {
     o->samples = p->samples;
     o->lr = p->lr;
     o->n_lengths = cli_int_list("--lengths", p->lengths, o->lengths, DEMO_MAX_LENGTHS);
-    return 0;
 }
 
 static int parse(demo_opts *o, int argc, char **argv) {

@@ -30,7 +30,7 @@ typedef struct ttt_demo_params {
 typedef struct ttt_demo_sample {
     int n;                              /* tokens of the sample (= the length asked for) */
     int n_ctx;                          /* tokens[0..n_ctx): context; the rest: question */
-    int n_answers;
+    int n_answers;                      /* answers in the sample (1 needle, N kv) */
     int answer_pos[TTT_DEMO_MAX_ANSWERS]; /* [n_answers] positions whose next token is an
                                              answer (labels go on them) */
     int32_t answer[TTT_DEMO_MAX_ANSWERS]; /* [n_answers] the answer ids */
