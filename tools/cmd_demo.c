@@ -70,7 +70,8 @@ static void usage(FILE *f) {
             "  --ttt-only           train and evaluate the TTT model alone (experiments)\n"
             "  --seed N             (default 1)\n"
             "  --device cpu|cuda    (default cpu)\n"
-            "  -t, --threads N      CPU threads (default: all)\n"
+            "  -t, --threads N      CPU threads (default: all; with 2 or more the two models\n"
+            "                       train at once, one thread each)\n"
             "  -q, --quiet          no progress lines\n");
 }
 
@@ -270,18 +271,33 @@ int cmd_demo(int argc, char **argv) {
     ttt_status st = sc && eval_dir ? ttt_mkdir_p(o.out) : ttt_err(TTT_ERR_NOMEM, "out of memory");
     if (st == TTT_OK) {
         printf("ttt demo: preset %s, %d steps of %d x %d tokens per model, window %d, TTT layers "
-               "%s (chunk %d, eta %g), %d threads\n", o.preset, o.steps, o.B, o.T,
+               "%s (chunk %d, eta %g), %d threads%s\n", o.preset, o.steps, o.B, o.T,
                o.shape.window, o.shape.ttt_layers, o.shape.ttt_chunk, o.shape.ttt_lr,
-               ttt_get_threads());
+               ttt_get_threads(), n_models == 2 && ttt_get_threads() >= 2
+                                      ? " (the two models train at once, one thread each)" : "");
         fflush(stdout);
     }
+    /* With two or more threads the models train at once, one thread each: small matrices
+     * gain little from a second thread, and a team of two loses much when another job takes
+     * a core (every barrier waits for it). */
+    ttt_status mst[2] = {TTT_OK, TTT_OK};
+    char merr[2][512] = {"", ""};
+    o.parallel = st == TTT_OK && n_models == 2 && ttt_get_threads() >= 2;
+#pragma omp parallel for num_threads(2) schedule(static, 1) if (o.parallel)
+    for (int m = 0; m < n_models; m++) {
+        if (st != TTT_OK) continue;
+        mst[m] = demo_train(&o, names[m], &shapes[m], &tr[m]);
+        if (mst[m] != TTT_OK) snprintf(merr[m], sizeof merr[m], "%s", ttt_last_error());
+    }
     for (int m = 0; m < n_models && st == TTT_OK; m++) {
-        st = demo_train(&o, names[m], &shapes[m], &tr[m]);
-        if (st == TTT_OK)
-            printf("  %-8s %.2fM parameters, %.0f s (%.0f tokens/s); answer loss %.3f -> %.3f, "
-                   "held-out %.3f; checkpoint %s\n", names[m], tr[m].n_params / 1e6,
-                   tr[m].seconds, tr[m].tokens_per_s, tr[m].first_loss, tr[m].final_loss,
-                   tr[m].val_loss, tr[m].ckpt);
+        if (mst[m] != TTT_OK) {
+            st = ttt_err(mst[m], "%s", merr[m]);
+            break;
+        }
+        printf("  %-8s %.2fM parameters, %.0f s (%.0f tokens/s); answer loss %.3f -> %.3f, "
+               "held-out %.3f; checkpoint %s\n", names[m], tr[m].n_params / 1e6,
+               tr[m].seconds, tr[m].tokens_per_s, tr[m].first_loss, tr[m].final_loss,
+               tr[m].val_loss, tr[m].ckpt);
         fflush(stdout);
     }
     /* a fresh evaluation each run: the report would otherwise resume an older one */

@@ -29,6 +29,7 @@ typedef struct demo_opts {
     bool skip_baseline;       /* experiments: train and evaluate the TTT model only */
     bool conv_zero;           /* ttt_conv starts at zero (the official init) */
     bool quiet;
+    bool parallel;            /* the two models train at once, one thread each */
 } demo_opts;
 
 /* What training one model produced. */

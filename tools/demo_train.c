@@ -81,7 +81,7 @@ static ttt_status save(const demo_opts *o, ttt_trainer *tr, const char *root, co
 }
 
 static void progress(const demo_opts *o, const char *name, int step, double loss, double dt) {
-    const bool tty = isatty(2);
+    const bool tty = isatty(2) && !o->parallel; /* two models' lines would overwrite */
     const int every = o->steps >= 10 ? o->steps / 10 : 1;
     if (o->quiet || (!tty && step % every && step != o->steps)) return;
     fprintf(stderr, "%s  %-8s step %4d/%d  answer loss %.3f  %.1f s%s", tty ? "\r\033[K" : "",
