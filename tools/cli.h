@@ -28,6 +28,7 @@ int cmd_add_ttt(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_bench_train(int argc, char **argv);
 int cmd_eval_report(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Parses an integer / float option value; prints an error naming the option on failure. */
 bool cli_int(const char *opt, const char *val, long long min, long long max, long long *out);

@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "                  tokenize .txt / .jsonl files into training shards\n"
             "  bench-train -m DIR  training speed (tokens/s, FLOPs utilisation)\n"
             "  eval-report DIR summaries, tables and plots of DIR/samples.jsonl\n"
+            "  demo            train a TTT and a plain model from scratch on built-in recall\n"
+            "                  tasks, evaluate both in the three modes (minutes on a CPU)\n"
             "\n"
             "`ttt <command> --help` describes a command's options.\n",
             TTT_VERSION);
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-train")) return cmd_bench_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval-report")) return cmd_eval_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
