@@ -45,6 +45,24 @@ int cli_int_list(const char *opt, const char *val, int *out, int max);
     "  --precision P    cuda: bf16 (default) or f32 (float32 weights and GEMMs, for tests)\n"
 int cli_model_option(int argc, char **argv, int *i, ttt_model_params *p);
 
+/* Option loops: with the option `a`, its value `v`, `x` (long long), `d` (double), argc, argv
+ * and the index `i` in scope, take the option's value as text, as an integer in [lo, hi] or
+ * as a number, or print why not and `return fail`. */
+#define CLI_VAL(fail)                                     \
+    do {                                                  \
+        if (!(v = cli_value(argc, argv, &i))) return fail; \
+    } while (0)
+#define CLI_INT(lo, hi, fail)                                \
+    do {                                                     \
+        CLI_VAL(fail);                                       \
+        if (!cli_int(a, v, (lo), (hi), &x)) return fail;     \
+    } while (0)
+#define CLI_NUM(fail)                                \
+    do {                                             \
+        CLI_VAL(fail);                               \
+        if (!cli_float(a, v, &d)) return fail;       \
+    } while (0)
+
 double cli_now(void);
 /* Peak resident memory in bytes since the last cli_rss_reset (Linux VmHWM; -1 if unknown). */
 void cli_rss_reset(void);

@@ -103,54 +103,48 @@ static int parse(demo_opts *o, int argc, char **argv) {
         const char *a = argv[i], *v = NULL;
         long long x;
         double d;
-#define VAL() if (!(v = cli_value(argc, argv, &i))) return 2
-#define INT(lo, hi) VAL(); if (!cli_int(a, v, lo, hi, &x)) return 2
-#define NUM() VAL(); if (!cli_float(a, v, &d)) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { VAL(); o->out = v;
-        } else if (!strcmp(a, "--preset")) { VAL();
-        } else if (!strcmp(a, "--steps")) { INT(1, 1 << 24); o->steps = (int)x;
-        } else if (!strcmp(a, "--batch")) { INT(1, 4096); o->B = (int)x;
-        } else if (!strcmp(a, "--seq-len")) { INT(8, 1 << 20); o->T = (int)x;
-        } else if (!strcmp(a, "--lr")) { NUM(); o->lr = d;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { CLI_VAL(2); o->out = v;
+        } else if (!strcmp(a, "--preset")) { CLI_VAL(2);
+        } else if (!strcmp(a, "--steps")) { CLI_INT(1, 1 << 24, 2); o->steps = (int)x;
+        } else if (!strcmp(a, "--batch")) { CLI_INT(1, 4096, 2); o->B = (int)x;
+        } else if (!strcmp(a, "--seq-len")) { CLI_INT(8, 1 << 20, 2); o->T = (int)x;
+        } else if (!strcmp(a, "--lr")) { CLI_NUM(2); o->lr = d;
         } else if (!strcmp(a, "--lengths")) {
-            VAL();
+            CLI_VAL(2);
             o->n_lengths = cli_int_list(a, v, o->lengths, DEMO_MAX_LENGTHS);
             if (o->n_lengths <= 0) return 2;
-        } else if (!strcmp(a, "--samples")) { INT(1, 1 << 20); o->samples = (int)x;
-        } else if (!strcmp(a, "--pairs")) { INT(1, TTT_DEMO_MAX_PAIRS); o->data.n_pairs = (int)x;
-        } else if (!strcmp(a, "--window")) { INT(1, 1 << 20); o->shape.window = (int)x;
-        } else if (!strcmp(a, "--d-model")) { INT(8, 1 << 14); o->shape.d_model = (int)x;
-        } else if (!strcmp(a, "--layers")) { INT(1, 64); o->shape.n_layers = (int)x;
-        } else if (!strcmp(a, "--ff")) { INT(8, 1 << 16); o->shape.d_ff = (int)x;
-        } else if (!strcmp(a, "--ttt-layers")) { VAL(); o->shape.ttt_layers = v;
-        } else if (!strcmp(a, "--ttt-chunk")) { INT(1, 1 << 20); o->shape.ttt_chunk = (int)x;
-        } else if (!strcmp(a, "--ttt-lr")) { NUM(); o->shape.ttt_lr = d;
+        } else if (!strcmp(a, "--samples")) { CLI_INT(1, 1 << 20, 2); o->samples = (int)x;
+        } else if (!strcmp(a, "--pairs")) { CLI_INT(1, TTT_DEMO_MAX_PAIRS, 2); o->data.n_pairs = (int)x;
+        } else if (!strcmp(a, "--window")) { CLI_INT(1, 1 << 20, 2); o->shape.window = (int)x;
+        } else if (!strcmp(a, "--d-model")) { CLI_INT(8, 1 << 14, 2); o->shape.d_model = (int)x;
+        } else if (!strcmp(a, "--layers")) { CLI_INT(1, 64, 2); o->shape.n_layers = (int)x;
+        } else if (!strcmp(a, "--ff")) { CLI_INT(8, 1 << 16, 2); o->shape.d_ff = (int)x;
+        } else if (!strcmp(a, "--ttt-layers")) { CLI_VAL(2); o->shape.ttt_layers = v;
+        } else if (!strcmp(a, "--ttt-chunk")) { CLI_INT(1, 1 << 20, 2); o->shape.ttt_chunk = (int)x;
+        } else if (!strcmp(a, "--ttt-lr")) { CLI_NUM(2); o->shape.ttt_lr = d;
         } else if (!strcmp(a, "--ttt-target")) {
-            VAL();
+            CLI_VAL(2);
             if (strcmp(v, "hidden_states") && strcmp(v, "input_embed"))
                 return cli_usage_error("demo", "--ttt-target must be hidden_states or input_embed");
             o->shape.ttt_target = v;
         } else if (!strcmp(a, "--ttt-only")) { o->skip_baseline = true;
         } else if (!strcmp(a, "--conv-zero")) { o->conv_zero = true;
-        } else if (!strcmp(a, "--seed")) { INT(0, 1LL << 40); o->seed = (uint64_t)x;
+        } else if (!strcmp(a, "--seed")) { CLI_INT(0, 1LL << 40, 2); o->seed = (uint64_t)x;
         } else if (!strcmp(a, "--device")) {
-            VAL();
+            CLI_VAL(2);
             if (strcmp(v, "cpu") && strcmp(v, "cuda"))
                 return cli_usage_error("demo", "--device must be cpu or cuda");
             o->device = v;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { INT(1, 4096); ttt_set_threads((int)x);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { CLI_INT(1, 4096, 2); ttt_set_threads((int)x);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = true;
         } else {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option '%s'", a);
             return cli_usage_error("demo", msg);
         }
-#undef VAL
-#undef INT
-#undef NUM
     }
     if (o->n_lengths <= 0) return 2;
     if (o->shape.d_model % o->shape.head_dim)

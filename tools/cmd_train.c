@@ -83,68 +83,62 @@ static int parse(train_opts *o, int argc, char **argv) {
         const char *a = argv[i], *v = NULL;
         long long x;
         double d;
-#define VAL() if (!(v = cli_value(argc, argv, &i))) return 2
-#define INT(lo, hi) VAL(); if (!cli_int(a, v, lo, hi, &x)) return 2
-#define NUM() VAL(); if (!cli_float(a, v, &d)) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 1;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); o->model = v;
-        } else if (!strcmp(a, "--data")) { VAL(); o->data = v;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { VAL(); o->out = v;
-        } else if (!strcmp(a, "--log")) { VAL(); o->log = v;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { CLI_VAL(2); o->model = v;
+        } else if (!strcmp(a, "--data")) { CLI_VAL(2); o->data = v;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { CLI_VAL(2); o->out = v;
+        } else if (!strcmp(a, "--log")) { CLI_VAL(2); o->log = v;
         } else if (!strcmp(a, "--train")) {
-            VAL();
+            CLI_VAL(2);
             if (!strcmp(v, "all")) o->tp.policy = TTT_TRAIN_ALL;
             else if (!strcmp(v, "adapter")) o->tp.policy = TTT_TRAIN_ADAPTER;
             else if (!strcmp(v, "ttt")) o->tp.policy = TTT_TRAIN_TTT;
             else return cli_usage_error("train", "--train must be all, adapter or ttt");
         } else if (!strcmp(a, "--train-regex")) {
-            VAL();
+            CLI_VAL(2);
             o->tp.policy = TTT_TRAIN_REGEX;
             o->tp.regex = v;
-        } else if (!strcmp(a, "--seq-len")) { INT(1, 1 << 20); o->T = (int)x; o->T_set = true;
-        } else if (!strcmp(a, "--batch")) { INT(1, 1 << 16); o->B = (int)x;
-        } else if (!strcmp(a, "--grad-accum")) { INT(1, 1 << 16); o->tp.grad_accum = (int)x;
-        } else if (!strcmp(a, "--steps")) { INT(1, 1 << 30); o->steps = (int)x;
+        } else if (!strcmp(a, "--seq-len")) { CLI_INT(1, 1 << 20, 2); o->T = (int)x; o->T_set = true;
+        } else if (!strcmp(a, "--batch")) { CLI_INT(1, 1 << 16, 2); o->B = (int)x;
+        } else if (!strcmp(a, "--grad-accum")) { CLI_INT(1, 1 << 16, 2); o->tp.grad_accum = (int)x;
+        } else if (!strcmp(a, "--steps")) { CLI_INT(1, 1 << 30, 2); o->steps = (int)x;
         } else if (!strcmp(a, "--doc-reset")) { o->tp.doc_reset = 1;
-        } else if (!strcmp(a, "--lr")) { NUM(); o->tp.lr = d;
-        } else if (!strcmp(a, "--min-lr")) { NUM(); o->tp.lr_min = d;
-        } else if (!strcmp(a, "--warmup-steps")) { INT(0, 1 << 30); o->tp.warmup_steps = (int)x;
-        } else if (!strcmp(a, "--warmup-ratio")) { NUM(); o->tp.warmup_ratio = d;
+        } else if (!strcmp(a, "--lr")) { CLI_NUM(2); o->tp.lr = d;
+        } else if (!strcmp(a, "--min-lr")) { CLI_NUM(2); o->tp.lr_min = d;
+        } else if (!strcmp(a, "--warmup-steps")) { CLI_INT(0, 1 << 30, 2); o->tp.warmup_steps = (int)x;
+        } else if (!strcmp(a, "--warmup-ratio")) { CLI_NUM(2); o->tp.warmup_ratio = d;
         } else if (!strcmp(a, "--decay")) {
-            VAL();
+            CLI_VAL(2);
             if (!strcmp(v, "constant")) o->tp.decay = TTT_LR_CONSTANT;
             else if (!strcmp(v, "linear")) o->tp.decay = TTT_LR_LINEAR;
             else if (!strcmp(v, "cosine")) o->tp.decay = TTT_LR_COSINE;
             else return cli_usage_error("train", "--decay must be constant, linear or cosine");
-        } else if (!strcmp(a, "--weight-decay")) { NUM(); o->tp.weight_decay = d;
-        } else if (!strcmp(a, "--beta1")) { NUM(); o->tp.beta1 = d;
-        } else if (!strcmp(a, "--beta2")) { NUM(); o->tp.beta2 = d;
-        } else if (!strcmp(a, "--eps")) { NUM(); o->tp.eps = d;
-        } else if (!strcmp(a, "--clip")) { NUM(); o->tp.max_grad_norm = d;
-        } else if (!strcmp(a, "--val-fraction")) { NUM(); o->val_fraction = d;
-        } else if (!strcmp(a, "--val-count")) { INT(1, 1LL << 40); o->val_count = x;
-        } else if (!strcmp(a, "--eval-every")) { INT(0, 1 << 30); o->eval_every = (int)x;
-        } else if (!strcmp(a, "--val-batches")) { INT(1, 1 << 30); o->val_batches = (int)x;
-        } else if (!strcmp(a, "--save-every")) { INT(0, 1 << 30); o->save_every = (int)x;
-        } else if (!strcmp(a, "--keep-last")) { INT(0, 1 << 20); o->keep_last = (int)x;
+        } else if (!strcmp(a, "--weight-decay")) { CLI_NUM(2); o->tp.weight_decay = d;
+        } else if (!strcmp(a, "--beta1")) { CLI_NUM(2); o->tp.beta1 = d;
+        } else if (!strcmp(a, "--beta2")) { CLI_NUM(2); o->tp.beta2 = d;
+        } else if (!strcmp(a, "--eps")) { CLI_NUM(2); o->tp.eps = d;
+        } else if (!strcmp(a, "--clip")) { CLI_NUM(2); o->tp.max_grad_norm = d;
+        } else if (!strcmp(a, "--val-fraction")) { CLI_NUM(2); o->val_fraction = d;
+        } else if (!strcmp(a, "--val-count")) { CLI_INT(1, 1LL << 40, 2); o->val_count = x;
+        } else if (!strcmp(a, "--eval-every")) { CLI_INT(0, 1 << 30, 2); o->eval_every = (int)x;
+        } else if (!strcmp(a, "--val-batches")) { CLI_INT(1, 1 << 30, 2); o->val_batches = (int)x;
+        } else if (!strcmp(a, "--save-every")) { CLI_INT(0, 1 << 30, 2); o->save_every = (int)x;
+        } else if (!strcmp(a, "--keep-last")) { CLI_INT(0, 1 << 20, 2); o->keep_last = (int)x;
         } else if (!strcmp(a, "--save-dtype")) {
-            VAL();
+            CLI_VAL(2);
             if (strcmp(v, "f32") && strcmp(v, "bf16"))
                 return cli_usage_error("train", "--save-dtype must be f32 or bf16");
             o->save_dtype = v;
-        } else if (!strcmp(a, "--seed")) { INT(0, INT64_MAX); o->seed = (uint64_t)x;
+        } else if (!strcmp(a, "--seed")) { CLI_INT(0, INT64_MAX, 2); o->seed = (uint64_t)x;
         } else if (!strcmp(a, "--no-resume")) { o->no_resume = true;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { INT(1, 4096); ttt_set_threads((int)x);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { CLI_INT(1, 4096, 2); ttt_set_threads((int)x);
         } else {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option '%s'", a);
             return cli_usage_error("train", msg);
         }
-#undef VAL
-#undef INT
-#undef NUM
     }
     if (!o->model) return cli_usage_error("train", "missing -m MODEL_DIR");
     if (!o->data) return cli_usage_error("train", "missing --data SHARD_DIR");
