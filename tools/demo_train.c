@@ -144,13 +144,12 @@ ttt_status demo_train(const demo_opts *o, const char *name, const ttt_demo_model
     out->first_loss = first;
     out->final_loss = last;
     out->tokens_per_s = (double)o->steps * (double)nt / out->seconds;
-    /* held-out answer loss: a step whose gradients are thrown away */
+    /* held-out answer loss: forward only */
     double val = 0;
     for (int k = 0; k < VAL_BATCHES && st == TTT_OK; k++) {
-        double l;
+        double l = 0;
         st = batch(o, o->seed * 1000 + SEED_VAL, (uint64_t)k * o->B, tmp, in, lab);
-        if (st == TTT_OK) st = ttt_trainer_step(tr, in, lab, NULL, o->B, o->T, &l);
-        ttt_trainer_zero_grad(tr);
+        if (st == TTT_OK) st = ttt_trainer_eval(tr, in, lab, NULL, o->B, o->T, &l);
         val += l / VAL_BATCHES;
     }
     out->val_loss = val;
