@@ -24,6 +24,7 @@ typedef struct bench_opts {
     int pp[MAX_LIST], n_pp;
     int tg[MAX_LIST], n_tg;
     int depth[MAX_LIST], n_depth;
+    int np[MAX_LIST], n_np; /* sequences decoding together (ttt_batch) */
     int reps;
     int ttt[2], n_ttt; /* modes to run */
     int json;
@@ -35,7 +36,7 @@ typedef struct bench_opts {
 
 typedef struct result {
     char test[48];
-    int n_prompt, n_gen, depth, ttt;
+    int n_prompt, n_gen, depth, ttt, np;
     double tps, tps_sd, flops_per_token, bytes_per_token;
     double ceiling;     /* best probe sample around the repetitions (FLOP/s or bytes/s) */
     double ceiling_tps; /* ceiling / (FLOPs or bytes per token) */
@@ -73,6 +74,9 @@ static void usage(FILE *f) {
             "  -p LIST         prompt sizes to prefill (default 512,4096)\n"
             "  -n LIST         tokens to generate (default 128)\n"
             "  -d LIST         depths (tokens already in the context) for decode (default 0)\n"
+            "  -np LIST        sequences decoding together, each with its own KV cache and\n"
+            "                  fast weights (ttt_batch_decode; default 1); t/s counts the\n"
+            "                  tokens of all of them\n"
             "  -r N            repetitions (default 3)\n"
             "  -b N            tokens per forward step (default 512; 4096 on cuda)\n"
             "  -t N            threads (default: all cores)\n"
@@ -110,18 +114,61 @@ static void progress(const char *what, int rep, int reps, double tps, double rep
     fflush(stderr);
 }
 
-/* One test: prefill n_prompt tokens, or generate n_gen after depth tokens. */
+/* np sessions decode n_gen tokens together after depth tokens each (their own tokens);
+ * returns tokens/s over all sequences, the bytes read per token in *bytes (the shared weights
+ * once per step, each sequence's KV cache and fast weights) and FLOPs per token in *flops. */
+static double batch_decode(ttt_session **ss, int np, ttt_batch *b, const int32_t *tok,
+                           int depth, int n_gen, float *logits, double *flops, double *bytes) {
+    int32_t *t = malloc(sizeof(int32_t) * (size_t)np);
+    if (!t) return -1;
+    /* the weights alone: what a token of an empty sequence reads; a step reads them once */
+    ttt_cost w;
+    ttt_session_reset(ss[0]);
+    ttt_session_cost(ss[0], 1, 1, &w);
+    for (int k = 0; k < np; k++) {
+        ttt_session_reset(ss[k]);
+        /* each sequence its own tokens: a rotation of the same stream */
+        if (depth > 0 && ttt_session_eval(ss[k], tok + k, depth, NULL) != TTT_OK) {
+            free(t);
+            return -1;
+        }
+    }
+    double f = 0, by = 0, t0 = cli_now();
+    for (int i = 0; i < n_gen; i++) {
+        for (int k = 0; k < np; k++) {
+            ttt_cost c;
+            ttt_session_cost(ss[k], 1, 1, &c);
+            f += c.flops;
+            by += c.bytes - (k > 0 ? w.bytes : 0);
+            t[k] = tok[k + depth + i];
+        }
+        if (ttt_batch_decode(b, ss, np, t, logits) != TTT_OK) {
+            free(t);
+            return -1;
+        }
+    }
+    double dt = cli_now() - t0;
+    free(t);
+    *flops = f / ((double)np * n_gen);
+    *bytes = by / ((double)np * n_gen);
+    return (double)np * n_gen / dt;
+}
+
+/* One test: prefill n_prompt tokens, or generate n_gen after depth tokens (np sequences). */
 static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int n_prompt,
-                    int n_gen, int depth, result *r) {
+                    int n_gen, int depth, int np, result *r) {
     ttt_model_info info;
     ttt_model_get_info(m, &info);
     ttt_session_params sp = ttt_session_default_params();
     sp.n_ctx = depth + n_prompt + n_gen + 1;
     sp.ttt_mode = ttt ? TTT_MODE_ON : TTT_MODE_OFF;
     sp.n_batch = o->n_batch > 0 ? o->n_batch : o->mp.device == TTT_DEVICE_CUDA ? 4096 : 512;
-    int total = n_prompt > 0 ? n_prompt : depth + n_gen;
+    if (np > 1 && sp.n_batch > 512) sp.n_batch = 512; /* step buffers of np sessions */
+    int total = n_prompt > 0 ? n_prompt : depth + n_gen + np;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1));
-    float *logits = malloc(sizeof(float) * (size_t)info.n_vocab);
+    float *logits = malloc(sizeof(float) * (size_t)info.n_vocab * np);
+    ttt_session **ss = calloc((size_t)np, sizeof *ss);
+    ttt_batch *bt = NULL;
     double times[64];
     int reps = o->reps < 64 ? o->reps : 64;
     ttt_session *s = NULL;
@@ -130,10 +177,17 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     r->n_gen = n_gen;
     r->depth = depth;
     r->ttt = ttt;
+    r->np = np;
+    char npx[16] = "";
+    if (np > 1) snprintf(npx, sizeof npx, " x%d", np);
     if (n_prompt > 0) snprintf(r->test, sizeof r->test, "pp%d", n_prompt);
-    else if (depth > 0) snprintf(r->test, sizeof r->test, "tg%d @ d%d", n_gen, depth);
-    else snprintf(r->test, sizeof r->test, "tg%d", n_gen);
-    if (!tok || !logits || ttt_session_init(m, &sp, &s) != TTT_OK) goto fail;
+    else if (depth > 0) snprintf(r->test, sizeof r->test, "tg%d @ d%d%s", n_gen, depth, npx);
+    else snprintf(r->test, sizeof r->test, "tg%d%s", n_gen, npx);
+    if (!tok || !logits || !ss) goto fail;
+    for (int k = 0; k < np; k++)
+        if (ttt_session_init(m, &sp, &ss[k]) != TTT_OK) goto fail;
+    s = ss[0];
+    if (np > 1 && ttt_batch_init(m, np, &bt) != TTT_OK) goto fail;
     tokens_fill(tok, total, info.n_vocab, 1234u + (unsigned)total);
     cli_rss_reset();
     if (pr->gpu) ttt_device_memory(TTT_DEVICE_CUDA, NULL, NULL, 1);
@@ -152,6 +206,10 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
             last_tps = n_prompt / (cli_now() - t0);
             flops = c.flops / n_prompt;
             bytes = c.bytes / n_prompt;
+        } else if (np > 1) {
+            if ((last_tps = batch_decode(ss, np, bt, tok, depth, n_gen, logits, &flops,
+                                         &bytes)) < 0)
+                goto fail;
         } else {
             if (depth > 0 && ttt_session_eval(s, tok, depth, NULL) != TTT_OK) goto fail;
             double f = 0, b = 0, t0 = cli_now();
@@ -182,13 +240,17 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
         ttt_device_memory(TTT_DEVICE_CUDA, NULL, &peak, 0);
         r->peak_rss = (long long)peak;
     }
-    ttt_session_free(s);
+    for (int k = 0; k < np; k++) ttt_session_free(ss[k]);
+    ttt_batch_free(bt);
+    free(ss);
     free(tok);
     free(logits);
     return 0;
 fail:
     fprintf(stderr, "ttt bench: %s: %s\n", r->test, ttt_last_error());
-    ttt_session_free(s);
+    for (int k = 0; ss && k < np; k++) ttt_session_free(ss[k]);
+    ttt_batch_free(bt);
+    free(ss);
     free(tok);
     free(logits);
     return -1;
@@ -200,14 +262,14 @@ static void print_json(const bench_opts *o, const ttt_model_info *info, const re
     const double best = pp ? pr->best_sgemm / r->flops_per_token : pr->best_bw / r->bytes_per_token;
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"weight_bytes\": %llu, "
            "\"dtype\": \"%s\", \"threads\": %d, \"test\": \"%s\", \"n_prompt\": %d, "
-           "\"n_gen\": %d, \"n_depth\": %d, \"ttt\": %s, \"ttt_chunk\": %d, "
+           "\"n_gen\": %d, \"n_depth\": %d, \"n_seqs\": %d, \"ttt\": %s, \"ttt_chunk\": %d, "
            "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"ceiling_tokens_per_second\": %.3f, "
            "\"ceiling\": \"%s\", \"fraction_of_ceiling\": %.4f, "
            "\"best_ceiling_tokens_per_second\": %.3f, \"flops_per_token\": %.6g, "
            "\"bytes_per_token\": %.6g, \"%s\": %.6g, \"peak_rss_bytes\": %lld, \"device\": \"%s\"}\n",
            o->model_dir, info->arch, (unsigned long long)info->n_params,
            (unsigned long long)info->weight_bytes, ttt_dtype_name(info->dtype), o->threads,
-           r->test, r->n_prompt, r->n_gen, r->depth, r->ttt ? "true" : "false", info->ttt_chunk,
+           r->test, r->n_prompt, r->n_gen, r->depth, r->np, r->ttt ? "true" : "false", info->ttt_chunk,
            r->tps, r->tps_sd, r->ceiling_tps, pp ? "sgemm" : "memory", r->tps / r->ceiling_tps,
            best, r->flops_per_token, r->bytes_per_token,
            pp ? "sgemm_flops" : "mem_bandwidth_bytes", r->ceiling, r->peak_rss,
@@ -216,7 +278,7 @@ static void print_json(const bench_opts *o, const ttt_model_info *info, const re
 }
 
 static void print_row(const ttt_model_info *info, const bench_opts *o, const result *r) {
-    printf("| %-6s | %7.2f GiB | %6.2f B | %-4s | %7d | %-4s | %14s | %8.2f ± %6.2f | %9.2f | "
+    printf("| %-6s | %7.2f GiB | %6.2f B | %-4s | %7d | %-4s | %15s | %8.2f ± %6.2f | %9.2f | "
            "%5.1f%% | %7.2f GiB |\n",
            info->arch, info->weight_bytes / 1073741824.0, info->n_params / 1e9,
            ttt_dtype_name(info->dtype), o->threads, r->ttt ? "on" : "off", r->test, r->tps,
@@ -231,6 +293,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->tg[0] = 128;
     o->n_tg = 1;
     o->n_depth = 1;
+    o->np[0] = 1;
+    o->n_np = 1;
     o->reps = 3;
     o->ttt[0] = 1;
     o->ttt[1] = 0;
@@ -257,6 +321,14 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "-d")) {
             if (!(v = cli_value(argc, argv, &i))) return -1;
             if ((o->n_depth = cli_int_list(a, v, o->depth, MAX_LIST)) < 0) return -1;
+        } else if (!strcmp(a, "-np")) {
+            if (!(v = cli_value(argc, argv, &i))) return -1;
+            if ((o->n_np = cli_int_list(a, v, o->np, MAX_LIST)) < 0) return -1;
+            for (int k = 0; k < o->n_np; k++)
+                if (o->np[k] < 1 || o->np[k] > 4096) {
+                    cli_usage_error("bench", "-np values must be 1 to 4096");
+                    return -1;
+                }
         } else if (!strcmp(a, "-r")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 64, &x)) return -1;
             o->reps = (int)x;
@@ -291,7 +363,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     /* every test's context must fit an int */
     for (int i = 0; i < o->n_tg; i++)
         for (int j = 0; j < o->n_depth; j++)
-            if ((long long)o->tg[i] + o->depth[j] + 1 > (1LL << 30)) {
+            if ((long long)o->tg[i] + o->depth[j] + 4097 > (1LL << 30)) {
                 cli_usage_error("bench", "-n plus -d exceeds 2^30 tokens");
                 return -1;
             }
@@ -315,7 +387,8 @@ int cmd_bench(int argc, char **argv) {
     const int gpu = o.mp.device == TTT_DEVICE_CUDA;
     if (gpu) o.probe_bytes = 0; /* no host probe buffer */
     probes pr = {.p = gpu ? NULL : bench_probe_init(o.probe_bytes), .gpu = gpu};
-    result *res = calloc((size_t)o.n_ttt * (o.n_pp + o.n_tg * o.n_depth), sizeof *res);
+    const int n_dec = o.n_tg * o.n_depth * o.n_np;
+    result *res = calloc((size_t)o.n_ttt * (o.n_pp + n_dec), sizeof *res);
     if ((!pr.p && !gpu) || !res) {
         bench_probe_free(pr.p);
         free(res);
@@ -326,19 +399,20 @@ int cmd_bench(int argc, char **argv) {
     sample(&pr, 0); /* both best-of-run figures exist whatever the tests */
     sample(&pr, 1);
     if (!o.json)
-        printf("| model  |        size |   params | type | threads | ttt  |           test |"
+        printf("| model  |        size |   params | type | threads | ttt  |            test |"
                "               t/s | ceiling t/s | of ceil. |    peak RSS |\n"
-               "| ------ | ----------: | -------: | ---- | ------: | ---- | -------------: |"
+               "| ------ | ----------: | -------: | ---- | ------: | ---- | --------------: |"
                " ----------------: | ----------: | -------: | ----------: |\n");
     for (int k = 0; k < o.n_ttt; k++) {
-        for (int i = 0; i < o.n_pp + o.n_tg * o.n_depth; i++) {
-            const int pp = i < o.n_pp;
+        for (int i = 0; i < o.n_pp + n_dec; i++) {
+            const int pp = i < o.n_pp, j = i - o.n_pp;
             const int n_prompt = pp ? o.pp[i] : 0;
-            const int n_gen = pp ? 0 : o.tg[(i - o.n_pp) / o.n_depth];
-            const int depth = pp ? 0 : o.depth[(i - o.n_pp) % o.n_depth];
+            const int n_gen = pp ? 0 : o.tg[j / (o.n_depth * o.n_np)];
+            const int depth = pp ? 0 : o.depth[j / o.n_np % o.n_depth];
+            const int np = pp ? 1 : o.np[j % o.n_np];
             if (n_prompt + n_gen <= 0) continue;
             result *r = &res[n_res];
-            if (run_test(m, &o, &pr, o.ttt[k], n_prompt, n_gen, depth, r)) {
+            if (run_test(m, &o, &pr, o.ttt[k], n_prompt, n_gen, depth, np, r)) {
                 rc = 1;
                 continue;
             }

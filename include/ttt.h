@@ -167,6 +167,23 @@ typedef struct ttt_eval_out {
  * calls gives the same outputs as a single call (fast-weight updates happen at chunk ends). */
 ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const ttt_eval_out *out);
 
+/* ---- batch: several sessions decoding together ---- */
+/* A batch steps n sessions of one model by one token each in a single pass over the weights
+ * (a server's decode loop): each session keeps its own KV cache, fast weights, TTT mode and
+ * position, and the set of sessions may change freely between calls (sessions join after
+ * their own prefill with ttt_session_eval, and leave by not being passed). The result equals
+ * one ttt_session_eval of one token per session. The batch owns only step buffers. */
+typedef struct ttt_batch ttt_batch;
+
+/* max_seqs: the most sessions one call may step. */
+ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out);
+void ttt_batch_free(ttt_batch *b);
+/* Feeds tokens[i] to sessions[i] (distinct sessions of the batch's model, each with room for
+ * one more token). logits: NULL or [n, n_vocab], row i for sessions[i]. On failure every
+ * session passed is marked failed (as a failed ttt_session_eval would be). */
+ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *sessions, int n,
+                            const int32_t *tokens, float *logits);
+
 /* ---- random checkpoints (benchmarks and tests) ---- */
 typedef struct ttt_init_params {
     const char *preset;      /* one of ttt_presets(), or NULL with config_path */

@@ -9,6 +9,7 @@
  * Without a GPU (or without the backend) it checks the error that explains why, then skips
  * (exit 77), as CI has nvcc but no GPU. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "ttt.h"
@@ -31,6 +32,44 @@ static ttt_status run(ttt_model *m, const int32_t *ids, int T, int V, int step, 
         pos += n;
     }
     ttt_session_free(s);
+    return st;
+}
+
+/* Three sessions stepping through ids together (ttt_batch_decode), after prefills of 0, 9 and
+ * 30 tokens; every row of every session into outs[k] [T, V]. */
+static ttt_status run_batched(ttt_model *m, const int32_t *ids, int T, int V, float *outs[3]) {
+    static const int pre[3] = {0, 9, 30};
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = T;
+    ttt_session *s[3] = {0};
+    ttt_batch *b = NULL;
+    float *lg = malloc(sizeof(float) * 3 * (size_t)V);
+    ttt_status st = lg ? ttt_batch_init(m, 3, &b) : TTT_ERR_NOMEM;
+    for (int k = 0; k < 3 && st == TTT_OK; k++) {
+        st = ttt_session_init(m, &sp, &s[k]);
+        ttt_eval_out o = {.logits = outs[k], .logits_all = 1};
+        if (st == TTT_OK && pre[k] > 0) st = ttt_session_eval(s[k], ids, pre[k], &o);
+    }
+    for (int step = 0; st == TTT_OK; step++) {
+        ttt_session *run_s[3];
+        int32_t tok[3];
+        int n = 0;
+        for (int k = 0; k < 3; k++)
+            if (ttt_session_n_past(s[k]) < T) {
+                run_s[n] = s[k];
+                tok[n++] = ids[ttt_session_n_past(s[k])];
+            }
+        if (n == 0) break;
+        st = ttt_batch_decode(b, run_s, n, tok, lg);
+        for (int r = 0; st == TTT_OK && r < n; r++) {
+            const int k = run_s[r] == s[0] ? 0 : run_s[r] == s[1] ? 1 : 2;
+            memcpy(outs[k] + (size_t)(ttt_session_n_past(s[k]) - 1) * V, lg + (size_t)r * V,
+                   sizeof(float) * V);
+        }
+    }
+    for (int k = 0; k < 3; k++) ttt_session_free(s[k]);
+    ttt_batch_free(b);
+    free(lg);
     return st;
 }
 
@@ -71,6 +110,21 @@ static void check_model(const char *dir, const char *name, int precision, double
                    precision == TTT_PREC_F32 ? "f32" : "bf16", steps[k], e, tol);
             CHECK(e <= tol);
         }
+        float *outs[3] = {got, malloc(sizeof(float) * (size_t)T * V),
+                          malloc(sizeof(float) * (size_t)T * V)};
+        CHECK(outs[1] && outs[2]);
+        if (outs[1] && outs[2]) {
+            for (size_t i = 0; i < (size_t)T * V; i++) got[i] = outs[1][i] = outs[2][i] = NAN;
+            CHECK_OK(run_batched(m, ids, T, V, outs));
+            for (int k = 0; k < 3; k++) {
+                double e = check_max_rel(outs[k], refd, (size_t)T * V);
+                printf("%s %s batched, session %d: max rel err %.3e (tol %.0e)\n", name,
+                       precision == TTT_PREC_F32 ? "f32" : "bf16", k, e, tol);
+                CHECK(e <= tol);
+            }
+        }
+        free(outs[1]);
+        free(outs[2]);
     }
     free(ref);
     free(got);
@@ -116,6 +170,61 @@ static void check_out_of_memory(const char *dir) {
     ttt_model_free(m);
 }
 
+/* Batched decode at contexts long enough for the attention to split its keys (one row's
+ * range differs from another's) against the same tokens decoded one session at a time, in
+ * the fp32 mode. */
+static void check_batch_long(const char *dir) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    mp.precision = TTT_PREC_F32;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    ttt_model_info info;
+    ttt_model_get_info(m, &info);
+    const int V = info.n_vocab, pre[2] = {700, 300}, steps = 5;
+    int32_t tok[720];
+    for (int i = 0; i < 720; i++) tok[i] = (i * 37 + 11) % V;
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = 1024;
+    ttt_session *s[2] = {0}, *r[2] = {0};
+    ttt_batch *b = NULL;
+    float *lg = malloc(sizeof(float) * 2 * (size_t)V), *one = malloc(sizeof(float) * (size_t)V);
+    double *refd = malloc(sizeof(double) * (size_t)V);
+    CHECK_OK(ttt_batch_init(m, 2, &b));
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(ttt_session_init(m, &sp, &s[k]));
+        CHECK_OK(ttt_session_init(m, &sp, &r[k]));
+        if (!s[k] || !r[k]) goto out;
+        CHECK_OK(ttt_session_eval(s[k], tok, pre[k], NULL));
+        CHECK_OK(ttt_session_eval(r[k], tok, pre[k], NULL));
+    }
+    double worst = 0;
+    for (int t = 0; b && lg && one && refd && t < steps; t++) {
+        const int32_t bt[2] = {tok[pre[0] + t], tok[pre[1] + t]};
+        CHECK_OK(ttt_batch_decode(b, s, 2, bt, lg));
+        for (int k = 0; k < 2; k++) {
+            CHECK_OK(ttt_session_eval(r[k], &bt[k], 1, &(ttt_eval_out){.logits = one}));
+            for (int j = 0; j < V; j++) refd[j] = one[j];
+            double e = check_max_rel(lg + (size_t)k * V, refd, (size_t)V);
+            worst = e > worst ? e : worst;
+        }
+    }
+    printf("batched decode at 700 and 300 tokens vs one session at a time: max rel err %.3e\n",
+           worst);
+    CHECK(worst < 1e-4);
+out:
+    for (int k = 0; k < 2; k++) {
+        ttt_session_free(s[k]);
+        ttt_session_free(r[k]);
+    }
+    ttt_batch_free(b);
+    free(lg);
+    free(one);
+    free(refd);
+    ttt_model_free(m);
+}
+
 int main(void) {
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;
@@ -134,6 +243,7 @@ int main(void) {
     }
     ttt_model_free(m);
     check_out_of_memory(dir);
+    check_batch_long(dir);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};
     for (int i = 0; i < 4; i++) {
         snprintf(dir, sizeof dir, "%s/%s", golden(), models[i]);

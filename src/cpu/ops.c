@@ -79,6 +79,32 @@ static void cpu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_f
     }
 }
 
+/* The batched-decode ops: each row is its own sequence, so a row is a one-token call. */
+static void cpu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows,
+                          const float *inv_freq) {
+    for (int i = 0; i < n; i++) cpu_rope(x + (size_t)i * nh * hd, 1, nh, hd, rows[i].pos, inv_freq);
+}
+
+static void cpu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
+                              int n_head_kv, int hd) {
+    const size_t w = (size_t)n_head_kv * hd;
+    for (int i = 0; i < n; i++) {
+        cpu_kv_store(rows[i].kc, rows[i].head_stride, k + i * w, 1, n_head_kv, hd, rows[i].pos);
+        cpu_kv_store(rows[i].vc, rows[i].head_stride, v + i * w, 1, n_head_kv, hd, rows[i].pos);
+    }
+}
+
+static void cpu_attention_rows(float *out, const float *q, const ttt_row_kv *rows, int n,
+                               int max_pos, const ttt_attn_params *p) {
+    (void)max_pos;
+    const size_t w = (size_t)p->n_head * p->head_dim;
+    for (int i = 0; i < n; i++) {
+        ttt_attn_params pi = *p;
+        pi.head_stride = rows[i].head_stride;
+        ttt_cpu_attention(out + i * w, q + i * w, rows[i].kc, rows[i].vc, rows[i].pos, 1, &pi);
+    }
+}
+
 static inline float gelu_tanh(float x) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
@@ -152,6 +178,9 @@ const ttt_ops ttt_cpu_ops = {
     .rope = cpu_rope,
     .kv_store = cpu_kv_store,
     .attention = ttt_cpu_attention,
+    .rope_rows = cpu_rope_rows,
+    .kv_store_rows = cpu_kv_store_rows,
+    .attention_rows = cpu_attention_rows,
     .act_mul = cpu_act_mul,
     .add = cpu_add,
     .axpy = cpu_axpy,

@@ -24,7 +24,23 @@ typedef struct attn_args {
     int p0, n, H, G, hd, window, nsplit, split_len;
     size_t hs;         /* head stride of the cache */
     float scale, softcap;
+    const ttt_row_kv *rows; /* [n] batched decode: query i is one token of its own sequence,
+                               with its own cache and position (kc, vc, hs, p0 unused) */
 } attn_args;
+
+/* Where query i reads: its cache, its position, its keys per slice. */
+typedef struct row_view {
+    const void *kc, *vc;
+    size_t hs;
+    int p, split_len;
+} row_view;
+
+static __device__ __forceinline__ row_view row_of(const attn_args &a, int i) {
+    if (!a.rows) return row_view{a.kc, a.vc, a.hs, a.p0 + i, a.split_len};
+    const ttt_row_kv r = a.rows[i];
+    const int range = a.window > 0 && r.pos + 1 > a.window ? a.window : r.pos + 1;
+    return row_view{r.kc, r.vc, r.head_stride, r.pos, (range + a.nsplit - 1) / a.nsplit};
+}
 
 static __device__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
@@ -48,17 +64,18 @@ static __global__ void k_attn(attn_args a) {
     const int sp = (int)(w % a.nsplit);
     const long long ih = w / a.nsplit;
     const int h = (int)(ih % a.H), i = (int)(ih / a.H), hd = a.hd;
-    const int p = a.p0 + i;
+    const row_view rv = row_of(a, i);
+    const int p = rv.p;
     const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
-    const int beg = lo + sp * a.split_len;
-    const int end = beg + a.split_len < p + 1 ? beg + a.split_len : p + 1;
+    const int beg = lo + sp * rv.split_len;
+    const int end = beg + rv.split_len < p + 1 ? beg + rv.split_len : p + 1;
 
     float *qw = qs + warp * hd;
     const float *qr = a.q + ((size_t)i * a.H + h) * hd;
     for (int d = lane; d < hd; d += 32) qw[d] = qr[d];
     __syncwarp();
-    const T *K = (const T *)a.kc + (size_t)(h / a.G) * a.hs;
-    const T *V = (const T *)a.vc + (size_t)(h / a.G) * a.hs;
+    const T *K = (const T *)rv.kc + (size_t)(h / a.G) * rv.hs;
+    const T *V = (const T *)rv.vc + (size_t)(h / a.G) * rv.hs;
     float m = -INFINITY, l = 0.0f, acc[PER_LANE];
 #pragma unroll
     for (int r = 0; r < PER_LANE; r++) acc[r] = 0.0f;
@@ -170,12 +187,13 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
     const int sp = (int)(w % a.nsplit);
     const long long ig = w / a.nsplit;
     const int kvh = (int)(ig % Hkv), i = (int)(ig / Hkv), hd = a.hd;
-    const int p = a.p0 + i;
+    const row_view rv = row_of(a, i);
+    const int p = rv.p;
     const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
-    const int beg = lo + sp * a.split_len;
-    const int end = beg + a.split_len < p + 1 ? beg + a.split_len : p + 1;
-    const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.kc + (size_t)kvh * a.hs + lane * VEC;
-    const __nv_bfloat16 *V = (const __nv_bfloat16 *)a.vc + (size_t)kvh * a.hs + lane * VEC;
+    const int beg = lo + sp * rv.split_len;
+    const int end = beg + rv.split_len < p + 1 ? beg + rv.split_len : p + 1;
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)rv.kc + (size_t)kvh * rv.hs + lane * VEC;
+    const __nv_bfloat16 *V = (const __nv_bfloat16 *)rv.vc + (size_t)kvh * rv.hs + lane * VEC;
     float q[GG][VEC], acc[GG][VEC], m[GG], l[GG];
 #pragma unroll
     for (int j = 0; j < GG; j++) {
@@ -304,25 +322,14 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_merge(attn_args a) {
             (part_sum[0][d] + part_sum[1][d] + part_sum[2][d] + part_sum[3][d]) / L;
 }
 
-void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
-                  const ttt_attn_params *p) {
-    if (n <= 0) return;
-    if (p->head_dim > MAX_HD || p->n_head_kv <= 0 || p->n_head % p->n_head_kv) {
-        cu_fail(TTT_ERR_UNSUPPORTED, "attention with head_dim above 256", cudaSuccess);
-        return;
-    }
-    /* prefill-sized calls on a bf16 cache: tensor cores */
-    if (n >= 16 && cu_flash_attention(out, q, kc, vc, p0, n, p)) return;
-    attn_args a = {out, NULL, q, kc, vc, p0, n, p->n_head, p->n_head / p->n_head_kv,
-                   p->head_dim, p->window, 1, 0, p->head_stride, p->scale, p->softcap};
-    /* the longest visible range of keys; split it when too few warps would run */
-    long long range = (long long)p0 + n;
-    if (p->window > 0 && range > p->window) range = p->window;
+/* Launches the decode-style kernels (and the merge) for a.n queries whose longest visible
+ * key range is `range`. */
+static void launch(attn_args a, long long range) {
     const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && a.hd <= 128 &&
                          (G == 1 || G == 2 || G == 4 || G == 8);
     /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */
-    const long long items = (long long)n * a.H, warps1 = gqa ? items / G : items;
-    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 128 : 128;
+    const long long items = (long long)a.n * a.H, warps1 = gqa ? items / G : items;
+    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = 128;
     if (warps1 < want) {
         long long ns = (want + warps1 - 1) / warps1, most = (range + min_keys - 1) / min_keys;
         if (most > MAX_SPLIT) most = MAX_SPLIT;
@@ -362,4 +369,35 @@ void cu_attention(float *out, const float *q, const float *kc, const float *vc, 
         k_attn_merge<<<(unsigned)items, WARPS * 32, 0, g_cu.stream>>>(a);
         CU_LAUNCHED("attention merge");
     }
+}
+
+static int supported(const ttt_attn_params *p) {
+    if (p->head_dim > MAX_HD || p->n_head_kv <= 0 || p->n_head % p->n_head_kv) {
+        cu_fail(TTT_ERR_UNSUPPORTED, "attention with head_dim above 256", cudaSuccess);
+        return 0;
+    }
+    return 1;
+}
+
+void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
+                  const ttt_attn_params *p) {
+    if (n <= 0 || !supported(p)) return;
+    /* prefill-sized calls on a bf16 cache: tensor cores */
+    if (n >= 16 && cu_flash_attention(out, q, kc, vc, p0, n, p)) return;
+    attn_args a = {out, NULL, q, kc, vc, p0, n, p->n_head, p->n_head / p->n_head_kv,
+                   p->head_dim, p->window, 1, 0, p->head_stride, p->scale, p->softcap, NULL};
+    /* the longest visible range of keys; split it when too few warps would run */
+    long long range = (long long)p0 + n;
+    if (p->window > 0 && range > p->window) range = p->window;
+    launch(a, range);
+}
+
+void cu_attention_rows(float *out, const float *q, const ttt_row_kv *rows, int n, int max_pos,
+                       const ttt_attn_params *p) {
+    if (n <= 0 || !supported(p)) return;
+    attn_args a = {out, NULL, q, NULL, NULL, 0, n, p->n_head, p->n_head / p->n_head_kv,
+                   p->head_dim, p->window, 1, 0, 0, p->scale, p->softcap, rows};
+    long long range = (long long)max_pos + 1;
+    if (p->window > 0 && range > p->window) range = p->window;
+    launch(a, range);
 }

@@ -79,6 +79,9 @@ void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, f
 void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq);
 void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
                  int p0);
+void cu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows, const float *inv_freq);
+void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
+                      int n_head_kv, int hd);
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act);
 void cu_add(float *x, const float *y, size_t count);
 void cu_axpy(float *y, const float *x, float a, size_t count);
@@ -102,4 +105,6 @@ int cu_flash_attention(float *out, const float *q, const void *kc, const void *v
 /* attn.cu */
 void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
                   const ttt_attn_params *p);
+void cu_attention_rows(float *out, const float *q, const ttt_row_kv *rows, int n, int max_pos,
+                       const ttt_attn_params *p);
 #endif

@@ -42,6 +42,18 @@ static void p_attention(float *out, const float *q, const float *kc, const float
                         int n, const ttt_attn_params *p) {
     PROF(CU_OP_ATTENTION, cu_attention(out, q, kc, vc, p0, n, p));
 }
+static void p_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows,
+                        const float *inv_freq) {
+    PROF(CU_OP_ROPE, cu_rope_rows(x, n, nh, hd, rows, inv_freq));
+}
+static void p_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
+                            int nkv, int hd) {
+    PROF(CU_OP_KV_STORE, cu_kv_store_rows(rows, k, v, n, nkv, hd));
+}
+static void p_attention_rows(float *out, const float *q, const ttt_row_kv *rows, int n,
+                             int max_pos, const ttt_attn_params *p) {
+    PROF(CU_OP_ATTENTION, cu_attention_rows(out, q, rows, n, max_pos, p));
+}
 static void p_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     PROF(CU_OP_ACT_MUL, cu_act_mul(g, u, count, act));
 }
@@ -81,6 +93,9 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .rope = p_rope,
     .kv_store = p_kv_store,
     .attention = p_attention,
+    .rope_rows = p_rope_rows,
+    .kv_store_rows = p_kv_store_rows,
+    .attention_rows = p_attention_rows,
     .act_mul = p_act_mul,
     .add = p_add,
     .axpy = p_axpy,

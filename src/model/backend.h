@@ -34,6 +34,17 @@ typedef struct ttt_attn_params {
     float softcap;    /* scores = softcap * tanh(scores / softcap); 0: off */
 } ttt_attn_params;
 
+/* One sequence's row in a batched decode step (row i of the step's activations is one token
+ * of one session): where its token sits and this layer's KV cache of that session. An array
+ * of these lives in the backend's memory, one per row. */
+typedef struct ttt_row_kv {
+    void *kc;           /* [Hkv][cap][hd] keys of the row's session, this layer */
+    void *vc;           /* [Hkv][cap][hd] values */
+    size_t head_stride; /* elements between KV heads (cap * hd) */
+    int pos;            /* position of the row's token */
+    int pad;
+} ttt_row_kv;
+
 typedef struct ttt_ops {
     const char *name;
     int device; /* 1: buffers live in memory the host cannot address (a GPU) */
@@ -76,6 +87,17 @@ typedef struct ttt_ops {
     /* out[n, H*hd] = softmax(q k^T) v over cache rows [0, p0 + n), the n queries at p0.. */
     void (*attention)(float *out, const float *q, const float *kc, const float *vc, int p0,
                       int n, const ttt_attn_params *p);
+    /* Batched decode: n rows, each one token of its own sequence (rows[i], backend memory).
+     * rope_rows rotates row i at rows[i].pos; kv_store_rows writes row i's keys and values
+     * at rows[i].pos of its caches; attention_rows attends row i's query over keys
+     * [0, rows[i].pos] of its caches (max_pos: the largest pos, for work splitting;
+     * p->head_stride is unused). */
+    void (*rope_rows)(float *x, int n, int nh, int hd, const ttt_row_kv *rows,
+                      const float *inv_freq);
+    void (*kv_store_rows)(const ttt_row_kv *rows, const float *k, const float *v, int n,
+                          int n_head_kv, int hd);
+    void (*attention_rows)(float *out, const float *q, const ttt_row_kv *rows, int n,
+                           int max_pos, const ttt_attn_params *p);
     /* g = act(g) * u, count elements */
     void (*act_mul)(float *g, const float *u, size_t count, ttt_act act);
     /* x += y */

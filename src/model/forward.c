@@ -94,6 +94,26 @@ static void capture(const ttt_session *s, float *hidden, int hid_n, int row0, in
     s->ops->to_host(hidden + ((size_t)k * hid_n + row0) * D, x, sizeof(float) * n * D);
 }
 
+void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *att, float *o_buf,
+                   float *g, float *u, int n) {
+    const ttt_config *c = &m->cfg;
+    const ttt_ops *o = m->ops;
+    const ttt_layer *L = &m->layers[l];
+    const int D = c->d_model;
+    if (L->post_attn_norm) {
+        o->matmul(o_buf, att, &L->wo, n, 0);
+        o->rmsnorm(o_buf, o_buf, L->post_attn_norm, n, D, c->norm_eps);
+        o->add(x, o_buf, (size_t)n * D);
+    } else {
+        o->matmul(x, att, &L->wo, n, 1);
+    }
+    /* gated MLP; Z overwrites the gate buffer */
+    o->rmsnorm(xn, x, L->ffn_norm, n, D, c->norm_eps);
+    o->matmul_multi(2, (float *const[]){g, u}, xn, (const ttt_mat *const[]){&L->w_gate, &L->w_up},
+                    n);
+    o->act_mul(g, u, (size_t)n * c->d_ff, c->act);
+}
+
 static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     const ttt_model *m = s->m;
     const ttt_config *c = &m->cfg;
@@ -118,19 +138,7 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
                           .head_stride = head_stride, .window = L->window,
                           .scale = c->attn_scale, .softcap = c->attn_softcap};
     o->attention(s->att, s->q, s->kc[l], s->vc[l], p0, n, &ap);
-    if (L->post_attn_norm) {
-        o->matmul(s->o, s->att, &L->wo, n, 0);
-        o->rmsnorm(s->o, s->o, L->post_attn_norm, n, D, c->norm_eps);
-        o->add(s->x, s->o, (size_t)n * D);
-    } else {
-        o->matmul(s->x, s->att, &L->wo, n, 1);
-    }
-
-    /* gated MLP; Z overwrites the gate buffer */
-    o->rmsnorm(s->xn, s->x, L->ffn_norm, n, D, c->norm_eps);
-    o->matmul_multi(2, (float *const[]){s->g, s->u}, s->xn,
-                    (const ttt_mat *const[]){&L->w_gate, &L->w_up}, n);
-    o->act_mul(s->g, s->u, (size_t)n * c->d_ff, c->act);
+    ttt_block_mid(m, l, s->x, s->xn, s->att, s->o, s->g, s->u, n);
     const int fast = L->ttt && s->ttt_mode != TTT_MODE_OFF;
     if (fast) {
         const float *t = c->ttt_target == TTT_TARGET_EMBED ? s->emb : s->xn;

@@ -96,6 +96,12 @@ struct ttt_session {
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
                             int logits_all, float *hidden, int hid_n, int hid_row0);
 
+/* The middle of decoder layer l over n rows: x += attention output through W_o (Gemma: normed
+ * first), then the MLP's normed input into xn and Z = act(x W_gate^T) * (x W_up^T) into g
+ * (u: scratch). o_buf: [n, D] scratch. Shared by the one-sequence and batched steps. */
+void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *att, float *o_buf,
+                   float *g, float *u, int n);
+
 /* Device backends: replaces every weight view and float32 vector of a loaded model by a copy
  * in the backend's memory, matrices converted to wt (TTT_DT_BF16 or TTT_DT_F32). */
 ttt_status ttt_model_upload(ttt_model *m, ttt_dtype wt);
@@ -103,6 +109,9 @@ void ttt_model_release(ttt_model *m);
 
 /* Applies ttt_set_threads to the calling thread (OpenMP counts are per thread). */
 void ttt_threads_apply(void);
+
+/* Grows every layer's KV cache to hold `need` rows (contents kept). */
+ttt_status ttt_session_kv_reserve(ttt_session *s, int need);
 
 /* Grows a TTT layer's pending-chunk buffers to hold `rows` rows. */
 ttt_status ttt_fast_reserve(ttt_session *s, int layer, int rows);

@@ -179,7 +179,7 @@ int ttt_session_n_ctx(const ttt_session *s) { return s ? s->n_ctx : 0; }
  * head-major, so each head's rows move to their new offset. Layers grow one at a time, each
  * with its own capacity, so a failure leaves every layer consistent and the peak is the
  * cache plus one layer's new buffers. */
-static ttt_status kv_reserve(ttt_session *s, int need) {
+ttt_status ttt_session_kv_reserve(ttt_session *s, int need) {
     const ttt_config *c = &s->m->cfg;
     const ttt_ops *o = s->ops;
     const size_t hd = (size_t)c->head_dim, Hkv = (size_t)c->n_kv_heads;
@@ -229,7 +229,7 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
     if (n > s->n_ctx - s->n_past)
         return ttt_err(TTT_ERR_ARG, "eval: %d tokens after %d exceed the context of %d", n,
                        s->n_past, s->n_ctx);
-    ttt_status st = kv_reserve(s, s->n_past + n);
+    ttt_status st = ttt_session_kv_reserve(s, s->n_past + n);
     if (st != TTT_OK) return st;
     for (int b0 = 0; b0 < n; b0 += s->n_batch) {
         const int nb = n - b0 < s->n_batch ? n - b0 : s->n_batch;
