@@ -180,6 +180,8 @@ static __device__ __forceinline__ float reduce_scatter32(float *v, int lane) {
 template <int VEC, int GG>
 static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
     typedef typename kv_vec<VEC>::type vec_t;
+    /* the values of a block requested with its keys, unless registers would spill */
+    constexpr int VB = VEC * GG >= 16 ? 0 : 32;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int Hkv = a.H / a.G;
     const long long w = (long long)blockIdx.x * WARPS + warp;
@@ -207,11 +209,20 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
         }
     }
     for (int t0 = beg; t0 < end; t0 += 32) {
-        vec_t kr[32];
+        /* the block's 32 keys and 32 values are all requested before any is used: one memory
+         * latency per block (values loaded after the scores cost a second one) */
+        vec_t kr[32], vr[VB == 32 ? 32 : 1];
 #pragma unroll
         for (int j = 0; j < 32; j++) {
             const int t = t0 + j < end ? t0 + j : end - 1; /* stays in bounds; masked below */
             kr[j] = *reinterpret_cast<const vec_t *>(K + (size_t)t * hd);
+        }
+        if constexpr (VB == 32) {
+#pragma unroll
+            for (int j = 0; j < 32; j++) {
+                const int t = t0 + j < end ? t0 + j : end - 1; /* weight 0 past the end */
+                vr[j] = *reinterpret_cast<const vec_t *>(V + (size_t)t * hd);
+            }
         }
         const bool valid = t0 + lane < end;
         float pj[GG];
@@ -238,16 +249,30 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
             for (int e = 0; e < VEC; e++) acc[g][e] *= corr;
             pj[g] = pr;
         }
-        const int cnt = end - t0 < 32 ? end - t0 : 32;
-#pragma unroll 8
-        for (int j = 0; j < cnt; j++) {
-            float vf[VEC];
-            unpack_row<VEC>(*reinterpret_cast<const vec_t *>(V + (size_t)(t0 + j) * hd), vf);
+        if constexpr (VB == 32) {
 #pragma unroll
-            for (int g = 0; g < GG; g++) {
+            for (int j = 0; j < 32; j++) {
+                float vf[VEC];
+                unpack_row<VEC>(vr[j], vf);
+#pragma unroll
+                for (int g = 0; g < GG; g++) {
                     const float pb = __shfl_sync(FULL, pj[g], j);
 #pragma unroll
-                for (int e = 0; e < VEC; e++) acc[g][e] += pb * vf[e];
+                    for (int e = 0; e < VEC; e++) acc[g][e] += pb * vf[e];
+                }
+            }
+        } else { /* registers are short: values as they are needed */
+            const int cnt = end - t0 < 32 ? end - t0 : 32;
+#pragma unroll 8
+            for (int j = 0; j < cnt; j++) {
+                float vf[VEC];
+                unpack_row<VEC>(*reinterpret_cast<const vec_t *>(V + (size_t)(t0 + j) * hd), vf);
+#pragma unroll
+                for (int g = 0; g < GG; g++) {
+                    const float pb = __shfl_sync(FULL, pj[g], j);
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) acc[g][e] += pb * vf[e];
+                }
             }
         }
     }
@@ -270,56 +295,74 @@ static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
     }
 }
 
-/* One block of 4 warps per (query, head) merges the slices' partial softmax results: the
- * threads take slices for the weights exp(m_s - M) (kept in shared memory), then each warp
- * sums a quarter of the slices for every dim, and the quarters are added. (A single warp per
- * head left 32 warps for the whole GPU, a third of a decode step's time at 32K.) */
+/* One block of MWARPS warps per (query, head) merges the slices' partial softmax results:
+ * the threads take slices for the weights exp(m_s - M) (kept in shared memory), then warp w
+ * sums slices w, w + MWARPS, ... for every dim (a lane owns dims lane + 32 r), four slices'
+ * loads in flight at a time, and the warps' sums are added. At 32K a head has 256 slices:
+ * 4 warps reading them took longer than the attention itself (a third of a decode step). */
 #define MAX_SPLIT 256
+#define MWARPS 16
 
-static __device__ float block4_reduce(float v, float *red, bool max) {
+static __device__ float block_reduce(float v, float *red, bool max) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     v = max ? warp_max(v) : warp_sum(v);
     if (lane == 0) red[warp] = v;
     __syncthreads();
-    v = max ? fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]))
-            : red[0] + red[1] + red[2] + red[3];
+    v = red[0];
+    for (int w = 1; w < MWARPS; w++) v = max ? fmaxf(v, red[w]) : v + red[w];
     __syncthreads();
     return v;
 }
 
-static __global__ void __launch_bounds__(WARPS * 32) k_attn_merge(attn_args a) {
+static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) {
     __shared__ float wsh[MAX_SPLIT];
-    __shared__ float part_sum[WARPS][MAX_HD];
-    __shared__ float red[WARPS];
+    __shared__ float part_sum[MWARPS][MAX_HD];
+    __shared__ float red[MWARPS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long ih = blockIdx.x;
-    const int hd = a.hd, ns = a.nsplit;
-    const float *pp = a.part + (size_t)ih * ns * (hd + 2);
+    const int hd = a.hd, ns = a.nsplit, stride = hd + 2;
+    const float *pp = a.part + (size_t)ih * ns * stride;
     float M = -INFINITY;
-    for (int s = threadIdx.x; s < ns; s += blockDim.x) M = fmaxf(M, pp[(size_t)s * (hd + 2) + hd]);
-    M = block4_reduce(M, red, true);
+    for (int s = threadIdx.x; s < ns; s += blockDim.x) M = fmaxf(M, pp[(size_t)s * stride + hd]);
+    M = block_reduce(M, red, true);
     float L = 0.0f;
     for (int s = threadIdx.x; s < ns; s += blockDim.x) {
-        const float *ps = pp + (size_t)s * (hd + 2);
+        const float *ps = pp + (size_t)s * stride;
         const float w = ps[hd + 1] > 0 ? expf(ps[hd] - M) : 0.0f;
         wsh[s] = w;
         L += ps[hd + 1] * w;
     }
-    L = block4_reduce(L, red, false); /* its barriers also publish wsh */
-    for (int d = lane; d < hd; d += 32) {
-        float v0 = 0.0f, v1 = 0.0f;
-        int s = warp;
-        for (; s + WARPS < ns; s += 2 * WARPS) {
-            v0 += wsh[s] * pp[(size_t)s * (hd + 2) + d];
-            v1 += wsh[s + WARPS] * pp[(size_t)(s + WARPS) * (hd + 2) + d];
-        }
-        if (s < ns) v0 += wsh[s] * pp[(size_t)s * (hd + 2) + d];
-        part_sum[warp][d] = v0 + v1;
+    L = block_reduce(L, red, false); /* its barriers also publish wsh */
+    float acc[PER_LANE];
+#pragma unroll
+    for (int r = 0; r < PER_LANE; r++) acc[r] = 0.0f;
+    int s = warp;
+    for (; s + 3 * MWARPS < ns; s += 4 * MWARPS) {
+        float v[4][PER_LANE];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int r = 0; r < PER_LANE; r++)
+                v[u][r] = lane + 32 * r < hd ? pp[(size_t)(s + u * MWARPS) * stride + lane + 32 * r]
+                                             : 0.0f;
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int r = 0; r < PER_LANE; r++) acc[r] += wsh[s + u * MWARPS] * v[u][r];
     }
+    for (; s < ns; s += MWARPS)
+#pragma unroll
+        for (int r = 0; r < PER_LANE; r++)
+            if (lane + 32 * r < hd) acc[r] += wsh[s] * pp[(size_t)s * stride + lane + 32 * r];
+#pragma unroll
+    for (int r = 0; r < PER_LANE; r++)
+        if (lane + 32 * r < hd) part_sum[warp][lane + 32 * r] = acc[r];
     __syncthreads();
-    for (int d = threadIdx.x; d < hd; d += blockDim.x)
-        a.out[(size_t)ih * hd + d] =
-            (part_sum[0][d] + part_sum[1][d] + part_sum[2][d] + part_sum[3][d]) / L;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float t = 0.0f;
+        for (int w = 0; w < MWARPS; w++) t += part_sum[w][d];
+        a.out[(size_t)ih * hd + d] = t / L;
+    }
 }
 
 /* Launches the decode-style kernels (and the merge) for a.n queries whose longest visible
@@ -329,7 +372,7 @@ static void launch(attn_args a, long long range) {
                          (G == 1 || G == 2 || G == 4 || G == 8);
     /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */
     const long long items = (long long)a.n * a.H, warps1 = gqa ? items / G : items;
-    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = 128;
+    const long long want = 16LL * WARPS * g_cu.n_sm, min_keys = gqa ? 32 : 128;
     if (warps1 < want) {
         long long ns = (want + warps1 - 1) / warps1, most = (range + min_keys - 1) / min_keys;
         if (most > MAX_SPLIT) most = MAX_SPLIT;
@@ -366,7 +409,7 @@ static void launch(attn_args a, long long range) {
     }
     if (!CU_LAUNCHED("attention")) return;
     if (a.nsplit > 1) {
-        k_attn_merge<<<(unsigned)items, WARPS * 32, 0, g_cu.stream>>>(a);
+        k_attn_merge<<<(unsigned)items, MWARPS * 32, 0, g_cu.stream>>>(a);
         CU_LAUNCHED("attention merge");
     }
 }

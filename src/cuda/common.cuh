@@ -82,6 +82,9 @@ void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_
 void cu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows, const float *inv_freq);
 void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
                       int n_head_kv, int hd);
+void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
+                 const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
+                 int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride);
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act);
 void cu_add(float *x, const float *y, size_t count);
 void cu_axpy(float *y, const float *x, float a, size_t count);

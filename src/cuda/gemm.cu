@@ -167,6 +167,36 @@ __device__ __forceinline__ void unpack16<float>(const uint4 &u, float *f) {
     f[3] = __uint_as_float(u.w);
 }
 
+#define GEMV_U 8
+
+/* A 16-byte load that bypasses L1: weights are read once per step. */
+static __device__ __forceinline__ uint4 ld_stream(const void *p) {
+    uint4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
+}
+
+/* s[j] += w[k .. k+E) . x[j, k .. k+E) for the NX rows of x */
+template <typename T, int NX>
+static __device__ __forceinline__ void gemv_fma(const uint4 &wu, const float *x, int K, int k,
+                                                float *s) {
+    constexpr int E = 16 / sizeof(T);
+    float wf[E];
+    unpack16<T>(wu, wf);
+#pragma unroll
+    for (int j = 0; j < NX; j++) {
+        const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
+#pragma unroll
+        for (int e = 0; e < E / 4; e++) {
+            const float4 v = xv[e];
+            s[j] += wf[4 * e] * v.x + wf[4 * e + 1] * v.y + wf[4 * e + 2] * v.z +
+                    wf[4 * e + 3] * v.w;
+        }
+    }
+}
+
 /* Up to 3 matrices of one shape class (same K and type) in one launch: Q/K/V, gate/up. */
 template <typename T>
 struct gemv_set {
@@ -198,21 +228,18 @@ static __global__ void k_gemv(gemv_set<T> set, const float *x, int K, int acc) {
     float s[NX];
 #pragma unroll
     for (int j = 0; j < NX; j++) s[j] = 0.0f;
-#pragma unroll 4
-    for (int k = lane * E; k < K; k += 32 * E) {
-        float wf[E];
-        unpack16<T>(*reinterpret_cast<const uint4 *>(w + k), wf);
+    /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound by
+     * how many weight bytes are in flight (only 20-40 warps per SM have rows to read) */
+    constexpr int STEP = 32 * E;
+    int k = lane * E;
+    for (; k + (GEMV_U - 1) * STEP < K; k += GEMV_U * STEP) {
+        uint4 wv[GEMV_U];
 #pragma unroll
-        for (int j = 0; j < NX; j++) {
-            const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
+        for (int u = 0; u < GEMV_U; u++) wv[u] = ld_stream(w + k + u * STEP);
 #pragma unroll
-            for (int e = 0; e < E / 4; e++) {
-                const float4 v = xv[e];
-                s[j] += wf[4 * e] * v.x + wf[4 * e + 1] * v.y + wf[4 * e + 2] * v.z +
-                        wf[4 * e + 3] * v.w;
-            }
-        }
+        for (int u = 0; u < GEMV_U; u++) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
     }
+    for (; k < K; k += STEP) gemv_fma<T, NX>(ld_stream(w + k), x, K, k, s);
 #pragma unroll
     for (int j = 0; j < NX; j++) {
         float t = s[j];

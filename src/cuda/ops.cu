@@ -96,6 +96,68 @@ static __device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) {
     *p = __float2bfloat16_rn(v);
 }
 
+/* One block per (row, head of q then of k): thread j owns dims j and j + hd/2, the pair RoPE
+ * mixes, so the head's RMSNorm, its rotation and (keys) the cache store need no second pass.
+ * Six launches per layer became one; the separate RoPE kernel ran one block per token,
+ * looping over heads, 15 us per decode step and layer. Bytes: q, k, v once each. */
+template <typename T>
+static __global__ void k_qkv_prep(float *q, float *k, const float *v, int H, int Hkv, int hd,
+                                  const float *q_norm, const float *k_norm, float eps,
+                                  const float *inv_freq, int p0, const ttt_row_kv *rows, T *kc,
+                                  T *vc, size_t head_stride) {
+    __shared__ float red[32];
+    const int i = blockIdx.x, h = blockIdx.y, half = hd / 2, j = threadIdx.x;
+    const bool isq = h < H, on = j < half;
+    const int hh = isq ? h : h - H;
+    float *x = isq ? q + ((size_t)i * H + hh) * hd : k + ((size_t)i * Hkv + hh) * hd;
+    float a = on ? x[j] : 0.0f, b = on ? x[j + half] : 0.0f;
+    const float *nw = isq ? q_norm : k_norm;
+    if (nw) { /* uniform across the block: every thread reaches the barriers */
+        const float ss = block_sum(a * a + b * b, red);
+        const float inv = 1.0f / sqrtf(ss / (float)hd + eps);
+        if (on) {
+            a = a * inv * nw[j];
+            b = b * inv * nw[j + half];
+        }
+    }
+    if (!on) return;
+    const int pos = rows ? rows[i].pos : p0 + i;
+    float sn, cs;
+    sincosf((float)pos * inv_freq[j], &sn, &cs);
+    const float ra = a * cs - b * sn, rb = b * cs + a * sn;
+    x[j] = ra;
+    x[j + half] = rb;
+    if (isq) return;
+    T *K = rows ? (T *)rows[i].kc : kc, *V = rows ? (T *)rows[i].vc : vc;
+    const size_t off = hh * (rows ? rows[i].head_stride : head_stride) + (size_t)pos * hd;
+    const float *vr = v + ((size_t)i * Hkv + hh) * hd;
+    store_kv(K + off + j, ra);
+    store_kv(K + off + j + half, rb);
+    store_kv(V + off + j, vr[j]);
+    store_kv(V + off + j + half, vr[j + half]);
+}
+
+void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
+                 const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
+                 int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride) {
+    if (n <= 0) return;
+    if (hd % 2 || hd / 2 > 1024) {
+        cu_fail(TTT_ERR_UNSUPPORTED, "RoPE with an odd head_dim or one above 2048", cudaSuccess);
+        return;
+    }
+    const dim3 grid(n, H + Hkv);
+    const int threads = ((hd / 2 + 31) / 32) * 32;
+    if (cu_kv_elem_size() == 2)
+        k_qkv_prep<__nv_bfloat16><<<grid, threads, 0, g_cu.stream>>>(
+            q, k, v, H, Hkv, hd, q_norm, k_norm, eps, inv_freq, p0, rows,
+            (__nv_bfloat16 *)kc, (__nv_bfloat16 *)vc, head_stride);
+    else
+        k_qkv_prep<float><<<grid, threads, 0, g_cu.stream>>>(q, k, v, H, Hkv, hd, q_norm, k_norm,
+                                                             eps, inv_freq, p0, rows, kc, vc,
+                                                             head_stride);
+    CU_LAUNCHED("qkv_prep");
+}
+
 template <typename T>
 static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, int n_head_kv,
                                   int hd, int p0) {

@@ -54,6 +54,12 @@ static void p_attention_rows(float *out, const float *q, const ttt_row_kv *rows,
                              int max_pos, const ttt_attn_params *p) {
     PROF(CU_OP_ATTENTION, cu_attention_rows(out, q, rows, n, max_pos, p));
 }
+static void p_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
+                       const float *qn, const float *kn, float eps, const float *inv_freq, int p0,
+                       const ttt_row_kv *rows, float *kc, float *vc, size_t hs) {
+    PROF(CU_OP_ROPE, cu_qkv_prep(q, k, v, n, H, Hkv, hd, qn, kn, eps, inv_freq, p0, rows, kc, vc,
+                                 hs));
+}
 static void p_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     PROF(CU_OP_ACT_MUL, cu_act_mul(g, u, count, act));
 }
@@ -96,6 +102,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .rope_rows = p_rope_rows,
     .kv_store_rows = p_kv_store_rows,
     .attention_rows = p_attention_rows,
+    .qkv_prep = p_qkv_prep,
     .act_mul = p_act_mul,
     .add = p_add,
     .axpy = p_axpy,

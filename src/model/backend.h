@@ -98,6 +98,15 @@ typedef struct ttt_ops {
                           int n_head_kv, int hd);
     void (*attention_rows)(float *out, const float *q, const ttt_row_kv *rows, int n,
                            int max_pos, const ttt_attn_params *p);
+    /* Optional (NULL: the model runs rmsnorm, rope and kv_store instead): the attention inputs
+     * of n rows in one pass. Every head of q [n, H, hd] and k [n, Hkv, hd]: RMSNorm with
+     * q_norm / k_norm when not NULL, then RoPE at position p0 + i (or rows[i].pos when rows is
+     * not NULL); q is rotated in place; the keys and the values v [n, Hkv, hd] go into the
+     * caches kc / vc at their positions (or into rows[i]'s). */
+    void (*qkv_prep)(float *q, float *k, const float *v, int n, int n_head, int n_head_kv,
+                     int hd, const float *q_norm, const float *k_norm, float eps,
+                     const float *inv_freq, int p0, const ttt_row_kv *rows, float *kc, float *vc,
+                     size_t head_stride);
     /* g = act(g) * u, count elements */
     void (*act_mul)(float *g, const float *u, size_t count, ttt_act act);
     /* x += y */

@@ -145,13 +145,18 @@ static ttt_status layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n,
     o->rmsnorm(b->xn, b->x, L->attn_norm, n, D, c->norm_eps);
     o->matmul_multi(3, (float *const[]){b->q, b->k, b->v}, b->xn,
                     (const ttt_mat *const[]){&L->wq, &L->wk, &L->wv}, n);
-    if (L->q_norm) {
-        o->rmsnorm(b->q, b->q, L->q_norm, n * H, hd, c->norm_eps);
-        o->rmsnorm(b->k, b->k, L->k_norm, n * Hkv, hd, c->norm_eps);
+    if (o->qkv_prep) {
+        o->qkv_prep(b->q, b->k, b->v, n, H, Hkv, hd, L->q_norm, L->k_norm, c->norm_eps,
+                    L->inv_freq, 0, rows, NULL, NULL, 0);
+    } else {
+        if (L->q_norm) {
+            o->rmsnorm(b->q, b->q, L->q_norm, n * H, hd, c->norm_eps);
+            o->rmsnorm(b->k, b->k, L->k_norm, n * Hkv, hd, c->norm_eps);
+        }
+        o->rope_rows(b->q, n, H, hd, rows, L->inv_freq);
+        o->rope_rows(b->k, n, Hkv, hd, rows, L->inv_freq);
+        o->kv_store_rows(rows, b->k, b->v, n, Hkv, hd);
     }
-    o->rope_rows(b->q, n, H, hd, rows, L->inv_freq);
-    o->rope_rows(b->k, n, Hkv, hd, rows, L->inv_freq);
-    o->kv_store_rows(rows, b->k, b->v, n, Hkv, hd);
     ttt_attn_params ap = {.n_head = H, .n_head_kv = Hkv, .head_dim = hd, .head_stride = 0,
                           .window = L->window, .scale = c->attn_scale,
                           .softcap = c->attn_softcap};

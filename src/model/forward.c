@@ -126,14 +126,19 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);
     o->matmul_multi(3, (float *const[]){s->q, s->k, s->v}, s->xn,
                     (const ttt_mat *const[]){&L->wq, &L->wk, &L->wv}, n);
-    if (L->q_norm) {
-        o->rmsnorm(s->q, s->q, L->q_norm, n * H, hd, c->norm_eps);
-        o->rmsnorm(s->k, s->k, L->k_norm, n * Hkv, hd, c->norm_eps);
+    if (o->qkv_prep) {
+        o->qkv_prep(s->q, s->k, s->v, n, H, Hkv, hd, L->q_norm, L->k_norm, c->norm_eps,
+                    L->inv_freq, p0, NULL, s->kc[l], s->vc[l], head_stride);
+    } else {
+        if (L->q_norm) {
+            o->rmsnorm(s->q, s->q, L->q_norm, n * H, hd, c->norm_eps);
+            o->rmsnorm(s->k, s->k, L->k_norm, n * Hkv, hd, c->norm_eps);
+        }
+        o->rope(s->q, n, H, hd, p0, L->inv_freq);
+        o->rope(s->k, n, Hkv, hd, p0, L->inv_freq);
+        o->kv_store(s->kc[l], head_stride, s->k, n, Hkv, hd, p0);
+        o->kv_store(s->vc[l], head_stride, s->v, n, Hkv, hd, p0);
     }
-    o->rope(s->q, n, H, hd, p0, L->inv_freq);
-    o->rope(s->k, n, Hkv, hd, p0, L->inv_freq);
-    o->kv_store(s->kc[l], head_stride, s->k, n, Hkv, hd, p0);
-    o->kv_store(s->vc[l], head_stride, s->v, n, Hkv, hd, p0);
     ttt_attn_params ap = {.n_head = H, .n_head_kv = Hkv, .head_dim = hd,
                           .head_stride = head_stride, .window = L->window,
                           .scale = c->attn_scale, .softcap = c->attn_softcap};
