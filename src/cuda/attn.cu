@@ -368,6 +368,29 @@ static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) 
 /* Launches the decode-style kernels (and the merge) for a.n queries whose longest visible
  * key range is `range`. */
 static void launch(attn_args a, long long range) {
+    /* bf16 cache, head_dim 64 or 128: the tiled kernel of decode.cu, one block per (query,
+     * KV head, slice); slices for about four blocks per SM, at least 64 keys each */
+    if (cu_attn_decode_ok(a.H / a.G, a.G, a.hd)) {
+        const long long blocks1 = (long long)a.n * (a.H / a.G), want = 4LL * g_cu.n_sm;
+        long long ns = (want + blocks1 - 1) / blocks1, most = (range + 63) / 64;
+        if (most > MAX_SPLIT) most = MAX_SPLIT;
+        if (ns > most) ns = most;
+        if (ns < 1) ns = 1;
+        a.nsplit = (int)ns;
+        if (a.nsplit > 1) {
+            a.part = (float *)cu_scratch(CU_SCRATCH_ATTN, sizeof(float) * (size_t)a.n * a.H *
+                                                              a.nsplit * (a.hd + 2));
+            if (!a.part) return;
+        }
+        const ttt_attn_params p = {a.H, a.H / a.G, a.hd, a.hs, a.window, a.scale, a.softcap};
+        if (!cu_attn_decode(a.out, a.part, a.q, a.kc, a.vc, a.rows, a.p0, a.n, a.nsplit, &p))
+            return;
+        if (a.nsplit > 1) {
+            k_attn_merge<<<(unsigned)((long long)a.n * a.H), MWARPS * 32, 0, g_cu.stream>>>(a);
+            CU_LAUNCHED("attention merge");
+        }
+        return;
+    }
     const int G = a.G, gqa = cu_kv_elem_size() == 2 && a.hd % 32 == 0 && a.hd <= 128 &&
                          (G == 1 || G == 2 || G == 4 || G == 8);
     /* warps: one per (query, KV group) for the GQA kernel, per (query, head) otherwise */

@@ -206,20 +206,26 @@ struct gemv_set {
     int count;
 };
 
-template <typename T, int NX>
-static __global__ void k_gemv(gemv_set<T> set, const float *x, int K, int acc) {
+/* KS warps share a row, each taking every KS-th 16-byte column block, their sums added
+ * through shared memory: the W_o and W_down products have only D rows (2560 warps for
+ * Qwen3-4B, 2.4 blocks per SM, the last wave half empty), so splitting K fills the GPU. */
+template <typename T, int NX, int KS>
+static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
+                                                                 int K, int acc) {
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
-    const int lane = threadIdx.x % 32;
+    __shared__ float part[GEMV_WARPS][NX];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
     /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
-    int r = blockIdx.x * GEMV_WARPS + threadIdx.x / 32, mi = 0;
+    int r = blockIdx.x * (GEMV_WARPS / KS) + warp / KS, mi = 0;
+    bool valid = true;
     if (r >= set.N[0]) {
         r -= set.N[0];
         mi = 1;
-        if (set.count < 2) return;
-        if (r >= set.N[1]) {
+        if (set.count < 2) valid = false;
+        else if (r >= set.N[1]) {
             r -= set.N[1];
             mi = 2;
-            if (set.count < 3 || r >= set.N[2]) return;
+            if (set.count < 3 || r >= set.N[2]) valid = false;
         }
     }
     const int N = mi == 0 ? set.N[0] : mi == 1 ? set.N[1] : set.N[2];
@@ -228,37 +234,62 @@ static __global__ void k_gemv(gemv_set<T> set, const float *x, int K, int acc) {
     float s[NX];
 #pragma unroll
     for (int j = 0; j < NX; j++) s[j] = 0.0f;
-    /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound by
-     * how many weight bytes are in flight (only 20-40 warps per SM have rows to read) */
-    constexpr int STEP = 32 * E;
-    int k = lane * E;
-    for (; k + (GEMV_U - 1) * STEP < K; k += GEMV_U * STEP) {
-        uint4 wv[GEMV_U];
+    if (valid) {
+        /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound
+         * by how many weight bytes are in flight */
+        constexpr int STEP = 32 * E * KS;
+        int k = (kp * 32 + lane) * E;
+        for (; k + (GEMV_U - 1) * STEP < K; k += GEMV_U * STEP) {
+            uint4 wv[GEMV_U];
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) wv[u] = ld_stream(w + k + u * STEP);
+            for (int u = 0; u < GEMV_U; u++) wv[u] = ld_stream(w + k + u * STEP);
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
+            for (int u = 0; u < GEMV_U; u++) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
+        }
+        for (; k < K; k += STEP) gemv_fma<T, NX>(ld_stream(w + k), x, K, k, s);
     }
-    for (; k < K; k += STEP) gemv_fma<T, NX>(ld_stream(w + k), x, K, k, s);
 #pragma unroll
-    for (int j = 0; j < NX; j++) {
-        float t = s[j];
-        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
-        if (lane == 0) y[(size_t)j * N + r] = acc ? y[(size_t)j * N + r] + t : t;
+    for (int j = 0; j < NX; j++)
+        for (int o = 16; o > 0; o >>= 1) s[j] += __shfl_xor_sync(0xffffffffu, s[j], o);
+    if constexpr (KS > 1) {
+        if (lane == 0)
+#pragma unroll
+            for (int j = 0; j < NX; j++) part[warp][j] = s[j];
+        __syncthreads();
+        if (kp != 0) return;
+#pragma unroll
+        for (int j = 0; j < NX; j++) {
+            float t = 0.0f;
+#pragma unroll
+            for (int q = 0; q < KS; q++) t += part[warp + q][j];
+            s[j] = t;
+        }
+    }
+    if (!valid || lane != 0) return;
+#pragma unroll
+    for (int j = 0; j < NX; j++) y[(size_t)j * N + r] = acc ? y[(size_t)j * N + r] + s[j] : s[j];
+}
+
+template <typename T, int KS>
+static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows) {
+    const unsigned blocks = (unsigned)((rows + GEMV_WARPS / KS - 1) / (GEMV_WARPS / KS));
+    const int th = 32 * GEMV_WARPS;
+    switch (n) {
+    case 1: k_gemv<T, 1, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 2: k_gemv<T, 2, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 3: k_gemv<T, 3, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    default: k_gemv<T, 4, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
     }
 }
 
 template <typename T>
 static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
     const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
-    const unsigned blocks = (unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS);
-    const int th = 32 * GEMV_WARPS;
-    switch (n) {
-    case 1: k_gemv<T, 1><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    case 2: k_gemv<T, 2><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    case 3: k_gemv<T, 3><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    default: k_gemv<T, 4><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    }
+    /* about 4 warps' worth of rows per SM or fewer: split K */
+    const long long warps = (long long)rows;
+    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4>(set, x, K, n, acc, rows);
+    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2>(set, x, K, n, acc, rows);
+    else gemv_launch<T, 1>(set, x, K, n, acc, rows);
     CU_LAUNCHED("gemv");
 }
 
