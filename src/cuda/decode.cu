@@ -1,19 +1,18 @@
 /* decode.cu - attention for decode steps on the bf16 cache, tiled through shared memory
  * (flash-decoding): one block of 4 warps per (query row, KV head, slice of keys) serves the G
- * query heads of the group. Per tile of 64 keys the block copies K and V (cp.async, 16 bytes
- * per thread and copy, 16 copies in flight per thread), scores every (head, key) pair from
- * shared memory, updates the online softmax per head, and adds P V into registers; the
- * slices' partial results go to the merge kernel of attn.cu.
+ * query heads of the group. Per tile of 32 keys the block copies K and V with cp.async (the
+ * next tile's copies are in flight while this one is used), warp g scores head g's keys from
+ * shared memory and keeps its online softmax, and every thread adds P V for its outputs into
+ * registers; the slices' partial results go to the merge kernel of attn.cu.
  * Work per (row, head, key): 4 hd FLOPs; bytes per (row, KV head, key): 4 hd (K and V, bf16).
- * It replaced a warp-per-slice kernel whose 255 registers left 8 warps per SM and kept 30%
- * of the copy bandwidth at 32K (docs/PERF.md). */
+ * It replaced a warp-per-slice kernel whose 255 registers left 8 warps per SM (docs/PERF.md). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "cuda/common.cuh"
 
 #define DT_THREADS 128
-#define TK 64          /* keys per tile */
+#define TK 32          /* keys per tile; two tiles in flight (double buffering) */
 #define PAD 8          /* bf16 elements of padding per shared row: 16 bytes, fewer conflicts */
 #define DMAX_G 8
 #define DMAX_HD 128
@@ -67,12 +66,15 @@ template <int HD, int G>
 static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     constexpr int ROW = HD + PAD;                /* shared row, bf16 elements */
     constexpr int CH = HD / 8;                   /* 16-byte chunks per row */
+    constexpr int NW = DT_THREADS / 32;          /* warps */
+    constexpr int GPW = G >= NW ? G / NW : 1;    /* heads a warp scores */
+    constexpr int KPL = TK / 32;                 /* keys a lane scores per head */
     constexpr int NOUT = G * HD;                 /* outputs of the block */
     constexpr int OPT = NOUT >= DT_THREADS ? NOUT / DT_THREADS : 1;
-    __shared__ __align__(16) __nv_bfloat16 Ks[TK * ROW];
-    __shared__ __align__(16) __nv_bfloat16 Vs[TK * ROW];
+    __shared__ __align__(16) __nv_bfloat16 Ks[2][TK * ROW];
+    __shared__ __align__(16) __nv_bfloat16 Vs[2][TK * ROW];
     __shared__ __align__(16) float qs[G][HD];
-    __shared__ float S[G][TK];
+    __shared__ __align__(16) float S[G][TK];
     __shared__ float mg[G], lg[G], cg[G];
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int sp = blockIdx.x, kvh = blockIdx.y, i = blockIdx.z;
@@ -97,67 +99,87 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
         const int g = x / HD, d = x % HD;
         qs[g][d] = a.q[((size_t)i * a.H + kvh * G + g) * HD + d] * a.scale;
     }
-    if (tid < G) {
-        mg[tid] = -INFINITY;
-        lg[tid] = 0.0f;
-    }
+    /* warp w scores heads w, w + NW, ... (all of them when G >= NW); each lane keys lane,
+     * lane + 32: the softmax statistics stay in the warp, and each 16-byte piece of q read
+     * from shared memory serves KPL keys */
+    float m_run[GPW], l_run[GPW];
+#pragma unroll
+    for (int j = 0; j < GPW; j++) m_run[j] = -INFINITY, l_run[j] = 0.0f;
     const bool act = tid * OPT < NOUT;
     const int og = act ? tid * OPT / HD : 0, od = act ? tid * OPT % HD : 0;
     float acc[OPT];
 #pragma unroll
     for (int e = 0; e < OPT; e++) acc[e] = 0.0f;
-    __syncthreads(); /* qs, mg, lg; a slice may hold no keys (the split rounds up) */
+    __syncthreads(); /* qs */
 
-    for (int t0 = beg; t0 < end; t0 += TK) {
-        const int cnt = end - t0 < TK ? end - t0 : TK;
-        /* copy the tile; rows past the end repeat the last key (weight 0 below) */
+    /* copies tile t into buffer t & 1; rows past the end repeat the last key (weight 0) */
+    auto issue = [&](int t0) {
+        const int cnt = end - t0 < TK ? end - t0 : TK, bsel = ((t0 - beg) / TK) & 1;
         for (int c = tid; c < TK * CH; c += DT_THREADS) {
             const int r = c / CH, ch = c % CH;
             const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
-            cp16(Ks + r * ROW + ch * 8, K + src);
-            cp16(Vs + r * ROW + ch * 8, V + src);
+            cp16(&Ks[bsel][r * ROW + ch * 8], K + src);
+            cp16(&Vs[bsel][r * ROW + ch * 8], V + src);
         }
-        asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+    if (beg < end) issue(beg);
+    for (int t0 = beg; t0 < end; t0 += TK) {
+        const int cnt = end - t0 < TK ? end - t0 : TK, bsel = ((t0 - beg) / TK) & 1;
+        /* the next tile's copies go out before this one is used: memory stays busy while
+         * the block computes */
+        if (t0 + TK < end) {
+            issue(t0 + TK);
+            asm volatile("cp.async.wait_group 1;\n" ::);
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::);
+        }
         __syncthreads();
+        const __nv_bfloat16 *Kt = Ks[bsel], *Vt = Vs[bsel];
 
-        for (int x = tid; x < G * TK; x += DT_THREADS) {
-            const int g = x / TK, r = x % TK;
-            float s = -INFINITY;
-            if (r < cnt) {
-                const uint4 *kr = reinterpret_cast<const uint4 *>(Ks + r * ROW);
-                const float4 *q4 = reinterpret_cast<const float4 *>(qs[g]);
-                float dot = 0.0f;
+        if (warp < G) {
 #pragma unroll
-                for (int ch = 0; ch < CH; ch++) { /* 16-byte shared loads: the loop is LDS-bound */
-                    float kf[8];
-                    unpack8(kr[ch], kf);
+            for (int j = 0; j < GPW; j++) {
+                const int g = warp + NW * j;
+                const float4 *q4 = reinterpret_cast<const float4 *>(qs[g]);
+                float sc[KPL];
+#pragma unroll
+                for (int kk = 0; kk < KPL; kk++) sc[kk] = 0.0f;
+#pragma unroll
+                for (int ch = 0; ch < CH; ch++) {
                     const float4 qa = q4[2 * ch], qb = q4[2 * ch + 1];
-                    dot += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w +
-                           kf[4] * qb.x + kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
+#pragma unroll
+                    for (int kk = 0; kk < KPL; kk++) {
+                        float kf[8];
+                        unpack8(*reinterpret_cast<const uint4 *>(Kt + (lane + 32 * kk) * ROW +
+                                                                 ch * 8),
+                                kf);
+                        sc[kk] += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w +
+                                  kf[4] * qb.x + kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
+                    }
                 }
-                s = a.softcap > 0 ? a.softcap * tanhf(dot / a.softcap) : dot;
-            }
-            S[g][r] = s;
-        }
-        __syncthreads();
-
-        /* online softmax per head: warp w takes heads w, w + 4, ... */
-        for (int g = warp; g < G; g += DT_THREADS / 32) {
-            const float s0 = S[g][lane], s1 = S[g][lane + 32];
-            float mx = fmaxf(s0, s1);
-            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-            const float mo = mg[g], mn = fmaxf(mo, mx);
-            const float p0 = s0 == -INFINITY ? 0.0f : expf(s0 - mn);
-            const float p1 = s1 == -INFINITY ? 0.0f : expf(s1 - mn);
-            S[g][lane] = p0;
-            S[g][lane + 32] = p1;
-            float sum = p0 + p1;
-            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            if (lane == 0) {
-                const float corr = mo == -INFINITY ? 0.0f : expf(mo - mn);
-                cg[g] = corr;
-                lg[g] = lg[g] * corr + sum;
-                mg[g] = mn;
+                float mx = -INFINITY;
+#pragma unroll
+                for (int kk = 0; kk < KPL; kk++) {
+                    float x = sc[kk];
+                    if (a.softcap > 0) x = a.softcap * tanhf(x / a.softcap);
+                    sc[kk] = lane + 32 * kk < cnt ? x : -INFINITY;
+                    mx = fmaxf(mx, sc[kk]);
+                }
+                for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+                const float mn = fmaxf(m_run[j], mx);
+                float sum = 0.0f;
+#pragma unroll
+                for (int kk = 0; kk < KPL; kk++) {
+                    const float pr = sc[kk] == -INFINITY ? 0.0f : expf(sc[kk] - mn);
+                    S[g][lane + 32 * kk] = pr;
+                    sum += pr;
+                }
+                for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+                const float corr = m_run[j] == -INFINITY ? 0.0f : expf(m_run[j] - mn);
+                l_run[j] = l_run[j] * corr + sum;
+                m_run[j] = mn;
+                if (lane == 0) cg[g] = corr;
             }
         }
         __syncthreads();
@@ -166,18 +188,30 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
             const float corr = cg[og];
 #pragma unroll
             for (int e = 0; e < OPT; e++) acc[e] *= corr;
+            const float4 *p4 = reinterpret_cast<const float4 *>(S[og]);
 #pragma unroll 4
-            for (int r = 0; r < cnt; r++) {
-                const float pr = S[og][r];
-                float vf[OPT];
-                load_bf16<OPT>(Vs + r * ROW + od, vf);
+            for (int r4 = 0; r4 < TK / 4; r4++) { /* weights past cnt are 0 */
+                const float4 pw = p4[r4];
+                const float pv[4] = {pw.x, pw.y, pw.z, pw.w};
 #pragma unroll
-                for (int e = 0; e < OPT; e++) acc[e] += pr * vf[e];
+                for (int u = 0; u < 4; u++) {
+                    float vf[OPT];
+                    load_bf16<OPT>(Vt + (4 * r4 + u) * ROW + od, vf);
+#pragma unroll
+                    for (int e = 0; e < OPT; e++) acc[e] += pv[u] * vf[e];
+                }
             }
         }
-        __syncthreads(); /* the next tile overwrites Ks, Vs and S */
+        __syncthreads(); /* the copy issued next iteration reuses this buffer; S too */
     }
 
+    if (warp < G && lane == 0)
+#pragma unroll
+        for (int j = 0; j < GPW; j++) {
+            mg[warp + NW * j] = m_run[j];
+            lg[warp + NW * j] = l_run[j];
+        }
+    __syncthreads();
     if (!act) return;
     const int h = kvh * G + og;
     const long long ih = (long long)i * a.H + h;
