@@ -105,6 +105,11 @@ static void cpu_attention_rows(float *out, const float *q, const ttt_row_kv *row
     }
 }
 
+static void cpu_copy_rows(float *const *dst, const float *src, int n, size_t width) {
+    for (int i = 0; i < n; i++)
+        if (dst[i]) memcpy(dst[i], src + i * width, sizeof(float) * width);
+}
+
 static inline float gelu_tanh(float x) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
@@ -181,6 +186,7 @@ const ttt_ops ttt_cpu_ops = {
     .rope_rows = cpu_rope_rows,
     .kv_store_rows = cpu_kv_store_rows,
     .attention_rows = cpu_attention_rows,
+    .copy_rows = cpu_copy_rows,
     .act_mul = cpu_act_mul,
     .add = cpu_add,
     .axpy = cpu_axpy,

@@ -58,6 +58,7 @@ static __device__ __forceinline__ float ld(const __nv_bfloat16 *p) { return __bf
 
 template <typename T>
 static __global__ void k_attn(attn_args a) {
+    cu_pdl_enter();
     extern __shared__ float qs[]; /* [WARPS][hd] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long w = (long long)blockIdx.x * WARPS + warp;
@@ -180,6 +181,7 @@ static __device__ __forceinline__ float reduce_scatter32(float *v, int lane) {
 
 template <int VEC, int GG>
 static __global__ void __launch_bounds__(WARPS * 32) k_attn_gqa(attn_args a) {
+    cu_pdl_enter();
     typedef typename kv_vec<VEC>::type vec_t;
     /* the values of a block requested with its keys, unless registers would spill */
     constexpr int VB = VEC * GG >= 16 ? 0 : 32;
@@ -316,6 +318,7 @@ static __device__ float block_reduce(float v, float *red, bool max) {
 }
 
 static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) {
+    cu_pdl_enter();
     __shared__ float wsh[MAX_SPLIT];
     __shared__ float part_sum[MWARPS][MAX_HD];
     __shared__ float red[MWARPS];
@@ -388,7 +391,7 @@ static void launch(attn_args a, long long range) {
         if (!cu_attn_decode(a.out, a.part, a.q, a.kc, a.vc, a.rows, a.p0, a.n, a.nsplit, &p))
             return;
         if (a.nsplit > 1) {
-            k_attn_merge<<<(unsigned)((long long)a.n * a.H), MWARPS * 32, 0, g_cu.stream>>>(a);
+            cu_launch(k_attn_merge, (unsigned)((long long)a.n * a.H), MWARPS * 32, 0, a);
             CU_LAUNCHED("attention merge");
         }
         return;
@@ -418,7 +421,7 @@ static void launch(attn_args a, long long range) {
         switch (sel) {
 #define GQA_CASE(vec, gg)                                                              \
     case vec * 16 + gg:                                                                \
-        k_attn_gqa<vec, gg><<<blocks, WARPS * 32, 0, g_cu.stream>>>(a);                \
+        cu_launch(k_attn_gqa<vec, gg>, blocks, WARPS * 32, 0, a);                     \
         break;
             GQA_CASE(1, 1) GQA_CASE(1, 2) GQA_CASE(1, 4) GQA_CASE(1, 8)
             GQA_CASE(2, 1) GQA_CASE(2, 2) GQA_CASE(2, 4) GQA_CASE(2, 8)
@@ -428,13 +431,13 @@ static void launch(attn_args a, long long range) {
     } else {
         const unsigned blocks = (unsigned)((items * a.nsplit + WARPS - 1) / WARPS);
         if (cu_kv_elem_size() == 2)
-            k_attn<__nv_bfloat16><<<blocks, WARPS * 32, smem, g_cu.stream>>>(a);
+            cu_launch(k_attn<__nv_bfloat16>, blocks, WARPS * 32, smem, a);
         else
-            k_attn<float><<<blocks, WARPS * 32, smem, g_cu.stream>>>(a);
+            cu_launch(k_attn<float>, blocks, WARPS * 32, smem, a);
     }
     if (!CU_LAUNCHED("attention")) return;
     if (a.nsplit > 1) {
-        k_attn_merge<<<(unsigned)items, MWARPS * 32, 0, g_cu.stream>>>(a);
+        cu_launch(k_attn_merge, (unsigned)items, MWARPS * 32, 0, a);
         CU_LAUNCHED("attention merge");
     }
 }

@@ -46,6 +46,37 @@ void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, co
                   cudaDataType_t at, int lda, const void *B, cudaDataType_t bt, int ldb,
                   float beta, float *C, int ldc, int fp32_exact);
 
+/* Programmatic dependent launch (sm_90): a kernel launched with cu_launch may be scheduled
+ * while the kernel before it in the stream still runs; it waits in cu_pdl_enter until that
+ * one has finished and its writes are visible, then lets the next kernel be scheduled. The
+ * launch latency and the tail of each small decode kernel then overlap the next one.
+ * Every kernel launched through cu_launch must begin with cu_pdl_enter();
+ * TTT_CUDA_NO_PDL=1 launches them plainly (the wait is then a no-op). */
+static __device__ __forceinline__ void cu_pdl_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+int cu_pdl_on(void);
+
+template <typename... KArgs, typename... Args>
+static inline void cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = g_cu.stream;
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = cu_pdl_on() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
 static inline unsigned cu_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
     return (unsigned)(b > 65535u * 16u ? 65535u * 16u : b);
@@ -85,6 +116,7 @@ void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, in
 void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
                  const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
                  int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride);
+void cu_copy_rows(float *const *dst, const float *src, int n, size_t width);
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act);
 void cu_add(float *x, const float *y, size_t count);
 void cu_axpy(float *y, const float *x, float a, size_t count);

@@ -64,6 +64,7 @@ static __device__ __forceinline__ void load_bf16(const __nv_bfloat16 *p, float *
 
 template <int HD, int G>
 static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
+    cu_pdl_enter();
     constexpr int ROW = HD + PAD;                /* shared row, bf16 elements */
     constexpr int CH = HD / 8;                   /* 16-byte chunks per row */
     constexpr int NW = DT_THREADS / 32;          /* warps */
@@ -248,7 +249,7 @@ int cu_attn_decode(float *out, float *part, const float *q, const void *kc, cons
     switch (sel) {
 #define DEC_CASE(h, g)                                                      \
     case h * 16 + g:                                                        \
-        k_attn_decode<h, g><<<grid, DT_THREADS, 0, g_cu.stream>>>(a);       \
+        cu_launch(k_attn_decode<h, g>, grid, DT_THREADS, 0, a);            \
         break;
         DEC_CASE(64, 1) DEC_CASE(64, 2) DEC_CASE(64, 4) DEC_CASE(64, 8)
         DEC_CASE(128, 1) DEC_CASE(128, 2) DEC_CASE(128, 4) DEC_CASE(128, 8)

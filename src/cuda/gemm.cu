@@ -212,6 +212,7 @@ struct gemv_set {
 template <typename T, int NX, int KS>
 static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
                                                                  int K, int acc) {
+    cu_pdl_enter();
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
     __shared__ float part[GEMV_WARPS][NX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
@@ -275,10 +276,10 @@ static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, in
     const unsigned blocks = (unsigned)((rows + GEMV_WARPS / KS - 1) / (GEMV_WARPS / KS));
     const int th = 32 * GEMV_WARPS;
     switch (n) {
-    case 1: k_gemv<T, 1, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    case 2: k_gemv<T, 2, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    case 3: k_gemv<T, 3, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
-    default: k_gemv<T, 4, KS><<<blocks, th, 0, g_cu.stream>>>(set, x, K, acc); break;
+    case 1: cu_launch(k_gemv<T, 1, KS>, blocks, th, 0, set, x, K, acc); break;
+    case 2: cu_launch(k_gemv<T, 2, KS>, blocks, th, 0, set, x, K, acc); break;
+    case 3: cu_launch(k_gemv<T, 3, KS>, blocks, th, 0, set, x, K, acc); break;
+    default: cu_launch(k_gemv<T, 4, KS>, blocks, th, 0, set, x, K, acc); break;
     }
 }
 

@@ -224,3 +224,12 @@ ttt_status ttt_cuda_probe(double *gemm_flops, double *copy_bytes_per_s) {
     cu_free(buf);
     return cu_sync();
 }
+
+int cu_pdl_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("TTT_CUDA_NO_PDL");
+        on = !(e && *e && *e != '0');
+    }
+    return on;
+}

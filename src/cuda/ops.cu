@@ -16,6 +16,7 @@ static __device__ __forceinline__ float load_w(const void *w, ttt_dtype dt, size
 
 static __global__ void k_embed(float *out, const void *E, ttt_dtype dt, const int32_t *tok,
                                int D, float scale) {
+    cu_pdl_enter();
     const size_t row = (size_t)tok[blockIdx.x] * D;
     float *o = out + (size_t)blockIdx.x * D;
     for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = load_w(E, dt, row + d) * scale;
@@ -27,7 +28,7 @@ void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float sca
     if (!cu_ok(cudaMemcpyAsync(dtok, tok, sizeof(int32_t) * (size_t)n, cudaMemcpyHostToDevice,
                                g_cu.stream), "token upload"))
         return;
-    k_embed<<<n, THREADS, 0, g_cu.stream>>>(out, E->data, E->dtype, dtok, E->cols, scale);
+    cu_launch(k_embed, n, THREADS, 0, out, E->data, E->dtype, dtok, E->cols, scale);
     CU_LAUNCHED("embed");
 }
 
@@ -44,6 +45,7 @@ static __device__ float block_sum(float v, float *red) {
 }
 
 static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int dim, float eps) {
+    cu_pdl_enter();
     __shared__ float red[32];
     const float *xr = x + (size_t)blockIdx.x * dim;
     float *o = out + (size_t)blockIdx.x * dim;
@@ -57,12 +59,13 @@ static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int
 void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps) {
     if (rows <= 0) return;
     int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
-    k_rmsnorm<<<rows, threads, 0, g_cu.stream>>>(out, x, w, dim, eps);
+    cu_launch(k_rmsnorm, rows, threads, 0, out, x, w, dim, eps);
     CU_LAUNCHED("rmsnorm");
 }
 
 static __global__ void k_rope(float *x, int nh, int hd, int p0, const ttt_row_kv *rows,
                               const float *inv_freq) {
+    cu_pdl_enter();
     const int i = blockIdx.x, half = hd / 2;
     const float pos = (float)(rows ? rows[i].pos : p0 + i);
     for (int j = threadIdx.x; j < half; j += blockDim.x) {
@@ -80,14 +83,14 @@ static __global__ void k_rope(float *x, int nh, int hd, int p0, const ttt_row_kv
 void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq) {
     if (n <= 0) return;
     int threads = hd / 2 >= 128 ? 128 : ((hd / 2 + 31) / 32) * 32;
-    k_rope<<<n, threads, 0, g_cu.stream>>>(x, nh, hd, p0, NULL, inv_freq);
+    cu_launch(k_rope, n, threads, 0, x, nh, hd, p0, (const ttt_row_kv *)NULL, inv_freq);
     CU_LAUNCHED("rope");
 }
 
 void cu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows, const float *inv_freq) {
     if (n <= 0) return;
     int threads = hd / 2 >= 128 ? 128 : ((hd / 2 + 31) / 32) * 32;
-    k_rope<<<n, threads, 0, g_cu.stream>>>(x, nh, hd, 0, rows, inv_freq);
+    cu_launch(k_rope, n, threads, 0, x, nh, hd, 0, rows, inv_freq);
     CU_LAUNCHED("rope");
 }
 
@@ -105,6 +108,7 @@ static __global__ void k_qkv_prep(float *q, float *k, const float *v, int H, int
                                   const float *q_norm, const float *k_norm, float eps,
                                   const float *inv_freq, int p0, const ttt_row_kv *rows, T *kc,
                                   T *vc, size_t head_stride) {
+    cu_pdl_enter();
     __shared__ float red[32];
     const int i = blockIdx.x, h = blockIdx.y, half = hd / 2, j = threadIdx.x;
     const bool isq = h < H, on = j < half;
@@ -148,19 +152,19 @@ void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int 
     const dim3 grid(n, H + Hkv);
     const int threads = ((hd / 2 + 31) / 32) * 32;
     if (cu_kv_elem_size() == 2)
-        k_qkv_prep<__nv_bfloat16><<<grid, threads, 0, g_cu.stream>>>(
-            q, k, v, H, Hkv, hd, q_norm, k_norm, eps, inv_freq, p0, rows,
-            (__nv_bfloat16 *)kc, (__nv_bfloat16 *)vc, head_stride);
+        cu_launch(k_qkv_prep<__nv_bfloat16>, grid, threads, 0, q, k, v, H, Hkv, hd, q_norm,
+                  k_norm, eps, inv_freq, p0, rows, (__nv_bfloat16 *)kc, (__nv_bfloat16 *)vc,
+                  head_stride);
     else
-        k_qkv_prep<float><<<grid, threads, 0, g_cu.stream>>>(q, k, v, H, Hkv, hd, q_norm, k_norm,
-                                                             eps, inv_freq, p0, rows, kc, vc,
-                                                             head_stride);
+        cu_launch(k_qkv_prep<float>, grid, threads, 0, q, k, v, H, Hkv, hd, q_norm, k_norm, eps,
+                  inv_freq, p0, rows, kc, vc, head_stride);
     CU_LAUNCHED("qkv_prep");
 }
 
 template <typename T>
 static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, int n_head_kv,
                                   int hd, int p0) {
+    cu_pdl_enter();
     const int i = blockIdx.x, h = blockIdx.y;
     T *dst = cache + h * head_stride + (size_t)(p0 + i) * hd;
     const float *src = x + ((size_t)i * n_head_kv + h) * hd;
@@ -171,6 +175,7 @@ static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, 
 template <typename T>
 static __global__ void k_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v,
                                        int n_head_kv, int hd) {
+    cu_pdl_enter();
     const int i = blockIdx.x, h = blockIdx.y;
     const ttt_row_kv r = rows[i];
     T *dst = (T *)(blockIdx.z ? r.vc : r.kc) + h * r.head_stride + (size_t)r.pos * hd;
@@ -183,9 +188,9 @@ void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, in
     if (n <= 0) return;
     const dim3 grid(n, n_head_kv, 2);
     if (cu_kv_elem_size() == 2)
-        k_kv_store_rows<__nv_bfloat16><<<grid, 128, 0, g_cu.stream>>>(rows, k, v, n_head_kv, hd);
+        cu_launch(k_kv_store_rows<__nv_bfloat16>, grid, 128, 0, rows, k, v, n_head_kv, hd);
     else
-        k_kv_store_rows<float><<<grid, 128, 0, g_cu.stream>>>(rows, k, v, n_head_kv, hd);
+        cu_launch(k_kv_store_rows<float>, grid, 128, 0, rows, k, v, n_head_kv, hd);
     CU_LAUNCHED("kv_store_rows");
 }
 
@@ -194,14 +199,33 @@ void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_
     if (n <= 0) return;
     const dim3 grid(n, n_head_kv);
     if (cu_kv_elem_size() == 2)
-        k_kv_store<<<grid, 128, 0, g_cu.stream>>>((__nv_bfloat16 *)cache, head_stride, x,
-                                                   n_head_kv, hd, p0);
+        cu_launch(k_kv_store<__nv_bfloat16>, grid, 128, 0, (__nv_bfloat16 *)cache, head_stride, x,
+                  n_head_kv, hd, p0);
     else
-        k_kv_store<<<grid, 128, 0, g_cu.stream>>>(cache, head_stride, x, n_head_kv, hd, p0);
+        cu_launch(k_kv_store<float>, grid, 128, 0, cache, head_stride, x, n_head_kv, hd, p0);
     CU_LAUNCHED("kv_store");
 }
 
+/* Batched decode: row blockIdx.y of src to dst[blockIdx.y], 16 bytes per thread and step. */
+static __global__ void k_copy_rows(float *const *dst, const float *src, size_t width) {
+    cu_pdl_enter();
+    float *d = dst[blockIdx.y];
+    if (!d) return;
+    const float *sr = src + blockIdx.y * width;
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < width;
+         j += (size_t)gridDim.x * blockDim.x)
+        d[j] = sr[j];
+}
+
+void cu_copy_rows(float *const *dst, const float *src, int n, size_t width) {
+    if (n <= 0 || !width) return;
+    const unsigned bx = (unsigned)((width + THREADS - 1) / THREADS);
+    cu_launch(k_copy_rows, dim3(bx < 64 ? bx : 64, n), THREADS, 0, dst, src, width);
+    CU_LAUNCHED("copy_rows");
+}
+
 static __global__ void k_act_mul(float *g, const float *u, size_t count, int gelu) {
+    cu_pdl_enter();
     GRID_STRIDE(i, count) {
         float x = g[i];
         float a;
@@ -217,12 +241,13 @@ static __global__ void k_act_mul(float *g, const float *u, size_t count, int gel
 
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     if (!count) return;
-    k_act_mul<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(g, u, count,
+    cu_launch(k_act_mul, cu_blocks(count, THREADS), THREADS, 0, g, u, count,
                                                                       act == TTT_ACT_GELU_TANH);
     CU_LAUNCHED("act_mul");
 }
 
 static __global__ void k_axpy(float *y, const float *x, float a, size_t count) {
+    cu_pdl_enter();
     GRID_STRIDE(i, count) y[i] += a * x[i];
 }
 
@@ -230,17 +255,18 @@ void cu_add(float *x, const float *y, size_t count) { cu_axpy(x, y, 1.0f, count)
 
 void cu_axpy(float *y, const float *x, float a, size_t count) {
     if (!count) return;
-    k_axpy<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(y, x, a, count);
+    cu_launch(k_axpy, cu_blocks(count, THREADS), THREADS, 0, y, x, a, count);
     CU_LAUNCHED("axpy");
 }
 
 static __global__ void k_softcap(float *x, size_t count, float cap) {
+    cu_pdl_enter();
     GRID_STRIDE(i, count) x[i] = cap * tanhf(x[i] / cap);
 }
 
 void cu_softcap(float *x, size_t count, float cap) {
     if (!count) return;
-    k_softcap<<<cu_blocks(count, THREADS), THREADS, 0, g_cu.stream>>>(x, count, cap);
+    cu_launch(k_softcap, cu_blocks(count, THREADS), THREADS, 0, x, count, cap);
     CU_LAUNCHED("softcap");
 }
 

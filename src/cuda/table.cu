@@ -60,6 +60,9 @@ static void p_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv
     PROF(CU_OP_ROPE, cu_qkv_prep(q, k, v, n, H, Hkv, hd, qn, kn, eps, inv_freq, p0, rows, kc, vc,
                                  hs));
 }
+static void p_copy_rows(float *const *dst, const float *src, int n, size_t width) {
+    PROF(CU_OP_COPY, cu_copy_rows(dst, src, n, width));
+}
 static void p_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     PROF(CU_OP_ACT_MUL, cu_act_mul(g, u, count, act));
 }
@@ -103,6 +106,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .kv_store_rows = p_kv_store_rows,
     .attention_rows = p_attention_rows,
     .qkv_prep = p_qkv_prep,
+    .copy_rows = p_copy_rows,
     .act_mul = p_act_mul,
     .add = p_add,
     .axpy = p_axpy,

@@ -107,6 +107,10 @@ typedef struct ttt_ops {
                      int hd, const float *q_norm, const float *k_norm, float eps,
                      const float *inv_freq, int p0, const ttt_row_kv *rows, float *kc, float *vc,
                      size_t head_stride);
+    /* Batched decode: row i of src [n, width] to dst[i] (dst: an array of n pointers in the
+     * backend's memory; NULL entries are skipped). One op for the rows that join their
+     * sessions' pending TTT chunks, instead of a copy per row. */
+    void (*copy_rows)(float *const *dst, const float *src, int n, size_t width);
     /* g = act(g) * u, count elements */
     void (*act_mul)(float *g, const float *u, size_t count, ttt_act act);
     /* x += y */

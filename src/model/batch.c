@@ -33,6 +33,9 @@ struct ttt_batch {
     float *lg;          /* [cap, V] logits (device backends) */
     ttt_row_kv *rows_h; /* [L, cap] row descriptors, host */
     ttt_row_kv *rows_d; /* [L, cap] the same in the backend's memory */
+    float **dst_h;      /* [L, 2, cap] where each row's Z and target go in its session's
+                           pending chunk (NULL: the row does not learn in that layer) */
+    float **dst_d;      /* [L, 2, cap] the same in the backend's memory */
 };
 
 void ttt_batch_free(ttt_batch *b) {
@@ -42,6 +45,8 @@ void ttt_batch_free(ttt_batch *b) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
     o->free(b->rows_d);
     free(b->rows_h);
+    o->free(b->dst_d);
+    free(b->dst_h);
     b->m->n_sessions--;
     free(b);
 }
@@ -90,7 +95,9 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
     if (!fail) {
         b->rows_h = calloc(n_rows, sizeof *b->rows_h);
         b->rows_d = o->alloc(n_rows * sizeof *b->rows_d);
-        fail = !b->rows_h || !b->rows_d;
+        b->dst_h = calloc(2 * n_rows, sizeof *b->dst_h);
+        b->dst_d = o->alloc(2 * n_rows * sizeof *b->dst_d);
+        fail = !b->rows_h || !b->rows_d || !b->dst_h || !b->dst_d;
     }
     if (fail) {
         ttt_batch_free(b);
@@ -102,34 +109,56 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
 }
 
 /* The MLP's down-projection of n rows into b->o: W_down in one GEMM for the rows that use it,
- * each learned fast weight S for its own row; then each learning row joins its session's
- * pending chunk, and a completed chunk updates that session's S. */
+ * each learned fast weight S for its own row; then the learning rows join their sessions'
+ * pending chunks (one copy_rows each for Z and the target, to places fixed at the start of
+ * the step), and a completed chunk updates that session's S. */
 static ttt_status mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
     const ttt_layer *L = &m->layers[l];
     const int D = c->d_model, F = c->d_ff;
-    int shared = 0;
-    for (int i = 0; i < n; i++)
+    int shared = 0, learn = 0;
+    for (int i = 0; i < n; i++) {
         if (!L->ttt || ss[i]->ttt_mode == TTT_MODE_OFF || !ss[i]->fast[l].S) shared = 1;
+        if (L->ttt && ss[i]->ttt_mode == TTT_MODE_ON) learn = 1;
+    }
     if (shared) o->matmul(b->o, b->g, &L->w_down, n, 0);
     if (!L->ttt) return TTT_OK;
-    const float *t = c->ttt_target == TTT_TARGET_EMBED ? b->emb : b->xn;
     for (int i = 0; i < n; i++) {
-        ttt_session *s = ss[i];
-        ttt_fast *f = &s->fast[l];
-        if (s->ttt_mode == TTT_MODE_OFF) continue;
-        if (f->S) {
-            ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
-            o->matmul(b->o + (size_t)i * D, b->g + (size_t)i * F, &S, 1, 0);
+        const ttt_fast *f = &ss[i]->fast[l];
+        if (ss[i]->ttt_mode == TTT_MODE_OFF || !f->S) continue;
+        ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
+        o->matmul(b->o + (size_t)i * D, b->g + (size_t)i * F, &S, 1, 0);
+    }
+    if (!learn) return TTT_OK;
+    float *const *dst = b->dst_d + (size_t)l * 2 * b->cap;
+    o->copy_rows(dst, b->g, n, (size_t)F);
+    o->copy_rows(dst + b->cap, c->ttt_target == TTT_TARGET_EMBED ? b->emb : b->xn, n, (size_t)D);
+    for (int i = 0; i < n; i++) {
+        ttt_fast *f = &ss[i]->fast[l];
+        if (ss[i]->ttt_mode != TTT_MODE_ON) continue;
+        ttt_status st;
+        if (++f->tail == c->ttt_chunk && (st = ttt_fast_update(ss[i], l)) != TTT_OK) return st;
+    }
+    return TTT_OK;
+}
+
+/* Before the step: room for one more pending row in every learning (session, TTT layer), and
+ * where that row goes. Nothing has moved yet if this fails. */
+static ttt_status pending_slots(ttt_batch *b, ttt_session *const *ss, int n) {
+    const ttt_config *c = &b->m->cfg;
+    for (int l = 0; l < c->n_layers; l++) {
+        float **dz = b->dst_h + (size_t)l * 2 * b->cap, **dt = dz + b->cap;
+        for (int i = 0; i < n; i++) {
+            dz[i] = dt[i] = NULL;
+            if (!b->m->layers[l].ttt || ss[i]->ttt_mode != TTT_MODE_ON) continue;
+            ttt_fast *f = &ss[i]->fast[l];
+            ttt_status st = ttt_fast_reserve(ss[i], l, f->tail + 1);
+            if (st != TTT_OK) return st;
+            dz[i] = f->zt + (size_t)f->tail * c->d_ff;
+            dt[i] = f->tt + (size_t)f->tail * c->d_model;
         }
-        if (s->ttt_mode != TTT_MODE_ON) continue;
-        ttt_status st = ttt_fast_reserve(s, l, f->tail + 1);
-        if (st != TTT_OK) return st;
-        o->copy(f->zt + (size_t)f->tail * F, b->g + (size_t)i * F, sizeof(float) * F);
-        o->copy(f->tt + (size_t)f->tail * D, t + (size_t)i * D, sizeof(float) * D);
-        if (++f->tail == c->ttt_chunk && (st = ttt_fast_update(s, l)) != TTT_OK) return st;
     }
     return TTT_OK;
 }
@@ -215,6 +244,7 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
         }
     /* every layer's rows in one copy (the unused tail of each layer's block too) */
     o->to_backend(b->rows_d, b->rows_h, sizeof *b->rows_h * (size_t)c->n_layers * b->cap);
+    o->to_backend(b->dst_d, b->dst_h, sizeof *b->dst_h * (size_t)c->n_layers * 2 * b->cap);
 
     o->embed(b->x, &m->embed, tokens, n, c->embed_scale);
     if (b->emb) o->copy(b->emb, b->x, sizeof(float) * (size_t)n * D);
@@ -241,6 +271,7 @@ ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *ss, int n, const i
     /* caches grow before anything moves, so a failure here leaves every session as it was */
     for (int i = 0; i < n; i++)
         if ((st = ttt_session_kv_reserve(ss[i], ss[i]->n_past + 1)) != TTT_OK) return st;
+    if ((st = pending_slots(b, ss, n)) != TTT_OK) return st;
     st = decode(b, ss, n, tokens, logits);
     if (st != TTT_OK)
         for (int i = 0; i < n; i++) ss[i]->failed = 1;
