@@ -12,7 +12,8 @@
 #include "cuda/common.cuh"
 
 #define DT_THREADS 128
-#define TK 32          /* keys per tile; two tiles in flight (double buffering) */
+#define TK 32          /* keys per tile */
+#define NST 3          /* pipeline stages: tiles in shared memory at once */
 #define PAD 8          /* bf16 elements of padding per shared row: 16 bytes, fewer conflicts */
 #define DMAX_G 8
 #define DMAX_HD 128
@@ -72,8 +73,10 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     constexpr int KPL = TK / 32;                 /* keys a lane scores per head */
     constexpr int NOUT = G * HD;                 /* outputs of the block */
     constexpr int OPT = NOUT >= DT_THREADS ? NOUT / DT_THREADS : 1;
-    __shared__ __align__(16) __nv_bfloat16 Ks[2][TK * ROW];
-    __shared__ __align__(16) __nv_bfloat16 Vs[2][TK * ROW];
+    /* NST stages of K and V tiles (dynamic: NST * 2 * TK * ROW bf16) */
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __nv_bfloat16 *const Ks = reinterpret_cast<__nv_bfloat16 *>(dsm);
+    __nv_bfloat16 *const Vs = Ks + NST * TK * ROW;
     __shared__ __align__(16) float qs[G][HD];
     __shared__ __align__(16) float S[G][TK];
     __shared__ float mg[G], lg[G], cg[G];
@@ -113,39 +116,44 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     for (int e = 0; e < OPT; e++) acc[e] = 0.0f;
     __syncthreads(); /* qs */
 
-    /* copies tile t into buffer t & 1; rows past the end repeat the last key (weight 0) */
-    auto issue = [&](int t0) {
-        const int cnt = end - t0 < TK ? end - t0 : TK, bsel = ((t0 - beg) / TK) & 1;
-        for (int c = tid; c < TK * CH; c += DT_THREADS) {
-            const int r = c / CH, ch = c % CH;
-            const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
-            cp16(&Ks[bsel][r * ROW + ch * 8], K + src);
-            cp16(&Vs[bsel][r * ROW + ch * 8], V + src);
+    /* copies tile ti into stage ti % NST; rows past the end repeat the last key (weight 0).
+     * NST - 1 tiles are in flight while one is used: a block alone keeps 32 KB requested,
+     * which the copy bandwidth needs (one tile in flight per block reached 41% of it). */
+    const int ntiles = (end - beg + TK - 1) / TK;
+    auto issue = [&](int ti) {
+        if (ti < ntiles) {
+            const int t0 = beg + ti * TK, cnt = end - t0 < TK ? end - t0 : TK;
+            __nv_bfloat16 *kd = Ks + (ti % NST) * TK * ROW, *vd = Vs + (ti % NST) * TK * ROW;
+            for (int c = tid; c < TK * CH; c += DT_THREADS) {
+                const int r = c / CH, ch = c % CH;
+                const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
+                cp16(kd + r * ROW + ch * 8, K + src);
+                cp16(vd + r * ROW + ch * 8, V + src);
+            }
         }
-        asm volatile("cp.async.commit_group;\n" ::);
+        asm volatile("cp.async.commit_group;\n" ::); /* empty past the end: counts stay */
     };
-    if (beg < end) issue(beg);
-    for (int t0 = beg; t0 < end; t0 += TK) {
-        const int cnt = end - t0 < TK ? end - t0 : TK, bsel = ((t0 - beg) / TK) & 1;
-        /* the next tile's copies go out before this one is used: memory stays busy while
-         * the block computes */
-        if (t0 + TK < end) {
-            issue(t0 + TK);
-            asm volatile("cp.async.wait_group 1;\n" ::);
-        } else {
-            asm volatile("cp.async.wait_group 0;\n" ::);
-        }
+#pragma unroll
+    for (int st = 0; st < NST - 1; st++) issue(st);
+    for (int ti = 0; ti < ntiles; ti++) {
+        const int t0 = beg + ti * TK, cnt = end - t0 < TK ? end - t0 : TK;
+        issue(ti + NST - 1);
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(NST - 1));
         __syncthreads();
-        const __nv_bfloat16 *Kt = Ks[bsel], *Vt = Vs[bsel];
+        const __nv_bfloat16 *Kt = Ks + (ti % NST) * TK * ROW, *Vt = Vs + (ti % NST) * TK * ROW;
 
         if (warp < G) {
 #pragma unroll
             for (int j = 0; j < GPW; j++) {
                 const int g = warp + NW * j;
                 const float4 *q4 = reinterpret_cast<const float4 *>(qs[g]);
-                float sc[KPL];
+                /* four partial sums per key: a single chain of hd dependent FMAs was the
+                 * latency of the whole score step */
+                float sc[KPL], pa[KPL][4];
 #pragma unroll
-                for (int kk = 0; kk < KPL; kk++) sc[kk] = 0.0f;
+                for (int kk = 0; kk < KPL; kk++)
+#pragma unroll
+                    for (int u = 0; u < 4; u++) pa[kk][u] = 0.0f;
 #pragma unroll
                 for (int ch = 0; ch < CH; ch++) {
                     const float4 qa = q4[2 * ch], qb = q4[2 * ch + 1];
@@ -155,10 +163,16 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
                         unpack8(*reinterpret_cast<const uint4 *>(Kt + (lane + 32 * kk) * ROW +
                                                                  ch * 8),
                                 kf);
-                        sc[kk] += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w +
-                                  kf[4] * qb.x + kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
+                        float *pp = pa[kk];
+                        pp[0] += kf[0] * qa.x + kf[4] * qb.x;
+                        pp[1] += kf[1] * qa.y + kf[5] * qb.y;
+                        pp[2] += kf[2] * qa.z + kf[6] * qb.z;
+                        pp[3] += kf[3] * qa.w + kf[7] * qb.w;
                     }
                 }
+#pragma unroll
+                for (int kk = 0; kk < KPL; kk++)
+                    sc[kk] = (pa[kk][0] + pa[kk][1]) + (pa[kk][2] + pa[kk][3]);
                 float mx = -INFINITY;
 #pragma unroll
                 for (int kk = 0; kk < KPL; kk++) {
@@ -203,7 +217,7 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
                 }
             }
         }
-        __syncthreads(); /* the copy issued next iteration reuses this buffer; S too */
+        __syncthreads(); /* a later copy reuses this stage; S too */
     }
 
     if (warp < G && lane == 0)
@@ -232,6 +246,24 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     }
 }
 
+static constexpr size_t dec_smem(int hd) {
+    return (size_t)NST * 2 * TK * (hd + PAD) * sizeof(__nv_bfloat16);
+}
+
+/* Dynamic shared memory above 48 KB needs an opt-in per kernel, once (kernels remembered by
+ * address; there are 8). */
+static int dec_smem_ok(void (*k)(dec_args), size_t bytes) {
+    static void (*done[16])(dec_args);
+    static int n_done;
+    for (int i = 0; i < n_done; i++)
+        if (done[i] == k) return 1;
+    if (!cu_ok(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
+               "decode attention shared memory"))
+        return 0;
+    if (n_done < 16) done[n_done++] = k;
+    return 1;
+}
+
 int cu_attn_decode_ok(int n_head_kv, int G, int hd) {
     return !getenv("TTT_CUDA_OLD_DECODE") && cu_kv_elem_size() == 2 && n_head_kv > 0 &&
            (hd == 64 || hd == 128) && G >= 1 && G <= DMAX_G && !(G & (G - 1));
@@ -249,7 +281,8 @@ int cu_attn_decode(float *out, float *part, const float *q, const void *kc, cons
     switch (sel) {
 #define DEC_CASE(h, g)                                                      \
     case h * 16 + g:                                                        \
-        cu_launch(k_attn_decode<h, g>, grid, DT_THREADS, 0, a);            \
+        if (!dec_smem_ok(k_attn_decode<h, g>, dec_smem(h))) return 0;      \
+        cu_launch(k_attn_decode<h, g>, grid, DT_THREADS, dec_smem(h), a);  \
         break;
         DEC_CASE(64, 1) DEC_CASE(64, 2) DEC_CASE(64, 4) DEC_CASE(64, 8)
         DEC_CASE(128, 1) DEC_CASE(128, 2) DEC_CASE(128, 4) DEC_CASE(128, 8)
