@@ -337,9 +337,11 @@ static void run_command(const char *golden) {
     expect_error("run bad --top-p", b5, "--top-p");
     const char *b6[] = {"run", "-m", dir, "--ids", "1,2,3", "-c", "2", NULL};
     expect_error("run prompt longer than the context", b6, "does not fit");
-    /* no GPU here (CI has none): a clear error whether or not CUDA is compiled in */
+    /* without a usable GPU (CI has none): a clear error whether or not CUDA is compiled in */
     const char *b7[] = {"run", "-m", dir, "--ids", "1,2,3", "--device", "cuda", NULL};
-    if (!getenv("TTT_TEST_HAVE_GPU")) expect_error("run on a missing GPU", b7, "cuda");
+    double gemm_rate, copy_rate;
+    if (ttt_device_probe(TTT_DEVICE_CUDA, &gemm_rate, &copy_rate) != TTT_OK)
+        expect_error("run on a missing GPU", b7, "cuda");
     const char *b8[] = {"eval", "-m", dir, "--device", "tpu", NULL};
     expect_error("eval on an unknown device", b8, "--device must be cpu or cuda, not 'tpu'");
 }
