@@ -325,6 +325,21 @@ static void run_command(const char *golden) {
     a2[10] = "6";
     run_ttt_io(a2, err, sizeof err, out2, sizeof out2);
     CHECK(strcmp(out, out2) != 0);
+    /* -np 3 decodes three sequences together (ttt_batch): sequence i samples with seed + i,
+     * so sequences 0 and 1 must print the runs with seeds 5 and 6 above */
+    const char *a3[] = {"run", "-m", dir, "--ids", ids, "-n", "8", "--temp", "1.5", "--seed", "5",
+                        "--top-k", "0", "-np", "3", NULL};
+    char out3[8192];
+    rc = run_ttt_io(a3, err, sizeof err, out3, sizeof out3);
+    const char *s0 = strstr(out3, "--- sequence 0 (seed 5, "), *s1 = strstr(out3, "--- sequence 1 (seed 6, ");
+    const char *e0 = s0 ? strchr(s0, '\n') : NULL, *e1 = s1 ? strchr(s1, '\n') : NULL;
+    check_count++;
+    if (rc != 0 || !e0 || !e1 || strncmp(e0 + 1, out, strlen(out)) ||
+        strncmp(e1 + 1, out2, strlen(out2)) || !strstr(out3, "--- sequence 2 (seed 7, ")) {
+        check_failures++;
+        fprintf(stderr, "FAIL run -np 3: exit %d\n%s\nwant seed 5: %s seed 6: %s\n%s\n", rc, out3,
+                out, out2, err);
+    }
     const char *b1[] = {"run", "--ids", "1", NULL};
     expect_error("run without a model", b1, "missing -m");
     const char *b2[] = {"run", "-m", dir, "--ids", "1", "-p", "x", NULL};

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "parallel.h"
 #include "run_opts.h"
 #include "ttt.h"
 
@@ -24,6 +25,9 @@ static void usage(FILE *f) {
             "  --ids LIST           prompt as token ids (comma or space separated), no tokenizer\n"
             "  --ids-out            print generated token ids instead of text\n"
             "  --no-bos             do not add the tokenizer's BOS token\n"
+            "  -np, --parallel N    N continuations decoded together, each in its own session\n"
+            "                       (KV cache, fast weights), sequence i with seed + i; printed\n"
+            "                       at the end, one block each (default 1: streamed)\n"
             RUN_OPTS_HELP);
 }
 
@@ -32,6 +36,7 @@ int cmd_run(int argc, char **argv) {
     run_opts_defaults(&o);
     const char *prompt = NULL, *file = NULL, *ids = NULL;
     bool no_bos = false;
+    int np = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = run_opts_parse(&o, argc, argv, &i);
@@ -50,6 +55,11 @@ int cmd_run(int argc, char **argv) {
             o.gen.ids_out = true;
         } else if (!strcmp(a, "--no-bos")) {
             no_bos = true;
+        } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
+            const char *v = cli_value(argc, argv, &i);
+            long long x;
+            if (!v || !cli_int(a, v, 1, 256, &x)) return 2;
+            np = (int)x;
         } else {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option '%s'", a);
@@ -84,6 +94,10 @@ int cmd_run(int argc, char **argv) {
     if (n > ttt_session_n_ctx(rc.sess)) {
         fprintf(stderr, "ttt run: the prompt (%d tokens) does not fit the context of %d (-c)\n",
                 n, ttt_session_n_ctx(rc.sess));
+        goto done;
+    }
+    if (np > 1) {
+        status = run_parallel(&rc, &o, toks, n, ids || o.gen.ids_out ? NULL : prompt, np) ? 1 : 0;
         goto done;
     }
     if (!o.gen.ids_out && !ids) fwrite(prompt, 1, strlen(prompt), stdout);

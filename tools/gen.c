@@ -73,7 +73,7 @@ static bool held_flush(held *h, const gen_params *p, sink *out, bool final) {
     return false;
 }
 
-static bool is_eos(const gen_params *p, int32_t id) {
+bool gen_is_eos(const gen_params *p, int32_t id) {
     for (int i = 0; i < p->n_eos; i++)
         if (p->eos[i] == id) return true;
     return false;
@@ -110,7 +110,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     while (rc == TTT_OK && (p->n_predict < 0 || st->n_gen < p->n_predict)) {
         int32_t id = ttt_sampler_sample(smp, logits);
         st->pending = id;
-        if (!p->ignore_eos && is_eos(p, id)) {
+        if (!p->ignore_eos && gen_is_eos(p, id)) {
             st->hit_eos = true;
             break;
         }

@@ -51,6 +51,9 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
                    const gen_params *p, gen_decode_fn decode, void *decode_ctx, FILE *out,
                    gen_stats *st);
 
+/* id is one of p's end-of-sequence ids. */
+bool gen_is_eos(const gen_params *p, int32_t id);
+
 /* Prints llama.cpp-style timings to stderr. */
 void gen_print_stats(const gen_stats *st);
 
