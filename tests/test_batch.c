@@ -116,7 +116,8 @@ static void test_model(const char *golden_dir, const char *name) {
             const int i = (int)(run[r] == s[0] ? 0 : run[r] == s[1] ? 1 : run[r] == s[2] ? 2 : 3);
             const int p = ttt_session_n_past(run[r]) - 1;
             const float *ref = (i == 3 ? g.no_ttt : g.logits) + (size_t)p * V;
-            err[i] = fmax(err[i], row_err(lg + (size_t)r * V, ref, i == 3 ? g.den_no_ttt : g.den, V));
+            const double den = i == 3 ? g.den_no_ttt : g.den;
+            err[i] = fmax(err[i], row_err(lg + (size_t)r * V, ref, den, V));
             rows[i]++;
         }
     }

@@ -86,7 +86,7 @@ static inline unsigned cu_blocks(size_t n, unsigned threads) {
 
 /* prof.cu: GPU time per op kind when TTT_CUDA_PROFILE is set */
 enum { CU_OP_EMBED, CU_OP_RMSNORM, CU_OP_MATMUL, CU_OP_MATMUL_MULTI, CU_OP_MATMUL_NT, CU_OP_GEMM,
-       CU_OP_ROPE, CU_OP_KV_STORE, CU_OP_ATTENTION, CU_OP_ACT_MUL, CU_OP_ADD, CU_OP_SOFTCAP,
+       CU_OP_QKV_PREP, CU_OP_ATTENTION, CU_OP_ACT_MUL, CU_OP_ADD, CU_OP_SOFTCAP,
        CU_OP_CONV5, CU_OP_TO_F32, CU_OP_COPY, CU_OP_COUNT };
 int cu_prof_begin(int op);   /* -1 when profiling is off */
 void cu_prof_end(int token);
@@ -107,12 +107,6 @@ size_t cu_kv_elem_size(void);
 /* ops.cu */
 void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float scale);
 void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps);
-void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq);
-void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
-                 int p0);
-void cu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows, const float *inv_freq);
-void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
-                      int n_head_kv, int hd);
 void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
                  const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
                  int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride);

@@ -181,7 +181,8 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
                     sc[kk] = lane + 32 * kk < cnt ? x : -INFINITY;
                     mx = fmaxf(mx, sc[kk]);
                 }
-                for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+                for (int o = 16; o > 0; o >>= 1)
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
                 const float mn = fmaxf(m_run[j], mx);
                 float sum = 0.0f;
 #pragma unroll

@@ -63,37 +63,6 @@ void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, f
     CU_LAUNCHED("rmsnorm");
 }
 
-static __global__ void k_rope(float *x, int nh, int hd, int p0, const ttt_row_kv *rows,
-                              const float *inv_freq) {
-    cu_pdl_enter();
-    const int i = blockIdx.x, half = hd / 2;
-    const float pos = (float)(rows ? rows[i].pos : p0 + i);
-    for (int j = threadIdx.x; j < half; j += blockDim.x) {
-        float s, c;
-        sincosf(pos * inv_freq[j], &s, &c);
-        for (int h = 0; h < nh; h++) {
-            float *v = x + ((size_t)i * nh + h) * hd;
-            float a = v[j], b = v[j + half];
-            v[j] = a * c - b * s;
-            v[j + half] = b * c + a * s;
-        }
-    }
-}
-
-void cu_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq) {
-    if (n <= 0) return;
-    int threads = hd / 2 >= 128 ? 128 : ((hd / 2 + 31) / 32) * 32;
-    cu_launch(k_rope, n, threads, 0, x, nh, hd, p0, (const ttt_row_kv *)NULL, inv_freq);
-    CU_LAUNCHED("rope");
-}
-
-void cu_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows, const float *inv_freq) {
-    if (n <= 0) return;
-    int threads = hd / 2 >= 128 ? 128 : ((hd / 2 + 31) / 32) * 32;
-    cu_launch(k_rope, n, threads, 0, x, nh, hd, 0, rows, inv_freq);
-    CU_LAUNCHED("rope");
-}
-
 static __device__ __forceinline__ void store_kv(float *p, float v) { *p = v; }
 static __device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) {
     *p = __float2bfloat16_rn(v);
@@ -159,51 +128,6 @@ void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int 
         cu_launch(k_qkv_prep<float>, grid, threads, 0, q, k, v, H, Hkv, hd, q_norm, k_norm, eps,
                   inv_freq, p0, rows, kc, vc, head_stride);
     CU_LAUNCHED("qkv_prep");
-}
-
-template <typename T>
-static __global__ void k_kv_store(T *cache, size_t head_stride, const float *x, int n_head_kv,
-                                  int hd, int p0) {
-    cu_pdl_enter();
-    const int i = blockIdx.x, h = blockIdx.y;
-    T *dst = cache + h * head_stride + (size_t)(p0 + i) * hd;
-    const float *src = x + ((size_t)i * n_head_kv + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) store_kv(dst + d, src[d]);
-}
-
-/* Batched decode: row i's keys (z = 0) and values (z = 1) into its own caches. */
-template <typename T>
-static __global__ void k_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v,
-                                       int n_head_kv, int hd) {
-    cu_pdl_enter();
-    const int i = blockIdx.x, h = blockIdx.y;
-    const ttt_row_kv r = rows[i];
-    T *dst = (T *)(blockIdx.z ? r.vc : r.kc) + h * r.head_stride + (size_t)r.pos * hd;
-    const float *src = (blockIdx.z ? v : k) + ((size_t)i * n_head_kv + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) store_kv(dst + d, src[d]);
-}
-
-void cu_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
-                      int n_head_kv, int hd) {
-    if (n <= 0) return;
-    const dim3 grid(n, n_head_kv, 2);
-    if (cu_kv_elem_size() == 2)
-        cu_launch(k_kv_store_rows<__nv_bfloat16>, grid, 128, 0, rows, k, v, n_head_kv, hd);
-    else
-        cu_launch(k_kv_store_rows<float>, grid, 128, 0, rows, k, v, n_head_kv, hd);
-    CU_LAUNCHED("kv_store_rows");
-}
-
-void cu_kv_store(float *cache, size_t head_stride, const float *x, int n, int n_head_kv, int hd,
-                 int p0) {
-    if (n <= 0) return;
-    const dim3 grid(n, n_head_kv);
-    if (cu_kv_elem_size() == 2)
-        cu_launch(k_kv_store<__nv_bfloat16>, grid, 128, 0, (__nv_bfloat16 *)cache, head_stride, x,
-                  n_head_kv, hd, p0);
-    else
-        cu_launch(k_kv_store<float>, grid, 128, 0, cache, head_stride, x, n_head_kv, hd, p0);
-    CU_LAUNCHED("kv_store");
 }
 
 /* Batched decode: row blockIdx.y of src to dst[blockIdx.y], 16 bytes per thread and step. */

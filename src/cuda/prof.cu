@@ -13,8 +13,8 @@ static int g_ev_op[MAX_EV], g_n_ev, g_made;
 static double g_ms[CU_OP_COUNT];
 static long g_calls[CU_OP_COUNT];
 static const char *const NAMES[CU_OP_COUNT] = {
-    "embed", "rmsnorm", "matmul", "matmul_multi", "matmul_nt", "gemm (TTT)", "rope",
-    "kv_store", "attention", "act_mul", "add/axpy", "softcap", "conv5", "to_f32", "copy"};
+    "embed", "rmsnorm", "matmul", "matmul_multi", "matmul_nt", "gemm (TTT)",
+    "qk norm+rope+kv", "attention", "act_mul", "add/axpy", "softcap", "conv5", "to_f32", "copy"};
 
 static void report(void) {
     double total = 0;

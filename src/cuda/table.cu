@@ -32,23 +32,9 @@ static void p_gemm(int ta, int tb, int M, int N, int K, float alpha, const float
                    const float *B, int ldb, float beta, float *C, int ldc) {
     PROF(CU_OP_GEMM, cu_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
 }
-static void p_rope(float *x, int n, int nh, int hd, int p0, const float *inv_freq) {
-    PROF(CU_OP_ROPE, cu_rope(x, n, nh, hd, p0, inv_freq));
-}
-static void p_kv_store(float *cache, size_t hs, const float *x, int n, int nkv, int hd, int p0) {
-    PROF(CU_OP_KV_STORE, cu_kv_store(cache, hs, x, n, nkv, hd, p0));
-}
 static void p_attention(float *out, const float *q, const float *kc, const float *vc, int p0,
                         int n, const ttt_attn_params *p) {
     PROF(CU_OP_ATTENTION, cu_attention(out, q, kc, vc, p0, n, p));
-}
-static void p_rope_rows(float *x, int n, int nh, int hd, const ttt_row_kv *rows,
-                        const float *inv_freq) {
-    PROF(CU_OP_ROPE, cu_rope_rows(x, n, nh, hd, rows, inv_freq));
-}
-static void p_kv_store_rows(const ttt_row_kv *rows, const float *k, const float *v, int n,
-                            int nkv, int hd) {
-    PROF(CU_OP_KV_STORE, cu_kv_store_rows(rows, k, v, n, nkv, hd));
 }
 static void p_attention_rows(float *out, const float *q, const ttt_row_kv *rows, int n,
                              int max_pos, const ttt_attn_params *p) {
@@ -57,8 +43,8 @@ static void p_attention_rows(float *out, const float *q, const ttt_row_kv *rows,
 static void p_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
                        const float *qn, const float *kn, float eps, const float *inv_freq, int p0,
                        const ttt_row_kv *rows, float *kc, float *vc, size_t hs) {
-    PROF(CU_OP_ROPE, cu_qkv_prep(q, k, v, n, H, Hkv, hd, qn, kn, eps, inv_freq, p0, rows, kc, vc,
-                                 hs));
+    PROF(CU_OP_QKV_PREP,
+         cu_qkv_prep(q, k, v, n, H, Hkv, hd, qn, kn, eps, inv_freq, p0, rows, kc, vc, hs));
 }
 static void p_copy_rows(float *const *dst, const float *src, int n, size_t width) {
     PROF(CU_OP_COPY, cu_copy_rows(dst, src, n, width));
@@ -99,11 +85,11 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .matmul_multi = p_matmul_multi,
     .matmul_nt = p_matmul_nt,
     .gemm = p_gemm,
-    .rope = p_rope,
-    .kv_store = p_kv_store,
+    .rope = NULL, /* qkv_prep does norms, RoPE and the KV store in one kernel */
+    .kv_store = NULL,
     .attention = p_attention,
-    .rope_rows = p_rope_rows,
-    .kv_store_rows = p_kv_store_rows,
+    .rope_rows = NULL,
+    .kv_store_rows = NULL,
     .attention_rows = p_attention_rows,
     .qkv_prep = p_qkv_prep,
     .copy_rows = p_copy_rows,

@@ -98,8 +98,9 @@ typedef struct ttt_ops {
                           int n_head_kv, int hd);
     void (*attention_rows)(float *out, const float *q, const ttt_row_kv *rows, int n,
                            int max_pos, const ttt_attn_params *p);
-    /* Optional (NULL: the model runs rmsnorm, rope and kv_store instead): the attention inputs
-     * of n rows in one pass. Every head of q [n, H, hd] and k [n, Hkv, hd]: RMSNorm with
+    /* Optional: the attention inputs (a backend that has it may leave rope, kv_store,
+     * rope_rows and kv_store_rows NULL; without it the model runs rmsnorm, rope and kv_store):
+     * n rows in one pass. Every head of q [n, H, hd] and k [n, Hkv, hd]: RMSNorm with
      * q_norm / k_norm when not NULL, then RoPE at position p0 + i (or rows[i].pos when rows is
      * not NULL); q is rotated in place; the keys and the values v [n, Hkv, hd] go into the
      * caches kc / vc at their positions (or into rows[i]'s). */
