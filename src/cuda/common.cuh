@@ -77,6 +77,17 @@ static inline void cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
 }
 
+/* 8 bf16 of a 16-byte load to float32 */
+static __device__ __forceinline__ void cu_unpack_bf16x8(const uint4 &u, float *f) {
+    const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const float2 x = __bfloat1622float2(b[k]);
+        f[2 * k] = x.x;
+        f[2 * k + 1] = x.y;
+    }
+}
+
 static inline unsigned cu_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
     return (unsigned)(b > 65535u * 16u ? 65535u * 16u : b);

@@ -35,21 +35,11 @@ static __device__ __forceinline__ void cp16(void *smem, const void *gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
 }
 
-static __device__ __forceinline__ void unpack8(const uint4 &u, float *f) {
-    const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const float2 x = __bfloat1622float2(b[k]);
-        f[2 * k] = x.x;
-        f[2 * k + 1] = x.y;
-    }
-}
-
 /* N consecutive bf16 from shared memory in one load (N * 2 bytes, aligned to it) */
 template <int N>
 static __device__ __forceinline__ void load_bf16(const __nv_bfloat16 *p, float *f) {
     if constexpr (N == 8) {
-        unpack8(*reinterpret_cast<const uint4 *>(p), f);
+        cu_unpack_bf16x8(*reinterpret_cast<const uint4 *>(p), f);
     } else if constexpr (N == 4) {
         const uint2 u = *reinterpret_cast<const uint2 *>(p);
         const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.x));
@@ -160,9 +150,8 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
 #pragma unroll
                     for (int kk = 0; kk < KPL; kk++) {
                         float kf[8];
-                        unpack8(*reinterpret_cast<const uint4 *>(Kt + (lane + 32 * kk) * ROW +
-                                                                 ch * 8),
-                                kf);
+                        const __nv_bfloat16 *kp = Kt + (lane + 32 * kk) * ROW + ch * 8;
+                        cu_unpack_bf16x8(*reinterpret_cast<const uint4 *>(kp), kf);
                         float *pp = pa[kk];
                         pp[0] += kf[0] * qa.x + kf[4] * qb.x;
                         pp[1] += kf[1] * qa.y + kf[5] * qb.y;

@@ -151,13 +151,7 @@ template <typename T>
 static __device__ __forceinline__ void unpack16(const uint4 &u, float *f);
 template <>
 __device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4 &u, float *f) {
-    const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const float2 x = __bfloat1622float2(b[k]);
-        f[2 * k] = x.x;
-        f[2 * k + 1] = x.y;
-    }
+    cu_unpack_bf16x8(u, f);
 }
 template <>
 __device__ __forceinline__ void unpack16<float>(const uint4 &u, float *f) {
