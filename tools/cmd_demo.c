@@ -246,8 +246,11 @@ int cmd_demo(int argc, char **argv) {
     int pr = parse(&o, argc, argv);
     if (pr) return pr == 1 ? 0 : pr;
     if (!strcmp(o.device, "cuda"))
-        return cli_fail("demo", "--device cuda: not available: this build has no CUDA backend "
-                                "and training runs on the CPU (drop --device)");
+        return cli_fail("demo", ttt_cuda_compiled()
+                                    ? "--device cuda: not available yet: training runs on the "
+                                      "CPU only (drop --device)"
+                                    : "--device cuda: not available: this build has no CUDA "
+                                      "backend and training runs on the CPU (drop --device)");
     for (int l = 0; l < o.n_lengths; l++)
         if (o.lengths[l] < ttt_demo_min_length(TTT_DEMO_KV, &o.data))
             return cli_usage_error("demo", "--lengths: each must hold a kv sample (1 + 6 x pairs)");
