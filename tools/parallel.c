@@ -51,10 +51,11 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
     int32_t *next = calloc((size_t)np, sizeof *next);
     int *row_of = calloc((size_t)np, sizeof *row_of);
     float *lg = malloc(sizeof(float) * (size_t)V * np);
+    float *rows = malloc(sizeof(float) * (size_t)V * np); /* a step's logits, in run order */
     ttt_batch *b = NULL;
     int status = -1, total = 0;
     double t_prompt = 0, t_gen = 0;
-    if (!q || !run || !next || !row_of || !lg) {
+    if (!q || !run || !next || !row_of || !lg || !rows) {
         cli_fail("run", "out of memory for the parallel sequences");
         goto done;
     }
@@ -117,16 +118,11 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
             row_of[k] = n++;
         }
         if (n == 0) break;
-        /* the batch's logits come back in the order of `run` */
-        float *rows = malloc(sizeof(float) * (size_t)V * n);
-        if (!rows) {
-            cli_fail("run", "out of memory for the logits");
-            goto done;
-        }
-        ttt_status st = ttt_batch_decode(b, run, n, next, rows);
-        if (st == TTT_OK) memcpy(lg, rows, sizeof(float) * (size_t)V * n);
-        free(rows);
-        if (st != TTT_OK) goto fail;
+        /* the batch's logits come back in the order of `run`, which row_of records */
+        if (ttt_batch_decode(b, run, n, next, rows) != TTT_OK) goto fail;
+        float *t = lg;
+        lg = rows;
+        rows = t;
     }
     t_gen = cli_now() - t0;
     for (int k = 0; k < np; k++)
@@ -151,5 +147,6 @@ done:
     free(next);
     free(row_of);
     free(lg);
+    free(rows);
     return status;
 }
