@@ -21,13 +21,15 @@ static void usage(FILE *f) {
             "  -r N            timed steps (default 2, after one warm-up step)\n"
             "  -t N            threads (default: all cores)\n"
             "  --train WHAT    all, adapter, ttt or a regex over tensor names (default all)\n"
+            "  --device D      cpu (default) or cuda; on cuda the ceiling is the GPU's bf16\n"
+            "                  GEMM rate (the trainer computes in float32)\n"
             "  --json          one JSON object instead of text\n");
 }
 
 int cmd_bench_train(int argc, char **argv) {
     const char *dir = NULL, *what = "all";
     long long B = 1, T = 512, reps = 2, threads = 0;
-    int json = 0;
+    int json = 0, device = TTT_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -45,6 +47,10 @@ int cmd_bench_train(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--train")) {
             if (!(what = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (!(v = cli_value(argc, argv, &i))) return 2;
+            if ((device = ttt_device_from_name(v)) < 0)
+                return cli_usage_error("bench-train", "--device must be cpu or cuda");
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else {
@@ -59,6 +65,7 @@ int cmd_bench_train(int argc, char **argv) {
     else if (!strcmp(what, "adapter")) p.policy = TTT_TRAIN_ADAPTER;
     else if (!strcmp(what, "ttt")) p.policy = TTT_TRAIN_TTT;
     else p.policy = TTT_TRAIN_REGEX, p.regex = what;
+    p.device = device;
 
     ttt_model *m = NULL;
     ttt_trainer *t = NULL;
@@ -73,8 +80,8 @@ int cmd_bench_train(int argc, char **argv) {
     ttt_model_get_info(m, &info);
     const size_t n_tok = (size_t)B * (size_t)(T + 1);
     tok = malloc(sizeof(int32_t) * n_tok);
-    pr = bench_probe_init((size_t)64 << 20);
-    if (!tok || !pr) {
+    pr = device == TTT_DEVICE_CPU ? bench_probe_init((size_t)64 << 20) : NULL;
+    if (!tok || (device == TTT_DEVICE_CPU && !pr)) {
         rc = cli_fail("bench-train", "out of memory");
         goto out;
     }
@@ -92,7 +99,9 @@ int cmd_bench_train(int argc, char **argv) {
     }
     double best = 1e300, total = 0;
     for (int r = 0; r < reps; r++) {
-        double s = bench_probe_sgemm(pr);
+        double s = 0;
+        if (pr) s = bench_probe_sgemm(pr);
+        else if (ttt_device_probe(device, &s, NULL) != TTT_OK) s = 0;
         ceiling = s > ceiling ? s : ceiling;
         double t0 = cli_now();
         if (ttt_trainer_step_tokens(t, tok, NULL, (int)B, (int)T, &loss) != TTT_OK ||
@@ -103,26 +112,29 @@ int cmd_bench_train(int argc, char **argv) {
         double dt = cli_now() - t0;
         best = dt < best ? dt : best;
         total += dt;
-        s = bench_probe_sgemm(pr);
+        if (pr) s = bench_probe_sgemm(pr);
         ceiling = s > ceiling ? s : ceiling;
     }
+    const char *ceil_name = pr ? "sgemm" : "bf16 GEMM";
     const double flops = ttt_trainer_flops(t, (int)B, (int)T);
-    const double tps = (double)B * T / best, mfu = flops / best / ceiling;
+    const double tps = (double)B * T / best, mfu = ceiling > 0 ? flops / best / ceiling : 0;
     if (json) {
-        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"train\": \"%s\", \"batch\": %lld, "
-               "\"seq\": %lld, \"threads\": %d, \"step_seconds\": %.4f, \"mean_step_seconds\": "
-               "%.4f, \"tokens_per_second\": %.2f, \"flops_per_step\": %.4e, "
-               "\"achieved_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, "
-               "\"loss\": %.5f}\n", dir, info.arch, what, B, T, ttt_get_threads(), best,
-               total / reps, tps, flops, flops / best / 1e9, ceiling / 1e9, mfu, loss);
+        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"train\": \"%s\", \"device\": \"%s\", "
+               "\"batch\": %lld, \"seq\": %lld, \"threads\": %d, \"step_seconds\": %.4f, "
+               "\"mean_step_seconds\": %.4f, \"tokens_per_second\": %.2f, \"flops_per_step\": "
+               "%.4e, \"achieved_gflops\": %.2f, \"ceiling\": \"%s\", \"sgemm_gflops\": %.2f, "
+               "\"mfu\": %.4f, \"loss\": %.5f}\n", dir, info.arch, what, ttt_device_name(device),
+               B, T, ttt_get_threads(), best, total / reps, tps, flops, flops / best / 1e9,
+               ceil_name, ceiling / 1e9, mfu, loss);
     } else {
-        printf("model %s (%s, %.0fM parameters), train %s, B=%lld T=%lld, %d threads\n", dir,
-               info.arch, info.n_params / 1e6, what, B, T, ttt_get_threads());
+        printf("model %s (%s, %.0fM parameters), train %s on %s, B=%lld T=%lld, %d threads\n",
+               dir, info.arch, info.n_params / 1e6, what, ttt_device_name(device), B, T,
+               ttt_get_threads());
         printf("  step %.3f s (best of %lld; mean %.3f s), %.1f tokens/s, loss %.4f\n", best,
                reps, total / reps, tps, loss);
-        printf("  %.3e FLOPs per step: %.1f GFLOP/s achieved, sgemm ceiling %.1f GFLOP/s\n",
-               flops, flops / best / 1e9, ceiling / 1e9);
-        printf("  model FLOPs utilisation %.1f%% of the sgemm ceiling\n", 100 * mfu);
+        printf("  %.3e FLOPs per step: %.1f GFLOP/s achieved, %s ceiling %.1f GFLOP/s\n",
+               flops, flops / best / 1e9, ceil_name, ceiling / 1e9);
+        printf("  model FLOPs utilisation %.1f%% of the %s ceiling\n", 100 * mfu, ceil_name);
     }
     rc = 0;
 out:

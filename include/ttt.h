@@ -372,7 +372,8 @@ ttt_status ttt_data_prepare(const ttt_data_params *p, ttt_data_stats *stats);
 
 /* ==== end of data preparation and add-ttt ==== */
 
-/* ==== training (src/train): exact fp32 CPU training with hand-written backward ==== */
+/* ==== training (src/train): exact fp32 training with hand-written backward, on the CPU or
+ * a GPU ==== */
 typedef struct ttt_trainer ttt_trainer;
 
 /* Which tensors learn; the rest are frozen (no gradient buffers, no optimizer state). */
@@ -400,11 +401,15 @@ typedef struct ttt_train_params {
     double lr_min;          /* floor of the decay, absolute (0) */
     int grad_accum;         /* micro-steps per optimizer step: gradients are scaled by 1/n (1) */
     int doc_reset;          /* restart fast weights and chunk alignment at document starts */
+    int device;             /* TTT_DEVICE_CPU (default) or TTT_DEVICE_CUDA: where the fp32
+                               parameters, moments and activations live and compute runs */
 } ttt_train_params;
 
 ttt_train_params ttt_train_default_params(void);
-/* Copies the model's tensors to fp32 (trainable ones get gradient and AdamW buffers). The
- * model must outlive the trainer; the trainer never writes into it. */
+/* Copies the model's tensors to fp32 (trainable ones get gradient and AdamW buffers) on the
+ * CPU or, with p->device TTT_DEVICE_CUDA, on the GPU (TTT_ERR_UNSUPPORTED without a CUDA
+ * build or a GPU, TTT_ERR_NOMEM when they do not fit). The model may be loaded on either
+ * device; it must outlive the trainer, and the trainer never writes into it. */
 ttt_status ttt_trainer_init(ttt_model *m, const ttt_train_params *p, ttt_trainer **out);
 void ttt_trainer_free(ttt_trainer *t);
 
@@ -427,7 +432,10 @@ double ttt_trainer_lr_at(const ttt_trainer *t, int64_t step);
 int64_t ttt_trainer_get_step(const ttt_trainer *t);
 void ttt_trainer_set_step(ttt_trainer *t, int64_t step);
 
-/* A trainable tensor in HF layout and name: value, gradient and AdamW moments (fp32). */
+/* A trainable tensor in HF layout and name: value, gradient and AdamW moments (fp32), in host
+ * memory. With a GPU trainer these are mirrors: the call that hands them out brings them up
+ * to date, and what the caller writes into them reaches the GPU at the next step, eval or
+ * apply. They stay valid until the trainer is freed. */
 typedef struct ttt_train_tensor {
     const char *name;
     int ndim;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # gpu_verify.sh - builds ttt with CUDA on a GPU machine and runs the GPU checks: `ttt verify
-# --device cuda` on every golden model in bf16 and in float32, then the unit tests (test_cuda
-# runs instead of skipping). The output is what docs/CUDA_VERIFY.md records.
+# --device cuda` on every golden model in bf16 and in float32, the GPU trainer's gradients and
+# AdamW trajectories (--grads, --adamw), then the unit tests (test_cuda and test_cuda_train
+# run instead of skipping). The output is what docs/CUDA_VERIFY.md records.
 #   usage: scripts/gpu_verify.sh GOLDEN_DIR [BUILD_DIR]
 # With DEBS=dir, OpenBLAS, cJSON, PCRE2 and utf8proc are unpacked from the .deb files there
 # (for GPU machines without a package registry) instead of being taken from the system.
@@ -32,6 +33,16 @@ for m in qwen3 qwen3_embed_tied llama3 gemma3; do
     "$BUILD"/ttt verify --device cuda --precision $p "$GOLDEN/$m" || rc=1
   done
 done
+for m in qwen3 qwen3_embed_tied llama3 gemma3; do
+  for c in grads adamw; do
+    echo "\$ ttt verify --device cuda --$c $m"
+    "$BUILD"/ttt verify --device cuda --$c "$GOLDEN/$m" || rc=1
+  done
+done
 (cd "$BUILD" && ctest -R "test_reference|test_cuda" --output-on-failure) || rc=1
+for m in grad_qwen3_tied_c4 grad_llama_causal_clip_noproj grad_gemma3_embed; do
+  echo "\$ ttt verify --device cuda --grads ref_$m"
+  "$BUILD"/ttt verify --device cuda --grads "$BUILD/tests/tmp/ref_$m" || rc=1
+done
 [ -n "${SKIP_CTEST:-}" ] || (cd "$BUILD" && ctest --output-on-failure -j 8) || rc=1
 exit $rc

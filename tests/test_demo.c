@@ -207,8 +207,11 @@ static void end_to_end(const char *bin, const char *tmp) {
 
 /* Bad flags: one line naming the fault, non-zero exit, nothing trained. */
 static void bad_flags(const char *bin, const char *tmp) {
+    double gemm, copy;
+    /* without a usable GPU (CI has none) --device cuda fails up front, CUDA build or not */
+    const int gpu = ttt_device_probe(TTT_DEVICE_CUDA, &gemm, &copy) == TTT_OK;
     const char *cases[][2] = {
-        {"--device cuda", "--device cuda: not available"},
+        {gpu ? "--preset huge" : "--device cuda", gpu ? "--preset must be" : "--device cuda: "},
         {"--preset huge", "--preset must be tiny, small or base"},
         {"--lengths 20", "--lengths: each must hold a kv sample"},
         {"--ttt-layers 9", "--ttt-layers '9': layer 9 of a 2-layer model"},

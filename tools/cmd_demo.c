@@ -216,6 +216,7 @@ static ttt_status write_summary(const demo_opts *o, const char *const *names,
     cJSON_AddNumberToObject(s, "samples", o->samples);
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);
     cJSON_AddNumberToObject(s, "threads", ttt_get_threads());
+    cJSON_AddStringToObject(s, "device", o->device);
     cJSON *lens = cJSON_AddArrayToObject(s, "lengths");
     for (int l = 0; l < o->n_lengths; l++) cJSON_AddItemToArray(lens, cJSON_CreateNumber(o->lengths[l]));
     cJSON *ms = cJSON_AddObjectToObject(root, "models");
@@ -245,12 +246,14 @@ int cmd_demo(int argc, char **argv) {
     demo_opts o = {.out = "demo-out", .device = "cpu", .seed = 1, .data = {.n_pairs = 8}};
     int pr = parse(&o, argc, argv);
     if (pr) return pr == 1 ? 0 : pr;
-    if (!strcmp(o.device, "cuda"))
-        return cli_fail("demo", ttt_cuda_compiled()
-                                    ? "--device cuda: not available yet: training runs on the "
-                                      "CPU only (drop --device)"
-                                    : "--device cuda: not available: this build has no CUDA "
-                                      "backend and training runs on the CPU (drop --device)");
+    if (!strcmp(o.device, "cuda")) { /* before anything is written: the GPU must be there */
+        double gemm, copy;
+        if (ttt_device_probe(TTT_DEVICE_CUDA, &gemm, &copy) != TTT_OK) {
+            char msg[640];
+            snprintf(msg, sizeof msg, "--device cuda: %s", ttt_last_error());
+            return cli_fail("demo", msg);
+        }
+    }
     for (int l = 0; l < o.n_lengths; l++)
         if (o.lengths[l] < ttt_demo_min_length(TTT_DEMO_KV, &o.data))
             return cli_usage_error("demo", "--lengths: each must hold a kv sample (1 + 6 x pairs)");
@@ -267,11 +270,15 @@ int cmd_demo(int argc, char **argv) {
     char *eval_dir = ttt_path_join(o.out, "eval"), *jsonl = NULL;
     ttt_status st = sc && eval_dir ? ttt_mkdir_p(o.out) : ttt_err(TTT_ERR_NOMEM, "out of memory");
     if (st == TTT_OK) {
+        const int cuda = !strcmp(o.device, "cuda");
+        char where[64];
+        if (cuda) snprintf(where, sizeof where, "on the GPU");
+        else snprintf(where, sizeof where, "%d threads", ttt_get_threads());
         printf("ttt demo: preset %s, %d steps of %d x %d tokens per model, window %d, TTT layers "
-               "%s (chunk %d, eta %g), %d threads%s\n", o.preset, o.steps, o.B, o.T,
-               o.shape.window, o.shape.ttt_layers, o.shape.ttt_chunk, o.shape.ttt_lr,
-               ttt_get_threads(), n_models == 2 && ttt_get_threads() >= 2
-                                      ? " (the two models train at once, one thread each)" : "");
+               "%s (chunk %d, eta %g), %s%s\n", o.preset, o.steps, o.B, o.T,
+               o.shape.window, o.shape.ttt_layers, o.shape.ttt_chunk, o.shape.ttt_lr, where,
+               !cuda && n_models == 2 && ttt_get_threads() >= 2
+                   ? " (the two models train at once, one thread each)" : "");
         fflush(stdout);
     }
     /* With two or more threads the models train at once, one thread each: small matrices
@@ -279,7 +286,8 @@ int cmd_demo(int argc, char **argv) {
      * a core (every barrier waits for it). */
     ttt_status mst[2] = {TTT_OK, TTT_OK};
     char merr[2][512] = {"", ""};
-    o.parallel = st == TTT_OK && n_models == 2 && ttt_get_threads() >= 2;
+    o.parallel = st == TTT_OK && n_models == 2 && ttt_get_threads() >= 2 &&
+                 strcmp(o.device, "cuda") != 0; /* one GPU stream: one model at a time */
 #pragma omp parallel for num_threads(2) schedule(static, 1) if (o.parallel)
     for (int m = 0; m < n_models; m++) {
         if (st != TTT_OK) continue;

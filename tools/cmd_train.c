@@ -75,6 +75,8 @@ static void usage(FILE *f) {
             "  --log FILE           JSONL log (default OUT_DIR/train_log.jsonl)\n"
             "  --seed N             data order (default 42)\n"
             "  --no-resume          start afresh even if OUT_DIR has checkpoints\n"
+            "  --device D           cpu (default) or cuda: where the float32 parameters, moments\n"
+            "                       and activations live and the steps run\n"
             "  -t, --threads N      CPU threads (default: all)\n");
 }
 
@@ -134,6 +136,10 @@ static int parse(train_opts *o, int argc, char **argv) {
         } else if (!strcmp(a, "--seed")) { CLI_INT(0, INT64_MAX, 2); o->seed = (uint64_t)x;
         } else if (!strcmp(a, "--no-resume")) { o->no_resume = true;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { CLI_INT(1, 4096, 2); ttt_set_threads((int)x);
+        } else if (!strcmp(a, "--device")) {
+            CLI_VAL(2);
+            if ((o->tp.device = ttt_device_from_name(v)) < 0)
+                return cli_usage_error("train", "--device must be cpu or cuda");
         } else {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option '%s'", a);
@@ -446,9 +452,9 @@ int cmd_train(int argc, char **argv) {
     /* tests: SIGKILL (as a crash would) or SIGINT (as Ctrl-C) right after that step */
     const char *kill_at = getenv("TTT_TEST_KILL_AT_STEP");
     const char *int_at = getenv("TTT_TEST_SIGINT_AT_STEP");
-    fprintf(stderr, "ttt train: %d trainable tensors; %llu training / %llu validation sequences "
-                    "of %d tokens; %.3g GFLOP per step\n",
-            ttt_trainer_n_tensors(r.tr), (unsigned long long)n_train(&r),
+    fprintf(stderr, "ttt train: %s; %d trainable tensors; %llu training / %llu validation "
+                    "sequences of %d tokens; %.3g GFLOP per step\n",
+            ttt_device_name(o.tp.device), ttt_trainer_n_tensors(r.tr), (unsigned long long)n_train(&r),
             (unsigned long long)n_val(&r), o.T,
             ttt_trainer_flops(r.tr, o.B, o.T) * o.tp.grad_accum / 1e9);
     double t0 = cli_now();

@@ -85,7 +85,12 @@ ttt_status demo_eval(const demo_opts *o, const char *name, const char *ckpt,
         max_len = o->lengths[l] > max_len ? o->lengths[l] : max_len;
     ttt_model *m = NULL;
     eval_ctx c = {0};
-    ttt_status st = ttt_model_load(ckpt, &m);
+    /* float32 on a GPU as on the CPU: these models are small, and the table then compares
+     * with a CPU run's */
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = ttt_device_from_name(o->device);
+    mp.precision = TTT_PREC_F32;
+    ttt_status st = ttt_model_load_ex(ckpt, &mp, &m);
     if (st == TTT_OK) {
         ttt_model_info mi;
         ttt_model_get_info(m, &mi);

@@ -115,6 +115,7 @@ ttt_status demo_train(const demo_opts *o, const char *name, const ttt_demo_model
         tp.decay = TTT_LR_COSINE;
         tp.lr_min = o->lr * 0.1;
         tp.weight_decay = 0.01;
+        tp.device = ttt_device_from_name(o->device);
         st = ttt_trainer_init(m, &tp, &tr);
     }
     for (int l = 0; st == TTT_OK && o->conv_zero && l < shape->n_layers; l++) {

@@ -21,7 +21,8 @@ static int32_t *labels_of(const int32_t *ids, int T) {
     return lab;
 }
 
-int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol) {
+int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol,
+                 int device) {
     char path[4096];
     snprintf(path, sizeof path, "%s/grads.safetensors", dir);
     ttt_tensors *ref = NULL;
@@ -30,6 +31,7 @@ int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, doubl
     float *buf = NULL;
     int fails = 0, rc = 1;
     ttt_train_params p = ttt_train_default_params();
+    p.device = device;
     double loss = 0;
     if (!lab) goto fail;
     if (ttt_tensors_open(path, &ref) != TTT_OK || ttt_trainer_init(m, &p, &tr) != TTT_OK ||
@@ -93,8 +95,9 @@ static cJSON *read_json(const char *path) {
 
 /* One policy's trajectory; returns failures (-1 when it cannot run). */
 static int trajectory(const char *name, const cJSON *rows, ttt_model *m, const int32_t *ids,
-                      const int32_t *lab, int T, double tol) {
+                      const int32_t *lab, int T, double tol, int device) {
     ttt_train_params p = ttt_train_default_params();
+    p.device = device;
     if (!strcmp(name, "all")) p.policy = TTT_TRAIN_ALL;
     else if (!strcmp(name, "adapter")) p.policy = TTT_TRAIN_ADAPTER;
     else if (!strcmp(name, "ttt")) p.policy = TTT_TRAIN_TTT;
@@ -145,7 +148,8 @@ static int trajectory(const char *name, const cJSON *rows, ttt_model *m, const i
     return fails;
 }
 
-int verify_adamw(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol) {
+int verify_adamw(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol,
+                 int device) {
     char path[4096];
     snprintf(path, sizeof path, "%s/expected.json", dir);
     cJSON *root = read_json(path);
@@ -164,7 +168,7 @@ int verify_adamw(const char *dir, ttt_model *m, const int32_t *ids, int T, doubl
         if (cJSON_IsString(note)) printf("  reference: %s\n", note->valuestring);
         const cJSON *pol;
         cJSON_ArrayForEach(pol, traj) {
-            int f = trajectory(pol->string, pol, m, ids, lab, T, tol);
+            int f = trajectory(pol->string, pol, m, ids, lab, T, tol, device);
             if (f < 0) {
                 fails = -1;
                 break;

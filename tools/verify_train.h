@@ -10,8 +10,11 @@
 /* max|a - b| / max|b| (NaN counts as infinite) */
 double verify_max_rel(const float *a, const float *b, size_t n);
 
-/* Each prints its checks and returns the exit status (0: all below tol). */
-int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol);
-int verify_adamw(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol);
+/* Each prints its checks and returns the exit status (0: all below tol); the trainer runs on
+ * `device` (TTT_DEVICE_*). */
+int verify_grads(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol,
+                 int device);
+int verify_adamw(const char *dir, ttt_model *m, const int32_t *ids, int T, double tol,
+                 int device);
 
 #endif

@@ -39,7 +39,7 @@ int cu_ok(cudaError_t e, const char *what);
  * (and a recorded failure) when it cannot grow. */
 void *cu_scratch(int slot, size_t bytes);
 enum { CU_SCRATCH_TOK, CU_SCRATCH_X16, CU_SCRATCH_ATTN, CU_SCRATCH_RED, CU_SCRATCH_A16,
-       CU_SCRATCH_B16, CU_SCRATCH_COUNT };
+       CU_SCRATCH_B16, CU_SCRATCH_TRAIN, CU_SCRATCH_TRAIN_ATTN, CU_SCRATCH_COUNT };
 
 /* cuBLASLt products, column-major (cuBLAS) conventions. */
 void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
@@ -86,6 +86,33 @@ static __device__ __forceinline__ void cu_unpack_bf16x8(const uint4 &u, float *f
         f[2 * k] = x.x;
         f[2 * k + 1] = x.y;
     }
+}
+
+#define CU_GRID_STRIDE(i, n) \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* Sum (or maximum) over the block; every thread gets the result. red: [32] shared. */
+template <typename T> static __device__ T cu_block_sum(T v, T *red) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = (blockDim.x + 31) / 32;
+    __syncthreads(); /* red may still be read by an earlier call */
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : (T)0;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float cu_block_max(float v, float *red) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = (blockDim.x + 31) / 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : -INFINITY;
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
 }
 
 static inline unsigned cu_blocks(size_t n, unsigned threads) {

@@ -5,9 +5,7 @@
 
 #define THREADS 256
 
-#define GRID_STRIDE(i, n) \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
-         i += (size_t)gridDim.x * blockDim.x)
+#define GRID_STRIDE CU_GRID_STRIDE
 
 static __device__ __forceinline__ float load_w(const void *w, ttt_dtype dt, size_t i) {
     if (dt == TTT_DT_BF16) return __bfloat162float(((const __nv_bfloat16 *)w)[i]);
@@ -32,18 +30,6 @@ void cu_embed(float *out, const ttt_mat *E, const int32_t *tok, int n, float sca
     CU_LAUNCHED("embed");
 }
 
-/* Sum over the block; every thread gets the total. red: [32] shared. */
-static __device__ float block_sum(float v, float *red) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = (blockDim.x + 31) / 32;
-    __syncthreads(); /* red may still be read by an earlier call */
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    v = lane < nw ? red[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int dim, float eps) {
     cu_pdl_enter();
     __shared__ float red[32];
@@ -51,7 +37,7 @@ static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int
     float *o = out + (size_t)blockIdx.x * dim;
     float ss = 0.0f;
     for (int d = threadIdx.x; d < dim; d += blockDim.x) ss += xr[d] * xr[d];
-    ss = block_sum(ss, red);
+    ss = cu_block_sum(ss, red);
     const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
     for (int d = threadIdx.x; d < dim; d += blockDim.x) o[d] = xr[d] * inv * w[d];
 }
@@ -86,7 +72,7 @@ static __global__ void k_qkv_prep(float *q, float *k, const float *v, int H, int
     float a = on ? x[j] : 0.0f, b = on ? x[j + half] : 0.0f;
     const float *nw = isq ? q_norm : k_norm;
     if (nw) { /* uniform across the block: every thread reaches the barriers */
-        const float ss = block_sum(a * a + b * b, red);
+        const float ss = cu_block_sum(a * a + b * b, red);
         const float inv = 1.0f / sqrtf(ss / (float)hd + eps);
         if (on) {
             a = a * inv * nw[j];
@@ -218,7 +204,7 @@ static __global__ void k_sumsq(const float *x, size_t count, double *out) {
     __shared__ float red[32];
     float s = 0.0f;
     GRID_STRIDE(i, count) s += x[i] * x[i];
-    s = block_sum(s, red);
+    s = cu_block_sum(s, red);
     if (threadIdx.x == 0) atomicAdd(out, (double)s);
 }
 

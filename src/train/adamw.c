@@ -3,7 +3,6 @@
  * decay p *= 1 - lr wd; bias-corrected moments; denominator sqrt(v / bc2) + eps), and the
  * learning-rate schedule (linear warm-up, then constant, linear or cosine decay to lr_min). */
 #include <math.h>
-#include <string.h>
 
 #include "train/train.h"
 #include "util/err.h"
@@ -24,12 +23,11 @@ double ttt_trainer_lr_at(const ttt_trainer *t, int64_t step) {
 
 ttt_status ttt_trainer_apply(ttt_trainer *t, double *grad_norm, double *lr_out) {
     if (!t) return ttt_err(TTT_ERR_ARG, "ttt_trainer_apply: NULL trainer");
+    ttt_status st = tr_device_view(t);
+    if (st != TTT_OK) return st;
     const size_t n = t->n_train_el;
-    float *w = t->wbuf, *g = t->gbuf, *m = t->mbuf, *v = t->vbuf;
-    double ss = 0;
-#pragma omp parallel for reduction(+ : ss) schedule(static) if (n > TR_PAR_MIN)
-    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
-    const double norm = sqrt(ss);
+    const double norm = sqrt(t->be->sumsq(t->gbuf, n));
+    if ((st = t->be->sync()) != TTT_OK) return st;
     if (!isfinite(norm))
         return ttt_err(TTT_ERR_ARG, "trainer: the gradient norm is not finite (step %lld)",
                        (long long)t->step);
@@ -41,19 +39,15 @@ ttt_status ttt_trainer_apply(ttt_trainer *t, double *grad_norm, double *lr_out) 
     const double lr = ttt_trainer_lr_at(t, t->step);
     t->step++;
     const double b1 = t->p.beta1, b2 = t->p.beta2;
-    const float step_size = (float)(lr / (1.0 - pow(b1, (double)t->step)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t->step));
-    const float decay = (float)(1.0 - lr * t->p.weight_decay), eps = (float)t->p.eps;
-    const float fb1 = (float)b1, fb2 = (float)b2;
-#pragma omp parallel for schedule(static) if (n > TR_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const float gi = g[i] * clip;
-        w[i] *= decay;
-        m[i] = fb1 * m[i] + (1.0f - fb1) * gi;
-        v[i] = fb2 * v[i] + (1.0f - fb2) * gi * gi;
-        w[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
-    }
-    memset(g, 0, sizeof(float) * n);
+    const tr_adamw_args h = {.clip = clip,
+                             .decay = (float)(1.0 - lr * t->p.weight_decay),
+                             .step_size = (float)(lr / (1.0 - pow(b1, (double)t->step))),
+                             .bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t->step)),
+                             .eps = (float)t->p.eps, .b1 = (float)b1, .b2 = (float)b2};
+    t->ops->adamw(t->wbuf, t->gbuf, t->mbuf, t->vbuf, n, &h);
+    t->be->zero(t->gbuf, sizeof(float) * n);
+    t->host_stale = t->on_device;
+    if ((st = t->be->sync()) != TTT_OK) return st;
     if (grad_norm) *grad_norm = norm;
     if (lr_out) *lr_out = lr;
     return TTT_OK;

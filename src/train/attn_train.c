@@ -15,32 +15,15 @@
 #include "cpu/cpu.h"
 #include "train/train.h"
 
-typedef struct attn_geom {
-    int B, T, H, Hkv, hd, G, window;
-    int qd, kd;  /* row strides of q and k/v */
-    float scale, cap;
-} attn_geom;
-
-static attn_geom geom(const ttt_trainer *t, int l) {
-    const ttt_config *c = &t->cfg;
-    attn_geom g = {.B = t->B, .T = t->T, .H = c->n_heads, .Hkv = c->n_kv_heads,
-                   .hd = c->head_dim, .window = c->layer_sliding[l] ? c->sliding_window : 0,
-                   .scale = c->attn_scale, .cap = c->attn_softcap};
-    g.G = g.H / g.Hkv;
-    g.qd = g.H * g.hd;
-    g.kd = g.Hkv * g.hd;
-    return g;
-}
-
-static inline int visible(const attn_geom *g, int i, int j) {
+static inline int visible(const tr_attn_args *g, int i, int j) {
     return j <= i && (g->window <= 0 || i - j < g->window);
 }
 
 /* S = scores of head h against its KV head (after the soft-cap); th: tanh values (cap) */
-static void scores(const attn_geom *g, const float *Q, const float *K, float *S, float *th) {
+static void scores(const tr_attn_args *g, const float *Q, const float *K, float *S, float *th) {
     const int T = g->T;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g->hd, g->scale, Q, g->qd, K,
-                g->kd, 0.0f, S, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g->hd, g->scale, Q, g->H * g->hd, K,
+                g->Hkv * g->hd, 0.0f, S, T);
     if (g->cap > 0)
         for (size_t i = 0; i < (size_t)T * T; i++) {
             float x = tanhf(S[i] / g->cap);
@@ -49,9 +32,9 @@ static void scores(const attn_geom *g, const float *Q, const float *K, float *S,
         }
 }
 
-void tr_attn_forward(ttt_trainer *t, int l) {
-    const attn_geom g = geom(t, l);
-    tr_acts *a = &t->acts[l];
+void tr_cpu_attn(const tr_attn_args *ap) {
+    const tr_attn_args g = *ap;
+    const int qd = g.H * g.hd, kd = g.Hkv * g.hd, G = g.H / g.Hkv;
     const int T = g.T, items = g.B * g.Hkv;
     int failed = 0;
 #pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
@@ -66,12 +49,12 @@ void tr_attn_forward(ttt_trainer *t, int l) {
             if (!S) continue;
             const int b = it / g.Hkv, kh = it % g.Hkv;
             const size_t r0 = (size_t)b * T;
-            const float *K = a->kr + r0 * g.kd + (size_t)kh * g.hd;
-            const float *Vh = a->v + r0 * g.kd + (size_t)kh * g.hd;
-            for (int gi = 0; gi < g.G; gi++) {
-                const int h = kh * g.G + gi;
-                const float *Q = a->qr + r0 * g.qd + (size_t)h * g.hd;
-                float *lse = a->lse + ((size_t)b * g.H + h) * T;
+            const float *K = g.k + r0 * kd + (size_t)kh * g.hd;
+            const float *Vh = g.v + r0 * kd + (size_t)kh * g.hd;
+            for (int gi = 0; gi < G; gi++) {
+                const int h = kh * G + gi;
+                const float *Q = g.q + r0 * qd + (size_t)h * g.hd;
+                float *lse = g.lse + ((size_t)b * g.H + h) * T;
                 scores(&g, Q, K, S, NULL);
                 for (int i = 0; i < T; i++) {
                     float *s = S + (size_t)i * T, mx = -INFINITY;
@@ -88,7 +71,7 @@ void tr_attn_forward(ttt_trainer *t, int l) {
                     for (int j = 0; j <= i; j++) s[j] *= inv;
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, g.hd, T, 1.0f, S, T,
-                            Vh, g.kd, 0.0f, a->att + r0 * g.qd + (size_t)h * g.hd, g.qd);
+                            Vh, kd, 0.0f, g.o + r0 * qd + (size_t)h * g.hd, qd);
             }
         }
         free(S);
@@ -96,9 +79,9 @@ void tr_attn_forward(ttt_trainer *t, int l) {
     if (failed) ttt_cpu_fail(TTT_ERR_NOMEM, "training attention: out of memory");
 }
 
-void tr_attn_backward(ttt_trainer *t, int l) {
-    const attn_geom g = geom(t, l);
-    tr_acts *a = &t->acts[l];
+void tr_cpu_attn_bwd(const tr_attn_args *ap) {
+    const tr_attn_args g = *ap;
+    const int qd = g.H * g.hd, kd = g.Hkv * g.hd, G = g.H / g.Hkv;
     const int T = g.T, items = g.B * g.Hkv;
     int failed = 0;
 #pragma omp parallel if ((size_t)T * T * g.hd * g.H * g.B > TR_PAR_MIN)
@@ -116,18 +99,18 @@ void tr_attn_backward(ttt_trainer *t, int l) {
         for (int it = 0; it < items; it++) {
             if (!ok) continue;
             const int b = it / g.Hkv, kh = it % g.Hkv;
-            const size_t r0 = (size_t)b * T, ko = r0 * g.kd + (size_t)kh * g.hd;
-            const float *K = a->kr + ko, *Vh = a->v + ko;
-            float *dK = t->dk + ko, *dVh = t->dv + ko;
+            const size_t r0 = (size_t)b * T, ko = r0 * kd + (size_t)kh * g.hd;
+            const float *K = g.k + ko, *Vh = g.v + ko;
+            float *dK = g.dk + ko, *dVh = g.dv + ko;
             for (int i = 0; i < T; i++) {
-                memset(dK + (size_t)i * g.kd, 0, sizeof(float) * g.hd);
-                memset(dVh + (size_t)i * g.kd, 0, sizeof(float) * g.hd);
+                memset(dK + (size_t)i * kd, 0, sizeof(float) * g.hd);
+                memset(dVh + (size_t)i * kd, 0, sizeof(float) * g.hd);
             }
-            for (int gi = 0; gi < g.G; gi++) {
-                const int h = kh * g.G + gi;
-                const size_t qo = r0 * g.qd + (size_t)h * g.hd;
-                const float *Q = a->qr + qo, *O = a->att + qo, *dO = t->datt + qo;
-                const float *lse = a->lse + ((size_t)b * g.H + h) * T;
+            for (int gi = 0; gi < G; gi++) {
+                const int h = kh * G + gi;
+                const size_t qo = r0 * qd + (size_t)h * g.hd;
+                const float *Q = g.q + qo, *O = g.o + qo, *dO = g.dout + qo;
+                const float *lse = g.lse + ((size_t)b * g.H + h) * T;
                 scores(&g, Q, K, P, th);
                 for (int i = 0; i < T; i++) {
                     float *p = P + (size_t)i * T;
@@ -135,14 +118,14 @@ void tr_attn_backward(ttt_trainer *t, int l) {
                         p[j] = visible(&g, i, j) ? expf(p[j] - lse[i]) : 0.0f;
                     float d = 0.0f;
                     for (int e = 0; e < g.hd; e++)
-                        d += dO[(size_t)i * g.qd + e] * O[(size_t)i * g.qd + e];
+                        d += dO[(size_t)i * qd + e] * O[(size_t)i * qd + e];
                     Di[i] = d;
                 }
                 /* dV += P^T dO */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, g.hd, T, 1.0f, P, T,
-                            dO, g.qd, 1.0f, dVh, g.kd);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g.hd, 1.0f, dO, g.qd,
-                            Vh, g.kd, 0.0f, dP, T);
+                            dO, qd, 1.0f, dVh, kd);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, g.hd, 1.0f, dO, qd,
+                            Vh, kd, 0.0f, dP, T);
                 for (int i = 0; i < T; i++) {
                     float *p = P + (size_t)i * T, *dp = dP + (size_t)i * T;
                     for (int j = 0; j < T; j++) {
@@ -152,9 +135,9 @@ void tr_attn_backward(ttt_trainer *t, int l) {
                     }
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, g.hd, T, g.scale, dP,
-                            T, K, g.kd, 0.0f, t->dq + qo, g.qd);
+                            T, K, kd, 0.0f, g.dq + qo, qd);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, g.hd, T, g.scale, dP, T,
-                            Q, g.qd, 1.0f, dK, g.kd);
+                            Q, qd, 1.0f, dK, kd);
             }
         }
         free(P);

@@ -1,6 +1,7 @@
 /* forward_train.c - the full-sequence forward of training (spec section 3) over B sequences
- * of T tokens, keeping what backward needs (tr_acts). One allocation holds every
- * activation and backward buffer; it is sized for B*T rows and grows when a batch needs more. */
+ * of T tokens, keeping what backward needs (tr_acts). One allocation in the backend's memory
+ * holds every activation and backward buffer; it is sized for B*T rows and grows when a
+ * batch needs more. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,6 @@ static void layout(ttt_trainer *t, carver *cv, size_t N) {
         a->z = carve(cv, N * F);
         a->U = ttt ? carve(cv, N * D) : NULL;
         a->V = ttt && c->ttt_proj ? carve(cv, N * D) : NULL;
-        a->cs = ttt ? carve(cv, N) : NULL;
         a->mo = carve(cv, N * D);
         a->rpf = carve(cv, N);
     }
@@ -81,6 +81,23 @@ static void layout(ttt_trainer *t, carver *cv, size_t N) {
     t->Gt = carve(cv, DF);
 }
 
+static void free_acts(ttt_trainer *t) {
+    const ttt_ops *be = t->be;
+    be->free(t->act_block);
+    be->free(t->tok);
+    be->free(t->lab);
+    be->free(t->chunk);
+    if (t->on_device) free(t->h_chunk);
+    free(t->cs_block);
+    free(t->seg_beg);
+    t->act_block = t->tok = t->lab = t->chunk = t->h_chunk = NULL;
+    t->cs_block = NULL;
+    t->seg_beg = NULL;
+    t->cap = 0;
+}
+
+void tr_acts_free(ttt_trainer *t) { free_acts(t); }
+
 ttt_status tr_acts_reserve(ttt_trainer *t, int B, int T) {
     size_t N;
     if (B <= 0 || T <= 0 || !ttt_mul_size((size_t)B, (size_t)T, &N) || N > (1u << 28))
@@ -88,34 +105,54 @@ ttt_status tr_acts_reserve(ttt_trainer *t, int B, int T) {
     t->B = B;
     t->T = T;
     if (N <= (size_t)t->cap) return TTT_OK;
-    free(t->act_block);
-    free(t->tok);
-    free(t->lab);
-    free(t->seg);
-    free(t->seg_beg);
-    t->cap = 0;
+    free_acts(t);
+    const ttt_ops *be = t->be;
     carver cv = {0};
     layout(t, &cv, N);
     size_t bytes;
+    const int L = t->cfg.n_layers;
     if (!ttt_mul_size(cv.used, sizeof(float), &bytes))
         return ttt_err(TTT_ERR_NOMEM, "trainer: activations for %zu rows overflow", N);
-    t->act_block = ttt_malloc_aligned(bytes);
-    t->tok = malloc(sizeof(int32_t) * N);
-    t->lab = malloc(sizeof(int32_t) * N);
-    t->seg = malloc(N);
+    t->act_block = be->alloc(bytes);
+    t->tok = be->alloc(sizeof(int32_t) * N);
+    t->lab = be->alloc(sizeof(int32_t) * N);
+    t->chunk = be->alloc(sizeof(int32_t) * N);
+    t->h_chunk = t->on_device ? malloc(sizeof(int32_t) * N) : t->chunk;
+    t->cs_block = malloc(sizeof(float) * N * (size_t)L);
     t->seg_beg = malloc(sizeof(int) * (N + 1));
-    if (!t->act_block || !t->tok || !t->lab || !t->seg || !t->seg_beg)
-        return ttt_err(TTT_ERR_NOMEM, "trainer: out of memory for the activations of %zu "
-                       "tokens (%zu MiB)", N, bytes >> 20);
+    if (!t->act_block || !t->tok || !t->lab || !t->chunk || !t->h_chunk || !t->cs_block ||
+        !t->seg_beg) {
+        free_acts(t);
+        return ttt_err(TTT_ERR_NOMEM, "trainer: out of %s memory for the activations of %zu "
+                       "tokens (%zu MiB)", t->on_device ? "GPU" : "host", N, bytes >> 20);
+    }
     cv = (carver){.base = t->act_block};
     layout(t, &cv, N);
+    for (int l = 0; l < L; l++) t->acts[l].cs = t->cs_block + (size_t)l * N;
     t->cap = (int)N;
     return TTT_OK;
 }
 
-static void add3(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for schedule(static) if (n > TR_PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+void tr_linear(const ttt_trainer *t, float *y, const float *x, const float *W, int n, int out,
+               int in, int acc) {
+    t->ops->gemm(0, 1, n, out, in, 1.0f, x, in, W, in, acc ? 1.0f : 0.0f, y, out);
+}
+
+void tr_linear_bwd(const ttt_trainer *t, float *dx, int acc, float *dW, const float *dy,
+                   const float *x, const float *W, int n, int out, int in) {
+    if (dx) t->ops->gemm(0, 0, n, in, out, 1.0f, dy, out, W, in, acc ? 1.0f : 0.0f, dx, in);
+    if (dW) t->ops->gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dW, in);
+}
+
+tr_attn_args tr_attn_args_of(const ttt_trainer *t, int l) {
+    const ttt_config *c = &t->cfg;
+    const tr_acts *a = &t->acts[l];
+    return (tr_attn_args){.B = t->B, .T = t->T, .H = c->n_heads, .Hkv = c->n_kv_heads,
+                          .hd = c->head_dim,
+                          .window = c->layer_sliding[l] ? c->sliding_window : 0,
+                          .scale = c->attn_scale, .cap = c->attn_softcap, .q = a->qr,
+                          .k = a->kr, .v = a->v, .o = a->att, .lse = a->lse, .dout = t->datt,
+                          .dq = t->dq, .dk = t->dk, .dv = t->dv};
 }
 
 static void layer_forward(ttt_trainer *t, int l) {
@@ -126,59 +163,56 @@ static void layer_forward(ttt_trainer *t, int l) {
     const int H = c->n_heads, Hkv = c->n_kv_heads, qd = H * hd, kd = Hkv * hd;
     const int p1 = c->norm_plus1;
     const float eps = c->norm_eps;
+    const tr_ops *o = t->ops;
     float *out = l + 1 < c->n_layers ? t->acts[l + 1].x : t->xl;
 
-    tr_rmsnorm(a->h1, a->r1, a->x, w[TR_ATTN_NORM], p1, N, D, eps);
-    tr_linear(a->q, a->h1, w[TR_WQ], N, qd, D, 0);
-    tr_linear(a->k, a->h1, w[TR_WK], N, kd, D, 0);
-    tr_linear(a->v, a->h1, w[TR_WV], N, kd, D, 0);
+    o->rmsnorm(a->h1, a->r1, a->x, w[TR_ATTN_NORM], p1, N, D, eps);
+    tr_linear(t, a->q, a->h1, w[TR_WQ], N, qd, D, 0);
+    tr_linear(t, a->k, a->h1, w[TR_WK], N, kd, D, 0);
+    tr_linear(t, a->v, a->h1, w[TR_WV], N, kd, D, 0);
     if (c->qk_norm) {
-        tr_rmsnorm(a->qr, a->rq, a->q, w[TR_Q_NORM], p1, N * H, hd, eps);
-        tr_rmsnorm(a->kr, a->rk, a->k, w[TR_K_NORM], p1, N * Hkv, hd, eps);
+        o->rmsnorm(a->qr, a->rq, a->q, w[TR_Q_NORM], p1, N * H, hd, eps);
+        o->rmsnorm(a->kr, a->rk, a->k, w[TR_K_NORM], p1, N * Hkv, hd, eps);
     } else {
-        memcpy(a->qr, a->q, sizeof(float) * (size_t)N * qd);
-        memcpy(a->kr, a->k, sizeof(float) * (size_t)N * kd);
+        t->be->copy(a->qr, a->q, sizeof(float) * (size_t)N * qd);
+        t->be->copy(a->kr, a->k, sizeof(float) * (size_t)N * kd);
     }
     const float *inv_freq = t->inv_freq[c->layer_sliding[l] ? 1 : 0];
-    tr_rope(a->qr, N, t->T, H, hd, inv_freq, 0);
-    tr_rope(a->kr, N, t->T, Hkv, hd, inv_freq, 0);
-    tr_attn_forward(t, l);
-    tr_linear(a->ao, a->att, w[TR_WO], N, D, qd, 0);
+    o->rope(a->qr, N, t->T, H, hd, inv_freq, 0);
+    o->rope(a->kr, N, t->T, Hkv, hd, inv_freq, 0);
+    const tr_attn_args aa = tr_attn_args_of(t, l);
+    o->attn(&aa);
+    tr_linear(t, a->ao, a->att, w[TR_WO], N, D, qd, 0);
     if (c->sandwich_norms) {
-        tr_rmsnorm(t->dh, a->rpa, a->ao, w[TR_POST_ATTN_NORM], p1, N, D, eps);
-        add3(a->xm, a->x, t->dh, (size_t)N * D);
+        o->rmsnorm(t->dh, a->rpa, a->ao, w[TR_POST_ATTN_NORM], p1, N, D, eps);
+        o->axpby(a->xm, 1.0f, a->x, 1.0f, t->dh, (size_t)N * D);
     } else {
-        add3(a->xm, a->x, a->ao, (size_t)N * D);
+        o->axpby(a->xm, 1.0f, a->x, 1.0f, a->ao, (size_t)N * D);
     }
 
-    tr_rmsnorm(a->h2, a->r2, a->xm, w[TR_FFN_NORM], p1, N, D, eps);
-    tr_linear(a->g, a->h2, w[TR_GATE], N, F, D, 0);
-    tr_linear(a->u, a->h2, w[TR_UP], N, F, D, 0);
-    const size_t NF = (size_t)N * F;
-#pragma omp parallel for schedule(static) if (NF > TR_PAR_MIN)
-    for (size_t i = 0; i < NF; i++) a->z[i] = tr_act(c->act, a->g[i]) * a->u[i];
+    o->rmsnorm(a->h2, a->r2, a->xm, w[TR_FFN_NORM], p1, N, D, eps);
+    tr_linear(t, a->g, a->h2, w[TR_GATE], N, F, D, 0);
+    tr_linear(t, a->u, a->h2, w[TR_UP], N, F, D, 0);
+    o->act(a->z, a->g, a->u, (size_t)N * F, c->act);
     if (a->U) {
         tr_ttt_forward(t, l, c->ttt_target == TTT_TARGET_EMBED ? t->emb : a->h2, a->mo);
     } else {
-        tr_linear(a->mo, a->z, w[TR_DOWN], N, D, F, 0);
+        tr_linear(t, a->mo, a->z, w[TR_DOWN], N, D, F, 0);
     }
     if (c->sandwich_norms) {
-        tr_rmsnorm(t->dh, a->rpf, a->mo, w[TR_POST_FFN_NORM], p1, N, D, eps);
-        add3(out, a->xm, t->dh, (size_t)N * D);
+        o->rmsnorm(t->dh, a->rpf, a->mo, w[TR_POST_FFN_NORM], p1, N, D, eps);
+        o->axpby(out, 1.0f, a->xm, 1.0f, t->dh, (size_t)N * D);
     } else {
-        add3(out, a->xm, a->mo, (size_t)N * D);
+        o->axpby(out, 1.0f, a->xm, 1.0f, a->mo, (size_t)N * D);
     }
 }
 
 void tr_forward(ttt_trainer *t) {
     const ttt_config *c = &t->cfg;
     const int N = t->B * t->T, D = c->d_model;
-    const float *E = t->gw[TR_EMBED];
-#pragma omp parallel for schedule(static) if ((size_t)N * D > TR_PAR_MIN)
-    for (int i = 0; i < N; i++)
-        for (int d = 0; d < D; d++)
-            t->emb[(size_t)i * D + d] = E[(size_t)t->tok[i] * D + d] * c->embed_scale;
+    t->ops->embed(t->emb, t->gw[TR_EMBED], t->tok, N, D, c->embed_scale);
     for (int l = 0; l < c->n_layers; l++) layer_forward(t, l);
-    tr_rmsnorm(t->xf, t->rf, t->xl, t->gw[TR_FINAL_NORM], c->norm_plus1, N, D, c->norm_eps);
-    tr_linear(t->logits, t->xf, t->gw[TR_HEAD], N, c->n_vocab, D, 0);
+    t->ops->rmsnorm(t->xf, t->rf, t->xl, t->gw[TR_FINAL_NORM], c->norm_plus1, N, D,
+                    c->norm_eps);
+    tr_linear(t, t->logits, t->xf, t->gw[TR_HEAD], N, c->n_vocab, D, 0);
 }

@@ -1,5 +1,6 @@
 /* params.c - the trainer's tensors: the list of HF names the config implies, the freeze
- * policy, and fp32 copies (trainable: value, gradient, two moments, one block each). */
+ * policy, and fp32 copies (trainable: value, gradient, two moments, one block each) in the
+ * backend's memory, with host mirrors on a GPU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,14 +159,27 @@ ttt_status tr_params_init(ttt_trainer *t) {
         st = ttt_err(TTT_ERR_ARG, "trainer: the freeze policy leaves no tensor to train");
         goto done;
     }
-    t->wbuf = ttt_calloc_aligned(n_tr, sizeof(float));
-    t->gbuf = ttt_calloc_aligned(n_tr, sizeof(float));
-    t->mbuf = ttt_calloc_aligned(n_tr, sizeof(float));
-    t->vbuf = ttt_calloc_aligned(n_tr, sizeof(float));
-    t->fbuf = ttt_calloc_aligned(n_fr ? n_fr : 1, sizeof(float));
-    if (!t->wbuf || !t->gbuf || !t->mbuf || !t->vbuf || !t->fbuf) {
-        st = ttt_err(TTT_ERR_NOMEM, "trainer: out of memory for %zu trainable and %zu frozen "
-                     "floats", n_tr, n_fr);
+    const ttt_ops *be = t->be;
+    const size_t n_f = n_fr ? n_fr : 1;
+    t->wbuf = be->alloc(n_tr * sizeof(float));
+    t->gbuf = be->alloc(n_tr * sizeof(float));
+    t->mbuf = be->alloc(n_tr * sizeof(float));
+    t->vbuf = be->alloc(n_tr * sizeof(float));
+    t->fbuf = be->alloc(n_f * sizeof(float));
+    if (t->on_device) {
+        t->hw = ttt_calloc_aligned(n_tr, sizeof(float));
+        t->hg = ttt_calloc_aligned(n_tr, sizeof(float));
+        t->hm = ttt_calloc_aligned(n_tr, sizeof(float));
+        t->hv = ttt_calloc_aligned(n_tr, sizeof(float));
+        t->hf = ttt_calloc_aligned(n_f, sizeof(float));
+    } else {
+        t->hw = t->wbuf, t->hg = t->gbuf, t->hm = t->mbuf, t->hv = t->vbuf, t->hf = t->fbuf;
+    }
+    if (!t->wbuf || !t->gbuf || !t->mbuf || !t->vbuf || !t->fbuf || !t->hw || !t->hg ||
+        !t->hm || !t->hv || !t->hf) {
+        st = ttt_err(TTT_ERR_NOMEM, "trainer: out of %s memory for %zu trainable and %zu "
+                     "frozen floats (%zu MiB)", t->on_device ? "GPU or host" : "host", n_tr,
+                     n_fr, (4 * n_tr + n_fr) * sizeof(float) >> 20);
         goto done;
     }
     t->n_train_el = n_tr;
@@ -182,25 +196,45 @@ ttt_status tr_params_init(ttt_trainer *t) {
             if (tr[i] != pass) continue;
             tr_tensor *T = &t->all[k++];
             *T = all[i];
+            float *dw, *dg = NULL; /* backend pointers */
             if (pass) {
-                T->w = t->wbuf + ot, T->g = t->gbuf + ot;
-                T->m = t->mbuf + ot, T->v = t->vbuf + ot;
+                T->w = t->hw + ot, T->g = t->hg + ot;
+                T->m = t->hm + ot, T->v = t->hv + ot;
+                dw = t->wbuf + ot, dg = t->gbuf + ot;
                 ot += T->n;
             } else {
-                T->w = t->fbuf + of;
+                T->w = t->hf + of;
+                dw = t->fbuf + of;
                 of += T->n;
             }
             if (st == TTT_OK) st = copy_in(t, T);
             if (pl[i].layer < 0) {
-                t->gw[pl[i].slot] = T->w;
-                t->gg[pl[i].slot] = T->g;
+                t->gw[pl[i].slot] = dw;
+                t->gg[pl[i].slot] = dg;
             } else {
-                t->lw[pl[i].layer][pl[i].slot] = T->w;
-                t->lg[pl[i].layer][pl[i].slot] = T->g;
+                t->lw[pl[i].layer][pl[i].slot] = dw;
+                t->lg[pl[i].layer][pl[i].slot] = dg;
             }
         }
     t->n_all = n;
     t->n_train = n_train;
+    if (st == TTT_OK && t->on_device) {
+        be->to_backend(t->wbuf, t->hw, n_tr * sizeof(float));
+        be->to_backend(t->fbuf, t->hf, n_fr * sizeof(float));
+    }
+    /* RoPE frequencies in the trainer's memory (the model's may be on another device) */
+    const ttt_model *m = t->model;
+    const size_t fb = sizeof(float) * (size_t)(c->head_dim / 2);
+    float tmp[TTT_MAX_HEAD_DIM / 2];
+    for (int f = 0; st == TTT_OK && f < 2; f++) {
+        if (!(t->inv_freq[f] = be->alloc(fb))) {
+            st = ttt_err(TTT_ERR_NOMEM, "trainer: out of memory");
+            break;
+        }
+        m->ops->to_host(tmp, f ? m->inv_freq_local : m->inv_freq_global, fb);
+        be->to_backend(t->inv_freq[f], tmp, fb);
+    }
+    if (st == TTT_OK) st = be->sync();
     if (c->tie_embeddings) {
         t->gw[TR_HEAD] = t->gw[TR_EMBED];
         t->gg[TR_HEAD] = t->gg[TR_EMBED];
@@ -214,12 +248,21 @@ done:
 }
 
 void tr_params_free(ttt_trainer *t) {
+    const ttt_ops *be = t->be;
     free(t->all);
     free(t->lw);
     free(t->lg);
-    ttt_free_aligned(t->wbuf);
-    ttt_free_aligned(t->gbuf);
-    ttt_free_aligned(t->mbuf);
-    ttt_free_aligned(t->vbuf);
-    ttt_free_aligned(t->fbuf);
+    if (t->on_device) {
+        ttt_free_aligned(t->hw);
+        ttt_free_aligned(t->hg);
+        ttt_free_aligned(t->hm);
+        ttt_free_aligned(t->hv);
+        ttt_free_aligned(t->hf);
+    }
+    for (int k = 0; k < 2; k++) be->free(t->inv_freq[k]);
+    be->free(t->wbuf);
+    be->free(t->gbuf);
+    be->free(t->mbuf);
+    be->free(t->vbuf);
+    be->free(t->fbuf);
 }

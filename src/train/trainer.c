@@ -1,5 +1,11 @@
-/* trainer.c - the public training API: a trainer over a loaded model, micro-steps
- * (forward, loss, backward, accumulate), tensor access for checkpoints and resume. */
+/* trainer.c - the public training API: a trainer over a loaded model on the CPU or a GPU,
+ * micro-steps (forward, loss, backward, accumulate), tensor access for checkpoints and
+ * resume.
+ *
+ * On a GPU the tensor API hands out host mirrors: tr_host_view downloads the values,
+ * gradients and moments when the device has newer ones, and marks the mirrors handed out;
+ * the next call that computes first uploads them (the caller may have written into them, as
+ * a resume does). Between checkpoints nothing crosses the bus but the batch and the loss. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +13,13 @@
 #include "train/train.h"
 #include "util/err.h"
 #include "util/mem.h"
+
+#ifdef TTT_CUDA
+extern const tr_ops tr_cuda_ops_table;
+const tr_ops *const tr_cuda_ops = &tr_cuda_ops_table;
+#else
+const tr_ops *const tr_cuda_ops = NULL;
+#endif
 
 ttt_train_params ttt_train_default_params(void) {
     return (ttt_train_params){.policy = TTT_TRAIN_ALL, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.95,
@@ -21,6 +34,8 @@ static ttt_status check_params(const ttt_train_params *p) {
         !(p->eps > 0) || !(p->weight_decay >= 0) || !(p->lr_min >= 0))
         return ttt_err(TTT_ERR_ARG, "trainer: lr, lr_min and weight_decay must be >= 0, betas "
                        "in [0, 1), eps > 0");
+    if (p->device != TTT_DEVICE_CPU && p->device != TTT_DEVICE_CUDA)
+        return ttt_err(TTT_ERR_ARG, "trainer: unknown device %d", p->device);
     if (p->grad_accum < 1 || p->warmup_steps < 0 || p->total_steps < 0 ||
         !(p->warmup_ratio >= 0 && p->warmup_ratio <= 1) || (unsigned)p->decay > TTT_LR_COSINE)
         return ttt_err(TTT_ERR_ARG, "trainer: grad_accum >= 1, warm-up steps >= 0, warm-up "
@@ -40,8 +55,21 @@ ttt_status ttt_trainer_init(ttt_model *m, const ttt_train_params *p, ttt_trainer
     t->model = m;
     t->cfg = m->cfg;
     t->p = *p;
-    t->inv_freq[0] = m->inv_freq_global;
-    t->inv_freq[1] = m->inv_freq_local;
+    if (p->device == TTT_DEVICE_CUDA) {
+        t->ops = tr_cuda_ops;
+        t->on_device = 1;
+        if (!t->ops) {
+            free(t);
+            return ttt_err(TTT_ERR_UNSUPPORTED, "trainer: this build of ttt has no CUDA backend");
+        }
+        if (t->ops->init && (st = t->ops->init()) != TTT_OK) {
+            free(t);
+            return st;
+        }
+    } else {
+        t->ops = &tr_cpu_ops;
+    }
+    t->be = t->ops->be;
     t->acts = calloc((size_t)t->cfg.n_layers, sizeof *t->acts);
     if (p->regex) t->regex_src = ttt_strdup(p->regex);
     t->p.regex = t->regex_src;
@@ -58,25 +86,58 @@ ttt_status ttt_trainer_init(ttt_model *m, const ttt_train_params *p, ttt_trainer
 
 void ttt_trainer_free(ttt_trainer *t) {
     if (!t) return;
-    tr_params_free(t);
-    free(t->act_block);
+    if (t->be) {
+        tr_acts_free(t);
+        tr_params_free(t);
+        t->be->sync(); /* nothing of this trainer's stays queued */
+    }
     free(t->acts);
-    free(t->tok);
-    free(t->lab);
-    free(t->seg);
-    free(t->seg_beg);
     free(t->regex_src);
     free(t);
 }
 
-/* Segments: each sequence, split at document starts when doc_reset is on. */
+/* Segments: each sequence, split at document starts when doc_reset is on; and the TTT chunk
+ * of every row (chunks of C rows from each segment's first row). */
 static void segments(ttt_trainer *t, const uint8_t *doc_start) {
-    const int N = t->B * t->T;
+    const int N = t->B * t->T, C = t->cfg.ttt_chunk > 0 ? t->cfg.ttt_chunk : N;
     t->n_seg = 0;
     for (int i = 0; i < N; i++)
         if (i % t->T == 0 || (t->p.doc_reset && doc_start && doc_start[i]))
             t->seg_beg[t->n_seg++] = i;
     t->seg_beg[t->n_seg] = N;
+    for (int sg = 0; sg < t->n_seg; sg++)
+        for (int i = t->seg_beg[sg]; i < t->seg_beg[sg + 1]; i++)
+            t->h_chunk[i] = t->seg_beg[sg] + (i - t->seg_beg[sg]) / C * C;
+}
+
+ttt_status tr_host_view(ttt_trainer *t) {
+    if (!t->on_device) return TTT_OK;
+    if (t->host_stale) {
+        const size_t b = sizeof(float) * t->n_train_el;
+        t->be->to_host(t->hw, t->wbuf, b);
+        t->be->to_host(t->hg, t->gbuf, b);
+        t->be->to_host(t->hm, t->mbuf, b);
+        t->be->to_host(t->hv, t->vbuf, b);
+        ttt_status st = t->be->sync();
+        if (st != TTT_OK) return st;
+        t->host_stale = 0;
+    }
+    t->host_dirty = 1;
+    return TTT_OK;
+}
+
+ttt_status tr_device_view(ttt_trainer *t) {
+    if (!t->on_device || !t->host_dirty) return TTT_OK;
+    const size_t b = sizeof(float) * t->n_train_el;
+    size_t n_fr = 0;
+    for (int i = t->n_train; i < t->n_all; i++) n_fr += t->all[i].n;
+    t->be->to_backend(t->wbuf, t->hw, b);
+    t->be->to_backend(t->gbuf, t->hg, b);
+    t->be->to_backend(t->mbuf, t->hm, b);
+    t->be->to_backend(t->vbuf, t->hv, b);
+    t->be->to_backend(t->fbuf, t->hf, sizeof(float) * n_fr);
+    t->host_dirty = 0;
+    return t->be->sync();
 }
 
 /* Checks and copies a batch in, and runs the forward pass and the loss (d loss / d logits
@@ -84,7 +145,8 @@ static void segments(ttt_trainer *t, const uint8_t *doc_start) {
 static ttt_status forward_loss(ttt_trainer *t, const int32_t *inputs, const int32_t *labels,
                                const uint8_t *doc_start, int B, int T, double *loss) {
     ttt_threads_apply();
-    ttt_status st = tr_acts_reserve(t, B, T);
+    ttt_status st = tr_device_view(t);
+    if (st == TTT_OK) st = tr_acts_reserve(t, B, T);
     if (st != TTT_OK) return st;
     const int N = B * T, V = t->cfg.n_vocab;
     for (int i = 0; i < N; i++) {
@@ -95,11 +157,12 @@ static ttt_status forward_loss(ttt_trainer *t, const int32_t *inputs, const int3
             return ttt_err(TTT_ERR_ARG, "trainer: label %d at row %d, column %d is neither "
                            "-100 nor a token id below %d", labels[i], i / T, i % T, V);
     }
-    memcpy(t->tok, inputs, sizeof(int32_t) * (size_t)N);
-    memcpy(t->lab, labels, sizeof(int32_t) * (size_t)N);
+    t->be->to_backend(t->tok, inputs, sizeof(int32_t) * (size_t)N);
+    t->be->to_backend(t->lab, labels, sizeof(int32_t) * (size_t)N);
     segments(t, doc_start);
+    if (t->on_device) t->be->to_backend(t->chunk, t->h_chunk, sizeof(int32_t) * (size_t)N);
     tr_forward(t);
-    *loss = tr_loss(t, 1.0f / (float)t->p.grad_accum);
+    *loss = tr_loss(t, labels, 1.0f / (float)t->p.grad_accum);
     return TTT_OK;
 }
 
@@ -110,7 +173,8 @@ ttt_status ttt_trainer_step(ttt_trainer *t, const int32_t *inputs, const int32_t
     ttt_status st = forward_loss(t, inputs, labels, doc_start, B, T, &l);
     if (st != TTT_OK) return st;
     tr_backward(t);
-    st = ttt_cpu_sync();
+    t->host_stale = t->on_device;
+    st = t->be->sync();
     if (st != TTT_OK) return st;
     if (loss) *loss = l;
     return TTT_OK;
@@ -148,8 +212,8 @@ ttt_status ttt_trainer_eval(ttt_trainer *t, const int32_t *inputs, const int32_t
     if (!t || !inputs || !labels || !loss)
         return ttt_err(TTT_ERR_ARG, "ttt_trainer_eval: NULL argument");
     ttt_status st = forward_loss(t, inputs, labels, doc_start, B, T, loss);
-    if (st == TTT_OK) st = ttt_cpu_sync();
-    return st;
+    ttt_status s2 = t->be->sync();
+    return st != TTT_OK ? st : s2;
 }
 
 ttt_status ttt_trainer_eval_tokens(ttt_trainer *t, const int32_t *tokens,
@@ -165,7 +229,9 @@ ttt_status ttt_trainer_eval_tokens(ttt_trainer *t, const int32_t *tokens,
 }
 
 void ttt_trainer_zero_grad(ttt_trainer *t) {
-    if (t) memset(t->gbuf, 0, sizeof(float) * t->n_train_el);
+    if (!t) return;
+    t->be->zero(t->gbuf, sizeof(float) * t->n_train_el);
+    if (t->on_device) memset(t->hg, 0, sizeof(float) * t->n_train_el);
 }
 
 int64_t ttt_trainer_get_step(const ttt_trainer *t) { return t ? t->step : 0; }
@@ -184,8 +250,9 @@ static void info_of(const tr_tensor *T, ttt_train_tensor *o) {
 ttt_status ttt_trainer_tensor(const ttt_trainer *t, int i, ttt_train_tensor *out) {
     if (!t || !out || i < 0 || i >= t->n_train)
         return ttt_err(TTT_ERR_ARG, "ttt_trainer_tensor: index %d out of range", i);
-    info_of(&t->all[i], out);
-    return TTT_OK;
+    ttt_status st = tr_host_view((ttt_trainer *)t);
+    if (st == TTT_OK) info_of(&t->all[i], out);
+    return st;
 }
 
 int ttt_trainer_n_all(const ttt_trainer *t) { return t ? t->n_all : 0; }
@@ -193,8 +260,9 @@ int ttt_trainer_n_all(const ttt_trainer *t) { return t ? t->n_all : 0; }
 ttt_status ttt_trainer_tensor_all(const ttt_trainer *t, int i, ttt_train_tensor *out) {
     if (!t || !out || i < 0 || i >= t->n_all)
         return ttt_err(TTT_ERR_ARG, "ttt_trainer_tensor_all: index %d out of range", i);
-    info_of(&t->all[i], out);
-    return TTT_OK;
+    ttt_status st = tr_host_view((ttt_trainer *)t);
+    if (st == TTT_OK) info_of(&t->all[i], out);
+    return st;
 }
 
 ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_tensor *out) {
@@ -203,8 +271,9 @@ ttt_status ttt_trainer_find(const ttt_trainer *t, const char *name, ttt_train_te
         if (!strcmp(t->all[i].name, name)) {
             if (i >= t->n_train)
                 return ttt_err(TTT_ERR_ARG, "trainer: tensor '%s' is frozen", name);
-            info_of(&t->all[i], out);
-            return TTT_OK;
+            ttt_status st = tr_host_view((ttt_trainer *)t);
+            if (st == TTT_OK) info_of(&t->all[i], out);
+            return st;
         }
     return ttt_err(TTT_ERR_ARG, "trainer: no tensor named '%s'", name);
 }
