@@ -141,12 +141,13 @@ static int exists(const char *dir, const char *name) {
     return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
-/* A shortened demo: its table, outputs and checkpoints. */
-static void end_to_end(const char *bin, const char *tmp) {
+/* A shortened demo on a device: its table, outputs and checkpoints. */
+static void end_to_end(const char *bin, const char *tmp, const char *device) {
     char out[1024], cmd[4096];
-    snprintf(out, sizeof out, "%s/demo_smoke", tmp);
+    snprintf(out, sizeof out, "%s/demo_smoke_%s", tmp, device);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && '%s' demo --preset tiny --steps 6 --batch 2 "
-             "--seq-len 64 --pairs 4 --samples 2 --lengths 32,64 -t 2 -q -o '%s' > '%s.txt' 2>&1", out, bin, out, out);
+             "--seq-len 64 --pairs 4 --samples 2 --lengths 32,64 -t 2 -q --device %s -o '%s' "
+             "> '%s.txt' 2>&1", out, bin, device, out, out);
     CHECK(system(cmd) == 0);
     char *table = NULL, path[2048];
     size_t len = 0;
@@ -169,6 +170,8 @@ static void end_to_end(const char *bin, const char *tmp) {
     snprintf(path, sizeof path, "%s/demo_summary.json", out);
     CHECK_OK(ttt_read_file(path, 1 << 20, &js, &len));
     cJSON *root = js ? cJSON_Parse(js) : NULL;
+    const cJSON *dev = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "settings"), "device");
+    CHECK(cJSON_IsString(dev) && !strcmp(dev->valuestring, device));
     const char *models[2] = {"ttt", "baseline"}, *modes[3] = {"in_context", "ttt", "strict"};
     for (int m = 0; m < 2; m++) {
         cJSON *mj = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "models"), models[m]);
@@ -240,7 +243,12 @@ int main(void) {
     const char *tmp = getenv("TTT_TEST_TMP"), *bin = getenv("TTT_BIN");
     if (tmp) tokenizer(tmp);
     if (tmp && bin) bad_flags(bin, tmp);
-    if (tmp && bin) end_to_end(bin, tmp);
-    else fprintf(stderr, "test_demo: TTT_BIN / TTT_TEST_TMP unset: end-to-end part skipped\n");
+    double gemm, copy;
+    if (tmp && bin) {
+        end_to_end(bin, tmp, "cpu");
+        /* the same on a GPU where there is one (the trainer and the evaluation on CUDA) */
+        if (ttt_device_probe(TTT_DEVICE_CUDA, &gemm, &copy) == TTT_OK)
+            end_to_end(bin, tmp, "cuda");
+    } else fprintf(stderr, "test_demo: TTT_BIN / TTT_TEST_TMP unset: end-to-end part skipped\n");
     return check_summary("test_demo");
 }
