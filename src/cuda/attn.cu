@@ -373,10 +373,11 @@ static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) 
  * key range is `range`. */
 static void launch(attn_args a, long long range) {
     /* bf16 cache, head_dim 64 or 128: the tiled kernel of decode.cu, one block per (query,
-     * KV head, slice); slices for about four blocks per SM, at least 64 keys each (2, 6, 8,
-     * 12 and 16 blocks per SM measured slower at 32K on an H200) */
+     * KV head, slice); slices for one wave of as many blocks as an SM holds (docs/PERF.md),
+     * at least 64 keys each */
     if (cu_attn_decode_ok(a.H / a.G, a.G, a.hd)) {
-        const long long blocks1 = (long long)a.n * (a.H / a.G), want = 4LL * g_cu.n_sm;
+        const long long blocks1 = (long long)a.n * (a.H / a.G),
+                        want = (long long)cu_attn_decode_blocks_per_sm(a.G, a.hd) * g_cu.n_sm;
         long long ns = (want + blocks1 - 1) / blocks1, most = (range + 63) / 64; /* >= 2 tiles */
         if (most > MAX_SPLIT) most = MAX_SPLIT;
         if (ns > most) ns = most;

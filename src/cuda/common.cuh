@@ -172,6 +172,7 @@ int cu_flash_attention(float *out, const float *q, const void *kc, const void *v
 /* decode.cu: tiled decode attention on the bf16 cache (head_dim 64 or 128, G a power of two
  * up to 8); _ok says whether it applies; 0 when it does not */
 int cu_attn_decode_ok(int n_head_kv, int G, int hd);
+int cu_attn_decode_blocks_per_sm(int G, int hd);
 int cu_attn_decode(float *out, float *part, const float *q, const void *kc, const void *vc,
                    const ttt_row_kv *rows, int p0, int n, int nsplit, const ttt_attn_params *p);
 /* attn.cu */

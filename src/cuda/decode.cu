@@ -236,27 +236,259 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     }
 }
 
+/* ---- the same on the tensor cores ----
+ * One block of 4 warps per (query row, KV head, slice), as above, but the G query heads of
+ * the group are the rows of an m16n8k16 A tile (rows G..15 zero) and every warp takes its own
+ * 16 keys of each 64-key tile: scores S = Q K^T (2 x HD/16 mma), its own online softmax
+ * (log2 domain), O += P V (HD/8 mma, V through ldmatrix.trans). The warps meet once per tile
+ * (the pipeline's barrier) and once at the end, where their (m, l, O) are combined. Q and P
+ * are rounded to bf16 as in the prefill kernel (flash.cu); fragment layouts as there.
+ * Work per (row, KV head, key): 4 * 16 * HD FLOPs on the tensor cores (16 / G of them
+ * useful); bytes: 4 HD (K and V, bf16) - the kernel is there to run at the copy bandwidth. */
+#define TC_KW 16            /* keys per warp per tile */
+#define TC_TK (4 * TC_KW)   /* keys per tile */
+#define TC_NST 3
+#define LOG2E_F 1.4426950408889634f
+
+static __device__ __forceinline__ void mma16816(float *d, const uint32_t *a, uint32_t b0,
+                                                uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const __nv_bfloat16 *row) {
+    const unsigned addr = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+static __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+template <int HD, int G>
+static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a) {
+    cu_pdl_enter();
+    constexpr int ROW = HD + PAD, CH = HD / 8;
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __nv_bfloat16 *const Ks = reinterpret_cast<__nv_bfloat16 *>(dsm);
+    __nv_bfloat16 *const Vs = Ks + TC_NST * TC_TK * ROW;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, c = lane % 4;
+    const int sp = blockIdx.x, kvh = blockIdx.y, i = blockIdx.z;
+
+    const __nv_bfloat16 *K = a.kc, *V = a.vc;
+    size_t hs = a.hs;
+    int p = a.p0 + i;
+    if (a.rows) {
+        const ttt_row_kv r = a.rows[i];
+        K = (const __nv_bfloat16 *)r.kc;
+        V = (const __nv_bfloat16 *)r.vc;
+        hs = r.head_stride;
+        p = r.pos;
+    }
+    K += (size_t)kvh * hs;
+    V += (size_t)kvh * hs;
+    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
+    const int range = p + 1 - lo, len = (range + a.nsplit - 1) / a.nsplit;
+    const int beg = lo + sp * len, end = beg + len < p + 1 ? beg + len : p + 1;
+
+    /* the group's queries (scaled into the log2 domain unless soft-capped) as A fragments:
+     * row g of lane (g, c) holds dims 2c, 2c + 1 (+8); rows g + 8 are zero */
+    const float qscale = a.softcap > 0 ? a.scale : a.scale * LOG2E_F;
+    uint32_t qa[HD / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+        float x[4] = {0, 0, 0, 0};
+        if (g < G) {
+            const float *qr = a.q + ((size_t)i * a.H + kvh * G + g) * HD + kk * 16 + 2 * c;
+            x[0] = qr[0] * qscale, x[1] = qr[1] * qscale;
+            x[2] = qr[8] * qscale, x[3] = qr[9] * qscale;
+        }
+        qa[kk][0] = pack_bf16(x[0], x[1]);
+        qa[kk][1] = 0;
+        qa[kk][2] = pack_bf16(x[2], x[3]);
+        qa[kk][3] = 0;
+    }
+    float o[HD / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < HD / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+    float m = -INFINITY, l = 0.0f; /* row g, log2 domain; l: this lane's columns */
+
+    const int ntiles = (end - beg + TC_TK - 1) / TC_TK;
+    auto issue = [&](int ti) {
+        if (ti < ntiles) {
+            const int t0 = beg + ti * TC_TK, cnt = end - t0 < TC_TK ? end - t0 : TC_TK;
+            __nv_bfloat16 *kd = Ks + (ti % TC_NST) * TC_TK * ROW;
+            __nv_bfloat16 *vd = Vs + (ti % TC_NST) * TC_TK * ROW;
+            for (int e = tid; e < TC_TK * CH; e += DT_THREADS) {
+                const int r = e / CH, ch = e % CH;
+                const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
+                cp16(kd + r * ROW + ch * 8, K + src);
+                cp16(vd + r * ROW + ch * 8, V + src);
+            }
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+#pragma unroll
+    for (int st = 0; st < TC_NST - 1; st++) issue(st);
+    for (int ti = 0; ti < ntiles; ti++) {
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(TC_NST - 2));
+        __syncthreads(); /* tile ti is in; every warp is done with tile ti - 1 */
+        issue(ti + TC_NST - 1); /* into the stage tile ti - 1 used */
+        const int k0 = beg + ti * TC_TK + warp * TC_KW; /* this warp's first key */
+        const __nv_bfloat16 *Kt = Ks + (ti % TC_NST) * TC_TK * ROW + warp * TC_KW * ROW;
+        const __nv_bfloat16 *Vt = Vs + (ti % TC_NST) * TC_TK * ROW + warp * TC_KW * ROW;
+        if (k0 >= end) continue;
+        float s[2][4];
+#pragma unroll
+        for (int nb = 0; nb < 2; nb++) {
+            s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < HD / 16; kk++) {
+                const __nv_bfloat16 *kr = Kt + (nb * 8 + g) * ROW + kk * 16 + 2 * c;
+                mma16816(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
+                         *reinterpret_cast<const uint32_t *>(kr + 8));
+            }
+        }
+        /* row g's scores: keys nb * 8 + 2c (+1); soft-cap, mask past the slice's end */
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                float v = s[nb][j];
+                if (a.softcap > 0) v = a.softcap * LOG2E_F * tanhf(v / a.softcap);
+                v = k0 + nb * 8 + 2 * c + j < end ? v : -INFINITY;
+                s[nb][j] = v;
+                mx = fmaxf(mx, v);
+            }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mn = fmaxf(m, mx); /* finite: k0 < end */
+        const float corr = exp2f(m - mn);
+        m = mn;
+        l *= corr;
+#pragma unroll
+        for (int nd = 0; nd < HD / 8; nd++) o[nd][0] *= corr, o[nd][1] *= corr;
+        float pr[2][2];
+#pragma unroll
+        for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                pr[nb][j] = exp2f(s[nb][j] - mn);
+                l += pr[nb][j];
+            }
+        const uint32_t pa[4] = {pack_bf16(pr[0][0], pr[0][1]), 0, pack_bf16(pr[1][0], pr[1][1]),
+                                0};
+        const __nv_bfloat16 *vrow = Vt + ((lane & 7) + ((lane >> 3) & 1) * 8) * ROW +
+                                    (lane >> 4) * 8;
+#pragma unroll
+        for (int nd = 0; nd < HD / 8; nd += 2) {
+            uint32_t b[4];
+            ldsm_x4_t(b, vrow + nd * 8);
+            mma16816(o[nd], pa, b[0], b[1]);
+            mma16816(o[nd + 1], pa, b[2], b[3]);
+        }
+    }
+    /* combine the warps: (m, l, O) of each through shared memory (the stages are free) */
+    asm volatile("cp.async.wait_group 0;\n" ::);
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    __syncthreads();
+    float *Os = reinterpret_cast<float *>(dsm);        /* [4][G][HD] */
+    float *ML = Os + 4 * G * HD;                        /* [4][G][2] */
+    if (g < G) {
+#pragma unroll
+        for (int nd = 0; nd < HD / 8; nd++) {
+            Os[(warp * G + g) * HD + nd * 8 + 2 * c] = o[nd][0];
+            Os[(warp * G + g) * HD + nd * 8 + 2 * c + 1] = o[nd][1];
+        }
+        if (c == 0) ML[(warp * G + g) * 2] = m, ML[(warp * G + g) * 2 + 1] = l;
+    }
+    __syncthreads();
+    for (int x = tid; x < G * HD; x += DT_THREADS) {
+        const int gg = x / HD, d = x % HD;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < 4; w++) M = fmaxf(M, ML[(w * G + gg) * 2]);
+        float acc = 0.0f, L = 0.0f;
+        if (M != -INFINITY)
+#pragma unroll
+            for (int w = 0; w < 4; w++) {
+                const float f = exp2f(ML[(w * G + gg) * 2] - M);
+                acc += f * Os[(w * G + gg) * HD + d];
+                L += f * ML[(w * G + gg) * 2 + 1];
+            }
+        const long long ih = (long long)i * a.H + kvh * G + gg;
+        if (a.part) {
+            float *pp = a.part + ((size_t)ih * a.nsplit + sp) * (HD + 2);
+            pp[d] = acc;
+            if (d == 0) {
+                pp[HD] = M == -INFINITY ? M : M / LOG2E_F; /* the merge's natural log */
+                pp[HD + 1] = L;
+            }
+        } else {
+            a.out[(size_t)ih * HD + d] = acc / L;
+        }
+    }
+}
+
+static constexpr size_t dec_tc_smem(int hd) {
+    return (size_t)TC_NST * 2 * TC_TK * (hd + PAD) * sizeof(__nv_bfloat16);
+}
+
 static constexpr size_t dec_smem(int hd) {
     return (size_t)NST * 2 * TK * (hd + PAD) * sizeof(__nv_bfloat16);
 }
 
 /* Dynamic shared memory above 48 KB needs an opt-in per kernel, once (kernels remembered by
- * address; there are 8). */
+ * address; there are 16). */
 static int dec_smem_ok(void (*k)(dec_args), size_t bytes) {
-    static void (*done[16])(dec_args);
+    static void (*done[32])(dec_args);
     static int n_done;
     for (int i = 0; i < n_done; i++)
         if (done[i] == k) return 1;
     if (!cu_ok(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
                "decode attention shared memory"))
         return 0;
-    if (n_done < 16) done[n_done++] = k;
+    if (n_done < 32) done[n_done++] = k;
     return 1;
 }
 
 int cu_attn_decode_ok(int n_head_kv, int G, int hd) {
     return !getenv("TTT_CUDA_OLD_DECODE") && cu_kv_elem_size() == 2 && n_head_kv > 0 &&
            (hd == 64 || hd == 128) && G >= 1 && G <= DMAX_G && !(G & (G - 1));
+}
+
+/* Blocks of the chosen kernel one SM holds at once (its registers and shared memory), so that
+ * the launch can fill the GPU in one wave; TTT_CUDA_DEC_BPS overrides it (measurements). */
+int cu_attn_decode_blocks_per_sm(int G, int hd) {
+    const char *e = getenv("TTT_CUDA_DEC_BPS");
+    if (e && atoi(e) > 0) return atoi(e);
+    if (getenv("TTT_CUDA_DEC_SIMT")) return 4; /* measured best for that kernel (PERF.md) */
+    static int cache[2][DMAX_G + 1];
+    const int h = hd == 128;
+    if (G < 1 || G > DMAX_G) return 4;
+    if (cache[h][G]) return cache[h][G];
+    void (*k)(dec_args) = NULL;
+    switch (hd * 16 + G) {
+#define OCC_CASE(hh, gg) \
+    case hh * 16 + gg: k = k_attn_decode_tc<hh, gg>; break;
+        OCC_CASE(64, 1) OCC_CASE(64, 2) OCC_CASE(64, 4) OCC_CASE(64, 8)
+        OCC_CASE(128, 1) OCC_CASE(128, 2) OCC_CASE(128, 4) OCC_CASE(128, 8)
+#undef OCC_CASE
+    default: return 4;
+    }
+    int n = 0;
+    if (!dec_smem_ok(k, dec_tc_smem(hd)) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DT_THREADS, dec_tc_smem(hd)) !=
+            cudaSuccess || n < 1)
+        n = 2;
+    return cache[h][G] = n;
 }
 
 int cu_attn_decode(float *out, float *part, const float *q, const void *kc, const void *vc,
@@ -268,6 +500,23 @@ int cu_attn_decode(float *out, float *part, const float *q, const void *kc, cons
                   p->head_stride, p->scale, p->softcap};
     const dim3 grid(nsplit, p->n_head_kv, n);
     const int sel = hd * 16 + G;
+    /* TTT_CUDA_DEC_SIMT=1: the CUDA-core kernel, for comparison (read per call, as
+     * TTT_CUDA_OLD_DECODE, so that test_cuda can switch within one process) */
+    if (!getenv("TTT_CUDA_DEC_SIMT")) {
+        switch (sel) {
+#define TC_CASE(h, g)                                                               \
+    case h * 16 + g:                                                                \
+        if (!dec_smem_ok(k_attn_decode_tc<h, g>, dec_tc_smem(h))) return 0;         \
+        cu_launch(k_attn_decode_tc<h, g>, grid, DT_THREADS, dec_tc_smem(h), a);     \
+        break;
+            TC_CASE(64, 1) TC_CASE(64, 2) TC_CASE(64, 4) TC_CASE(64, 8)
+            TC_CASE(128, 1) TC_CASE(128, 2) TC_CASE(128, 4) TC_CASE(128, 8)
+#undef TC_CASE
+        default: return 0;
+        }
+        CU_LAUNCHED("attention (decode, tensor cores)");
+        return 1;
+    }
     switch (sel) {
 #define DEC_CASE(h, g)                                                      \
     case h * 16 + g:                                                        \
