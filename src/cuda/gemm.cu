@@ -230,18 +230,20 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
 #pragma unroll
     for (int j = 0; j < NX; j++) s[j] = 0.0f;
     if (valid) {
-        /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound
-         * by how many weight bytes are in flight */
+        /* up to GEMV_U loads of 16 bytes per lane issued before any is used: a decode step
+         * is bound by how many weight bytes are in flight. The last batch is predicated
+         * rather than a loop of single loads (measured the same: the compiler had already
+         * hoisted those loads; docs/PERF.md change 15). */
         constexpr int STEP = 32 * E * KS;
-        int k = (kp * 32 + lane) * E;
-        for (; k + (GEMV_U - 1) * STEP < K; k += GEMV_U * STEP) {
+        for (int k = (kp * 32 + lane) * E; k < K; k += GEMV_U * STEP) {
             uint4 wv[GEMV_U];
 #pragma unroll
-            for (int u = 0; u < GEMV_U; u++) wv[u] = ld_stream(w + k + u * STEP);
+            for (int u = 0; u < GEMV_U; u++)
+                wv[u] = k + u * STEP < K ? ld_stream(w + k + u * STEP) : make_uint4(0, 0, 0, 0);
 #pragma unroll
-            for (int u = 0; u < GEMV_U; u++) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
+            for (int u = 0; u < GEMV_U; u++)
+                if (k + u * STEP < K) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
         }
-        for (; k < K; k += STEP) gemv_fma<T, NX>(ld_stream(w + k), x, K, k, s);
     }
 #pragma unroll
     for (int j = 0; j < NX; j++)
