@@ -8,8 +8,9 @@
  * tensor), and so must the loss after the steps. The values themselves are not compared
  * element by element: Adam moves an element whose gradient is at rounding level by a full
  * step of either sign, so they differ by up to lr there on any two machines. Also: what the
- * caller writes into the host mirrors reaches the GPU. Without a GPU it checks the error and
- * skips (exit 77). */
+ * caller writes into the host mirrors reaches the GPU, and two GPU trainers given the same
+ * batches agree bit for bit (no sum depends on scheduling). Without a GPU it checks the error
+ * and skips (exit 77). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,8 @@ static void check_dir(const char *dir, const char *name) {
     ttt_model_info mi;
     ttt_model_get_info(m, &mi);
     ttt_trainer *g = make(m, TTT_DEVICE_CUDA), *c = make(m, TTT_DEVICE_CPU);
+    ttt_trainer *g2 = make(m, TTT_DEVICE_CUDA);
+    int same = g2 != NULL;
     int32_t tok[B * (T + 1)];
     uint8_t doc[B * T] = {0};
     doc[T + 20] = 1; /* sequence 1 holds two documents */
@@ -97,17 +100,30 @@ static void check_dir(const char *dir, const char *name) {
         for (int micro = 0; micro < 2; micro++) {
             double lg = 0, lc = 0;
             fill(tok, B * (T + 1), mi.n_vocab, (uint64_t)(step * 2 + micro));
+            double l2 = 0;
             CHECK_OK(ttt_trainer_step_tokens(g, tok, doc, B, T, &lg));
             CHECK_OK(ttt_trainer_step_tokens(c, tok, doc, B, T, &lc));
+            if (g2) CHECK_OK(ttt_trainer_step_tokens(g2, tok, doc, B, T, &l2));
+            same &= l2 == lg;
             worst_loss = fmax(worst_loss, fabs(lg - lc) / fabs(lc));
         }
         if (step == 0) worst_grad = compare(g, c, 1, "gradient", name);
         double ng = 0, nc = 0;
         CHECK_OK(ttt_trainer_apply(g, &ng, NULL));
         CHECK_OK(ttt_trainer_apply(c, &nc, NULL));
+        if (g2) CHECK_OK(ttt_trainer_apply(g2, NULL, NULL));
         worst_norm = fmax(worst_norm, fabs(ng - nc) / nc);
         if (step == 0) em = compare(g, c, 2, "m", name), ev = compare(g, c, 3, "v", name);
     }
+    /* the two GPU runs: every value, bit for bit */
+    for (int i = 0; g && g2 && i < ttt_trainer_n_tensors(g); i++) {
+        ttt_train_tensor x, y;
+        CHECK_OK(ttt_trainer_tensor(g, i, &x));
+        CHECK_OK(ttt_trainer_tensor(g2, i, &y));
+        same &= x.data && y.data && !memcmp(x.data, y.data, sizeof(float) * x.n_elements);
+    }
+    CHECK(same);
+    ttt_trainer_free(g2);
     /* a write into the mirrors (as a resume does) reaches the GPU: the final norm's scale
      * (w or, in Gemma, 1 + w) about three times larger on both changes the loss, identically */
     double le = 0, lg = 0, lc = 0, before = 0;
@@ -125,7 +141,8 @@ static void check_dir(const char *dir, const char *name) {
         CHECK(fabs(lc - before) > 1e-2 * fabs(before));
     }
     printf("%-36s loss %.1e  grad norm %.1e  grads %.1e  m %.1e  v %.1e  loss after a host "
-           "write %.1e\n", name, worst_loss, worst_norm, worst_grad, em, ev, le);
+           "write %.1e  two GPU runs %s\n", name, worst_loss, worst_norm, worst_grad, em, ev, le,
+           same ? "identical" : "DIFFER");
     CHECK(worst_loss < TOL && worst_norm < TOL && worst_grad < TOL);
     CHECK(em < TOL && ev < TOL && le < TOL);
     ttt_trainer_free(g);

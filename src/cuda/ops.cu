@@ -200,23 +200,27 @@ void cu_conv5(float *U, const float *t, const float *w, int rows, int dim, int l
     CU_LAUNCHED("conv5");
 }
 
-static __global__ void k_sumsq(const float *x, size_t count, double *out) {
+/* part[block] = the block's sum of squares; the host adds the parts in order, so the result
+ * does not depend on block scheduling (the trainer's clip repeats bit for bit) */
+static __global__ void k_sumsq(const float *x, size_t count, double *part) {
     __shared__ float red[32];
     float s = 0.0f;
     GRID_STRIDE(i, count) s += x[i] * x[i];
     s = cu_block_sum(s, red);
-    if (threadIdx.x == 0) atomicAdd(out, (double)s);
+    if (threadIdx.x == 0) part[blockIdx.x] = (double)s;
 }
 
 double cu_sumsq(const float *x, size_t count) {
-    double *acc = (double *)cu_scratch(CU_SCRATCH_RED, sizeof(double));
-    double r = 0;
-    if (!acc || !count) return 0;
-    cu_zero(acc, sizeof(double));
     unsigned blocks = cu_blocks(count, THREADS);
     if (blocks > 1024) blocks = 1024;
-    k_sumsq<<<blocks, THREADS, 0, g_cu.stream>>>(x, count, acc);
-    if (CU_LAUNCHED("sumsq")) cu_to_host(&r, acc, sizeof r);
+    double *part = (double *)cu_scratch(CU_SCRATCH_RED, sizeof(double) * 1024), host[1024];
+    double r = 0;
+    if (!part || !count) return 0;
+    k_sumsq<<<blocks, THREADS, 0, g_cu.stream>>>(x, count, part);
+    if (CU_LAUNCHED("sumsq")) {
+        cu_to_host(host, part, sizeof(double) * blocks);
+        for (unsigned b = 0; b < blocks; b++) r += host[b];
+    }
     return r;
 }
 

@@ -198,23 +198,26 @@ void cu_train_axpby(float *out, float a, const float *x, float b, const float *y
     CU_LAUNCHED("train axpby");
 }
 
-static __global__ void k_dot(const float *x, const float *y, size_t n, double *out) {
+/* part[block] = the block's share of x . y; the host adds the parts in order (no atomics) */
+static __global__ void k_dot(const float *x, const float *y, size_t n, double *part) {
     __shared__ double red[32];
     double s = 0;
     CU_GRID_STRIDE(i, n) s += (double)x[i] * y[i];
     s = cu_block_sum(s, red);
-    if (threadIdx.x == 0) atomicAdd(out, s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
 double cu_train_dot(const float *x, const float *y, size_t n) {
-    double *acc = (double *)cu_scratch(CU_SCRATCH_RED, sizeof(double));
-    double r = 0;
-    if (!acc || !n) return 0;
-    cu_zero(acc, sizeof(double));
     unsigned blocks = cu_blocks(n, THREADS);
     if (blocks > 1024) blocks = 1024;
-    k_dot<<<blocks, THREADS, 0, g_cu.stream>>>(x, y, n, acc);
-    if (CU_LAUNCHED("train dot")) cu_to_host(&r, acc, sizeof r);
+    double *part = (double *)cu_scratch(CU_SCRATCH_RED, sizeof(double) * 1024), host[1024];
+    double r = 0;
+    if (!part || !n) return 0;
+    k_dot<<<blocks, THREADS, 0, g_cu.stream>>>(x, y, n, part);
+    if (CU_LAUNCHED("train dot")) {
+        cu_to_host(host, part, sizeof(double) * blocks);
+        for (unsigned b = 0; b < blocks; b++) r += host[b];
+    }
     return r;
 }
 
@@ -233,18 +236,28 @@ void cu_train_embed(float *emb, const float *E, const int32_t *tok, int N, int D
     CU_LAUNCHED("train embed");
 }
 
-/* rows sharing a token add into one embedding row: atomics (their order varies by run) */
+/* Block j: if by_tok[j] starts a group of rows with one token, adds the group's rows in row
+ * order into that token's gradient row (one writer per row, no atomics: bitwise repeatable). */
 static __global__ void k_embed_bwd(float *gE, const float *dx, const float *demb,
-                                   const int32_t *tok, int D, float scale) {
-    const size_t o = (size_t)blockIdx.x * D;
-    float *g = gE + (size_t)tok[blockIdx.x] * D;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) atomicAdd(&g[d], (dx[o + d] + demb[o + d]) * scale);
+                                   const int32_t *tok, const int32_t *by_tok, int N, int D,
+                                   float scale) {
+    const int j = blockIdx.x, v = tok[by_tok[j]];
+    if (j > 0 && tok[by_tok[j - 1]] == v) return;
+    float *g = gE + (size_t)v * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = g[d];
+        for (int k = j; k < N && tok[by_tok[k]] == v; k++) {
+            const size_t o = (size_t)by_tok[k] * D + d;
+            acc += (dx[o] + demb[o]) * scale;
+        }
+        g[d] = acc;
+    }
 }
 
-void cu_train_embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok, int N,
-                        int D, float scale) {
+void cu_train_embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok,
+                        const int32_t *by_tok, int N, int D, float scale) {
     if (N <= 0) return;
-    k_embed_bwd<<<N, row_threads(D), 0, g_cu.stream>>>(gE, dx, demb, tok, D, scale);
+    k_embed_bwd<<<N, row_threads(D), 0, g_cu.stream>>>(gE, dx, demb, tok, by_tok, N, D, scale);
     CU_LAUNCHED("train embed backward");
 }
 

@@ -17,8 +17,8 @@ void cu_train_act_bwd(float *dg, float *du, const float *dz, const float *g, con
 void cu_train_axpby(float *out, float a, const float *x, float b, const float *y, size_t n);
 double cu_train_dot(const float *x, const float *y, size_t n);
 void cu_train_embed(float *emb, const float *E, const int32_t *tok, int N, int D, float scale);
-void cu_train_embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok, int N,
-                        int D, float scale);
+void cu_train_embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok,
+                        const int32_t *by_tok, int N, int D, float scale);
 void cu_train_conv(float *U, const float *t, const float *w, const int32_t *chunk, int N, int D,
                    int left);
 void cu_train_conv_bwd(float *dt, float *dw, const float *dU, const float *t, const float *w,

@@ -69,5 +69,6 @@ void tr_backward(ttt_trainer *t) {
     t->be->zero(t->demb, sizeof(float) * (size_t)N * D);
     for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(t, l);
     if (t->gg[TR_EMBED])
-        t->ops->embed_bwd(t->gg[TR_EMBED], t->dx, t->demb, t->tok, N, D, c->embed_scale);
+        t->ops->embed_bwd(t->gg[TR_EMBED], t->dx, t->demb, t->tok, t->by_tok, N, D,
+                          c->embed_scale);
 }

@@ -87,10 +87,14 @@ static void free_acts(ttt_trainer *t) {
     be->free(t->tok);
     be->free(t->lab);
     be->free(t->chunk);
+    be->free(t->by_tok);
     if (t->on_device) free(t->h_chunk);
+    free(t->h_by_tok);
+    free(t->tok_count);
     free(t->cs_block);
     free(t->seg_beg);
     t->act_block = t->tok = t->lab = t->chunk = t->h_chunk = NULL;
+    t->by_tok = t->h_by_tok = t->tok_count = NULL;
     t->cs_block = NULL;
     t->seg_beg = NULL;
     t->cap = 0;
@@ -118,10 +122,15 @@ ttt_status tr_acts_reserve(ttt_trainer *t, int B, int T) {
     t->lab = be->alloc(sizeof(int32_t) * N);
     t->chunk = be->alloc(sizeof(int32_t) * N);
     t->h_chunk = t->on_device ? malloc(sizeof(int32_t) * N) : t->chunk;
+    if (t->on_device) {
+        t->by_tok = be->alloc(sizeof(int32_t) * N);
+        t->h_by_tok = malloc(sizeof(int32_t) * N);
+        t->tok_count = malloc(sizeof(int32_t) * ((size_t)t->cfg.n_vocab + 1));
+    }
     t->cs_block = malloc(sizeof(float) * N * (size_t)L);
     t->seg_beg = malloc(sizeof(int) * (N + 1));
     if (!t->act_block || !t->tok || !t->lab || !t->chunk || !t->h_chunk || !t->cs_block ||
-        !t->seg_beg) {
+        !t->seg_beg || (t->on_device && (!t->by_tok || !t->h_by_tok || !t->tok_count))) {
         free_acts(t);
         return ttt_err(TTT_ERR_NOMEM, "trainer: out of %s memory for the activations of %zu "
                        "tokens (%zu MiB)", t->on_device ? "GPU" : "host", N, bytes >> 20);

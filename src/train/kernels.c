@@ -128,9 +128,9 @@ static void embed(float *emb, const float *E, const int32_t *tok, int N, int D, 
             emb[(size_t)i * D + d] = E[(size_t)tok[i] * D + d] * scale;
 }
 
-static void embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok, int N,
-                      int D, float scale) {
-    /* rows sharing a token add into one embedding row: one writer */
+static void embed_bwd(float *gE, const float *dx, const float *demb, const int32_t *tok,
+                      const int32_t *by_tok, int N, int D, float scale) {
+    (void)by_tok; /* one writer in row order already */
     for (int i = 0; i < N; i++) {
         const float *d = dx + (size_t)i * D, *e = demb + (size_t)i * D;
         float *o = gE + (size_t)tok[i] * D;

@@ -66,9 +66,11 @@ typedef struct tr_ops {
     double (*dot)(const float *x, const float *y, size_t n);
     /* emb[i, :] = scale E[tok[i], :] */
     void (*embed)(float *emb, const float *E, const int32_t *tok, int N, int D, float scale);
-    /* gE[tok[i], :] += scale (dx[i, :] + demb[i, :]) */
-    void (*embed_bwd)(float *gE, const float *dx, const float *demb, const int32_t *tok, int N,
-                      int D, float scale);
+    /* gE[tok[i], :] += scale (dx[i, :] + demb[i, :]), rows of one token added in row order
+     * (by_tok: the rows grouped by token, in row order within a group; the GPU's sums then
+     * do not depend on scheduling, so its runs repeat bit for bit) */
+    void (*embed_bwd)(float *gE, const float *dx, const float *demb, const int32_t *tok,
+                      const int32_t *by_tok, int N, int D, float scale);
     void (*attn)(const tr_attn_args *a);
     void (*attn_bwd)(const tr_attn_args *a);
     /* TTT depthwise conv, kernel 5, per chunk: U[c, d] = sum_k w[d, k] t[c + k - left, d]

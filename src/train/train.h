@@ -106,6 +106,9 @@ struct ttt_trainer {
     int32_t *lab;             /* [N] backend: labels */
     int32_t *chunk;           /* [N] backend: first row of each row's TTT chunk */
     int32_t *h_chunk;         /* [N] host: the same (the CPU: the same buffer) */
+    int32_t *by_tok;          /* [N] backend (GPU only): rows grouped by token, for embed_bwd */
+    int32_t *h_by_tok;        /* [N] host: the same */
+    int32_t *tok_count;       /* [V + 1] host: counting-sort buckets (GPU only) */
     /* backward scratch */
     float *dx;                /* [N, D] gradient of the residual stream */
     float *dh;                /* [N, D] */

@@ -160,7 +160,15 @@ static ttt_status forward_loss(ttt_trainer *t, const int32_t *inputs, const int3
     t->be->to_backend(t->tok, inputs, sizeof(int32_t) * (size_t)N);
     t->be->to_backend(t->lab, labels, sizeof(int32_t) * (size_t)N);
     segments(t, doc_start);
-    if (t->on_device) t->be->to_backend(t->chunk, t->h_chunk, sizeof(int32_t) * (size_t)N);
+    if (t->on_device) {
+        t->be->to_backend(t->chunk, t->h_chunk, sizeof(int32_t) * (size_t)N);
+        /* rows grouped by token (a stable counting sort) for the embedding's backward */
+        memset(t->tok_count, 0, sizeof(int32_t) * ((size_t)V + 1));
+        for (int i = 0; i < N; i++) t->tok_count[inputs[i] + 1]++;
+        for (int v = 0; v < V; v++) t->tok_count[v + 1] += t->tok_count[v];
+        for (int i = 0; i < N; i++) t->h_by_tok[t->tok_count[inputs[i]]++] = i;
+        t->be->to_backend(t->by_tok, t->h_by_tok, sizeof(int32_t) * (size_t)N);
+    }
     tr_forward(t);
     *loss = tr_loss(t, labels, 1.0f / (float)t->p.grad_accum);
     return TTT_OK;
