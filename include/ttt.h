@@ -161,6 +161,10 @@ typedef struct ttt_eval_out {
     int logits_all;
     float *hidden;  /* NULL or [n_layers + 1, n, n_embd]: the embedding output, the residual
                        after each layer but the last, the final norm's output (HF layout) */
+    int32_t *argmax; /* NULL, or [n] when logits_all else [1]: each row's id of the largest
+                        logit among ids [0, argmax_limit), the lowest id on ties; computed where
+                        the model runs, so from a GPU only the ids come back (greedy decoding) */
+    int argmax_limit; /* 0: the whole vocabulary */
 } ttt_eval_out;
 
 /* Appends n tokens to the sequence and runs the model over them. Any split of a sequence into
@@ -183,6 +187,11 @@ void ttt_batch_free(ttt_batch *b);
  * session passed is marked failed (as a failed ttt_session_eval would be). */
 ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *sessions, int n,
                             const int32_t *tokens, float *logits);
+/* The same, returning each row's greedy token (argmax [n], lowest id on ties, over the whole
+ * vocabulary) instead of, or with, its logits (either may be NULL): on a GPU only the ids
+ * cross to the host. */
+ttt_status ttt_batch_decode_argmax(ttt_batch *b, ttt_session *const *sessions, int n,
+                                   const int32_t *tokens, float *logits, int32_t *argmax);
 
 /* ---- random checkpoints (benchmarks and tests) ---- */
 typedef struct ttt_init_params {

@@ -109,9 +109,18 @@ static void test_model(const char *golden_dir, const char *name) {
             tok[n++] = g.ids[p];
         }
         if (n == 0) break;
-        ttt_status st = ttt_batch_decode(b, run, n, tok, lg);
+        /* every other step also asks for the argmax, which must be each row's first maximum */
+        int32_t am[NS];
+        ttt_status st = step % 2 ? ttt_batch_decode_argmax(b, run, n, tok, lg, am)
+                                 : ttt_batch_decode(b, run, n, tok, lg);
         CHECK_OK(st);
         if (st != TTT_OK) break;
+        for (int r = 0; step % 2 && r < n; r++) {
+            const float *l = lg + (size_t)r * V;
+            int best = 0;
+            for (int j = 1; j < V; j++) best = l[j] > l[best] ? j : best;
+            CHECK(am[r] == best);
+        }
         for (int r = 0; r < n; r++) {
             const int i = (int)(run[r] == s[0] ? 0 : run[r] == s[1] ? 1 : run[r] == s[2] ? 2 : 3);
             const int p = ttt_session_n_past(run[r]) - 1;

@@ -136,6 +136,52 @@ static void check_model(const char *dir, const char *name, int precision, double
 /* A model larger than the GPU and memory running out mid-run (the KV cache cannot grow):
  * clear NOMEM errors, and the session goes on once memory is back (TTT_CUDA_MEM_LIMIT_KB
  * caps what the backend may hold). */
+static int first_max(const float *l, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = l[i] > l[b] ? i : b;
+    return b;
+}
+
+/* The argmax computed on the GPU (ttt_eval_out.argmax, ttt_batch_decode_argmax) against the
+ * first maximum of the logits the GPU returns for the same rows. */
+static void check_argmax(const char *dir) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    ttt_model_info mi;
+    ttt_model_get_info(m, &mi);
+    enum { N = 24 };
+    const int V = mi.n_vocab;
+    int32_t tok[N], ids[N], bi[2];
+    for (int i = 0; i < N; i++) tok[i] = (i * 37 + 5) % V;
+    float *lg = malloc(sizeof(float) * (size_t)N * V);
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = N + 2;
+    ttt_session *a = NULL, *b = NULL;
+    ttt_batch *bt = NULL;
+    CHECK_OK(ttt_session_init(m, &sp, &a));
+    CHECK_OK(ttt_session_init(m, &sp, &b));
+    CHECK_OK(ttt_batch_init(m, 2, &bt));
+    int bad = 0;
+    if (lg && a && b && bt) {
+        CHECK_OK(ttt_session_eval(a, tok, N, &(ttt_eval_out){.logits = lg, .logits_all = 1}));
+        CHECK_OK(ttt_session_eval(b, tok, N, &(ttt_eval_out){.argmax = ids, .logits_all = 1}));
+        for (int t = 0; t < N; t++) bad += ids[t] != first_max(lg + (size_t)t * V, V);
+        const int32_t nt[2] = {3, 4};
+        CHECK_OK(ttt_batch_decode_argmax(bt, (ttt_session *const[]){a, b}, 2, nt, lg, bi));
+        for (int r = 0; r < 2; r++) bad += bi[r] != first_max(lg + (size_t)r * V, V);
+    }
+    printf("argmax on the GPU: %d of %d rows differ from the logits' first maximum\n", bad, N + 2);
+    CHECK(bad == 0);
+    ttt_batch_free(bt);
+    ttt_session_free(a);
+    ttt_session_free(b);
+    free(lg);
+    ttt_model_free(m);
+}
+
 static void check_out_of_memory(const char *dir) {
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;
@@ -332,6 +378,7 @@ int main(void) {
         return check_failures ? 1 : 77;
     }
     ttt_model_free(m);
+    check_argmax(dir);
     check_out_of_memory(dir);
     check_batch_long(dir);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};

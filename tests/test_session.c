@@ -1,6 +1,7 @@
 /* test_session.c - the session contract: bad arguments, failures that leave the session
  * usable (KV growth) or mark it failed until a reset (midway through a step), per-thread
- * thread counts, sessions on several threads at once. */
+ * thread counts, sessions on several threads at once, the argmax output. */
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -129,6 +130,45 @@ static void test_threads(void) {
     free(want);
 }
 
+static int first_max(const float *l, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = l[i] > l[b] ? i : b;
+    return b;
+}
+
+/* ttt_eval_out.argmax: every row (in steps of 7 rows), the last row below a limit, with and
+ * without logits, against the first maximum of the logits. */
+static void test_argmax(void) {
+    float *ref = malloc(sizeof(float) * (size_t)T * g_vocab), *last = malloc(sizeof(float) * g_vocab);
+    int32_t ids[T], one = -1, lim = -1;
+    ttt_session_params p = ttt_session_default_params();
+    p.n_ctx = T;
+    p.n_batch = 7;
+    ttt_session *s = NULL;
+    if (!ref || !last || run_fresh(ref) != TTT_OK || ttt_session_init(g_model, &p, &s) != TTT_OK) {
+        CHECK(0);
+        goto out;
+    }
+    CHECK_OK(ttt_session_eval(s, g_ids, T, &(ttt_eval_out){.argmax = ids, .logits_all = 1}));
+    int bad = 0;
+    for (int t = 0; t < T; t++) bad += ids[t] != first_max(ref + (size_t)t * g_vocab, g_vocab);
+    CHECK(bad == 0);
+    ttt_session_reset(s);
+    CHECK_OK(ttt_session_eval(s, g_ids, T, &(ttt_eval_out){.argmax = &one, .logits = last}));
+    CHECK(one == first_max(ref + (size_t)(T - 1) * g_vocab, g_vocab));
+    double e = 0; /* steps of 7 rows, not one of 40: the same logits up to rounding */
+    for (int j = 0; j < g_vocab; j++)
+        e = fmax(e, fabs((double)last[j] - ref[(size_t)(T - 1) * g_vocab + j]));
+    CHECK(e < 1e-4);
+    ttt_session_reset(s);
+    CHECK_OK(ttt_session_eval(s, g_ids, T, &(ttt_eval_out){.argmax = &lim, .argmax_limit = 50}));
+    CHECK(lim == first_max(ref + (size_t)(T - 1) * g_vocab, 50));
+out:
+    ttt_session_free(s);
+    free(ref);
+    free(last);
+}
+
 int main(void) {
     const char *tmp = getenv("TTT_TEST_TMP");
     static char dir[1024];
@@ -147,6 +187,7 @@ int main(void) {
     test_args();
     test_failures();
     test_threads();
+    test_argmax();
     ttt_model_free(g_model);
     return check_summary("test_session");
 }

@@ -134,7 +134,7 @@ static int ruler_sample(ev *e, const ttt_eval_sample *s) {
                          .n_quest = nq};
         eval_result r;
         ttt_status st = eval_run_sample(e->sess, e->modes[mi], &p, s->max_new_tokens, eog, n_eog,
-                                        e->info.n_vocab, e->n_text, &r);
+                                        e->n_text, &r);
         char *pred = NULL;
         size_t len;
         if (st == TTT_OK)

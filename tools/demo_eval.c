@@ -13,25 +13,18 @@
 
 enum { SEED_EVAL = 3 };
 
-static int argmax(const float *l, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) b = l[i] > l[b] ? i : b;
-    return b;
-}
-
 typedef struct eval_ctx {
     ttt_session *s;
-    int n_vocab;
     int32_t *tok;   /* [max_len] the sample */
     int32_t *quest; /* [max_len + 1] BOS + question (strict) */
-    float *logits;  /* [(max_len + 1) * n_vocab] */
+    int32_t *ids;   /* [max_len + 1] the greedy id after each position (argmax over bytes) */
 } eval_ctx;
 
 /* Runs one sample in one mode; pred[n_answers] gets the predicted ids. */
 static ttt_status run_mode(eval_ctx *c, eval_mode mode, const ttt_demo_sample *smp,
                            int32_t *pred) {
     ttt_session *s = c->s;
-    ttt_eval_out out = {.logits = c->logits, .logits_all = 1};
+    ttt_eval_out out = {.argmax = c->ids, .logits_all = 1, .argmax_limit = TTT_BYTE_VOCAB};
     ttt_session_reset(s);
     ttt_status st;
     int shift = 0;
@@ -53,8 +46,7 @@ static ttt_status run_mode(eval_ctx *c, eval_mode mode, const ttt_demo_sample *s
         if (st == TTT_OK) st = ttt_session_eval(s, c->tok, smp->n, &out);
     }
     for (int a = 0; st == TTT_OK && a < smp->n_answers; a++)
-        pred[a] = argmax(c->logits + (size_t)(smp->answer_pos[a] + shift) * c->n_vocab,
-                         TTT_BYTE_VOCAB);
+        pred[a] = c->ids[smp->answer_pos[a] + shift];
     return st;
 }
 
@@ -92,9 +84,6 @@ ttt_status demo_eval(const demo_opts *o, const char *name, const char *ckpt,
     mp.precision = TTT_PREC_F32;
     ttt_status st = ttt_model_load_ex(ckpt, &mp, &m);
     if (st == TTT_OK) {
-        ttt_model_info mi;
-        ttt_model_get_info(m, &mi);
-        c.n_vocab = mi.n_vocab;
         ttt_session_params sp = ttt_session_default_params();
         sp.n_ctx = max_len + 1;
         sp.n_batch = max_len + 1;
@@ -102,8 +91,8 @@ ttt_status demo_eval(const demo_opts *o, const char *name, const char *ckpt,
     }
     c.tok = malloc(sizeof(int32_t) * ((size_t)max_len + 1));
     c.quest = malloc(sizeof(int32_t) * ((size_t)max_len + 1));
-    c.logits = malloc(sizeof(float) * ((size_t)max_len + 1) * (size_t)(c.n_vocab ? c.n_vocab : 1));
-    if (st == TTT_OK && (!c.tok || !c.quest || !c.logits))
+    c.ids = malloc(sizeof(int32_t) * ((size_t)max_len + 1));
+    if (st == TTT_OK && (!c.tok || !c.quest || !c.ids))
         st = ttt_err(TTT_ERR_NOMEM, "demo: out of memory");
     const double t0 = cli_now();
     for (int task = 0; task < TTT_DEMO_N_TASKS && st == TTT_OK; task++)
@@ -134,7 +123,7 @@ ttt_status demo_eval(const demo_opts *o, const char *name, const char *ckpt,
     out->seconds = cli_now() - t0;
     free(c.tok);
     free(c.quest);
-    free(c.logits);
+    free(c.ids);
     ttt_session_free(c.s);
     ttt_model_free(m);
     return st;

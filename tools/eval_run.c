@@ -18,25 +18,15 @@ int eval_mode_parse(const char *name) {
     return -1;
 }
 
-static int argmax(const float *l, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) b = l[i] > l[b] ? i : b;
-    return b;
-}
-
 ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p, int max_new,
-                           const int32_t *eos, int n_eos, int n_vocab, int n_text,
-                           eval_result *r) {
+                           const int32_t *eos, int n_eos, int n_text, eval_result *r) {
     memset(r, 0, sizeof *r);
-    float *logits = malloc(sizeof(float) * (size_t)n_vocab);
     r->gen = malloc(sizeof(int32_t) * (size_t)(max_new > 0 ? max_new : 1));
-    if (!logits || !r->gen) {
-        free(logits);
-        free(r->gen);
-        r->gen = NULL;
-        return TTT_ERR_NOMEM;
-    }
-    ttt_eval_out out = {.logits = logits};
+    if (!r->gen) return TTT_ERR_NOMEM;
+    /* greedy: the model returns the next id itself (the argmax over the text tokens), so a
+     * GPU sends 4 bytes per step instead of the vocabulary's logits */
+    int32_t next = 0;
+    ttt_eval_out out = {.argmax = &next, .argmax_limit = n_text};
     ttt_session_reset(s);
     cli_rss_reset();
     double t0 = cli_now();
@@ -57,7 +47,7 @@ ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p,
     r->t_prefill = cli_now() - t0;
     t0 = cli_now();
     while (st == TTT_OK && r->n_gen < max_new) {
-        int32_t id = argmax(logits, n_text);
+        int32_t id = next;
         int stop = 0;
         for (int i = 0; i < n_eos; i++) stop |= eos[i] == id;
         if (stop) break;
@@ -67,6 +57,5 @@ ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p,
     }
     r->t_decode = cli_now() - t0;
     r->peak_rss = cli_rss_peak();
-    free(logits);
     return st;
 }

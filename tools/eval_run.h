@@ -36,10 +36,9 @@ typedef struct eval_result {
 } eval_result;
 
 /* Resets the session, runs the sample, decodes greedily up to max_new tokens or an eos id.
- * n_vocab: the logits' length; n_text: the ids the argmax may pick (those the tokenizer
- * knows; a model may pad its vocabulary beyond them). */
+ * n_text: the ids the argmax may pick (those the tokenizer knows; a model may pad its
+ * vocabulary beyond them). The session returns the argmax itself (ttt_eval_out.argmax). */
 ttt_status eval_run_sample(ttt_session *s, eval_mode mode, const eval_prompt *p, int max_new,
-                           const int32_t *eos, int n_eos, int n_vocab, int n_text,
-                           eval_result *r);
+                           const int32_t *eos, int n_eos, int n_text, eval_result *r);
 
 #endif

@@ -163,6 +163,15 @@ static double cpu_sumsq(const float *x, size_t count) {
     return s;
 }
 
+static void cpu_argmax(int32_t *out, const float *x, int n, int V, int limit) {
+    for (int r = 0; r < n; r++) {
+        const float *l = x + (size_t)r * V;
+        int b = 0;
+        for (int i = 1; i < limit; i++) b = l[i] > l[b] ? i : b;
+        out[r] = b;
+    }
+}
+
 const ttt_ops ttt_cpu_ops = {
     .name = "cpu",
     .device = 0,
@@ -193,6 +202,7 @@ const ttt_ops ttt_cpu_ops = {
     .softcap = cpu_softcap,
     .conv5 = cpu_conv5,
     .sumsq = cpu_sumsq,
+    .argmax = cpu_argmax,
     .to_f32 = ttt_cpu_to_f32,
     .sync = ttt_cpu_sync,
 };

@@ -224,6 +224,45 @@ double cu_sumsq(const float *x, size_t count) {
     return r;
 }
 
+/* A block per row: the largest of x[row, 0 .. limit), the lowest index on ties (as the CPU's
+ * first-maximum scan). Reads limit floats per row; writes one id. */
+static __global__ void k_argmax(int32_t *out, const float *x, int V, int limit) {
+    cu_pdl_enter();
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    const float *l = x + (size_t)blockIdx.x * V;
+    float v = -INFINITY;
+    int id = limit; /* past every real index: loses every tie */
+    for (int i = threadIdx.x; i < limit; i += blockDim.x)
+        if (l[i] > v || (l[i] == v && i < id)) v = l[i], id = i;
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, id, o);
+        if (ov > v || (ov == v && oi < id)) v = ov, id = oi;
+    }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    if (lane == 0) bv[warp] = v, bi[warp] = id;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nw ? bv[lane] : -INFINITY;
+        id = lane < nw ? bi[lane] : limit;
+        for (int o = 16; o > 0; o >>= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, id, o);
+            if (ov > v || (ov == v && oi < id)) v = ov, id = oi;
+        }
+        if (lane == 0) out[blockIdx.x] = id < limit ? id : 0; /* all NaN: 0, as the CPU */
+    }
+}
+
+void cu_argmax(int32_t *out_host, const float *x, int n, int V, int limit) {
+    if (n <= 0) return;
+    int32_t *ids = (int32_t *)cu_scratch(CU_SCRATCH_IDS, sizeof(int32_t) * (size_t)n);
+    if (!ids) return;
+    cu_launch(k_argmax, n, 1024, 0, ids, x, V, limit);
+    if (CU_LAUNCHED("argmax")) cu_to_host(out_host, ids, sizeof(int32_t) * (size_t)n);
+}
+
 static __global__ void k_to_f32(float *dst, const void *src, ttt_dtype dt, size_t count) {
     GRID_STRIDE(i, count) dst[i] = load_w(src, dt, i);
 }

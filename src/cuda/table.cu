@@ -99,6 +99,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .softcap = p_softcap,
     .conv5 = p_conv5,
     .sumsq = cu_sumsq,
+    .argmax = cu_argmax,
     .to_f32 = p_to_f32,
     .sync = p_sync,
 };

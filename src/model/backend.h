@@ -126,6 +126,9 @@ typedef struct ttt_ops {
     void (*conv5)(float *U, const float *t, const float *w, int rows, int dim, int left);
     /* sum of squares */
     double (*sumsq)(const float *x, size_t count);
+    /* out_host[r] = the first index of the largest of x[r, 0 .. limit) for n rows of width V
+     * (ids to host memory) */
+    void (*argmax)(int32_t *out_host, const float *x, int n, int V, int limit);
     /* dst[rows*cols] = float(W) */
     void (*to_f32)(float *dst, const ttt_mat *W);
 

@@ -30,7 +30,7 @@ struct ttt_batch {
     float *u;           /* [cap, F] */
     float *o;           /* [cap, D] */
     float *emb;         /* [cap, D] embedding output (TTT target input_embed); NULL if unused */
-    float *lg;          /* [cap, V] logits (device backends) */
+    float *lg;          /* [cap, V] logits (device backends; on the CPU, for argmax alone) */
     ttt_row_kv *rows_h; /* [L, cap] row descriptors, host */
     ttt_row_kv *rows_d; /* [L, cap] the same in the backend's memory */
     float **dst_h;      /* [L, 2, cap] where each row's Z and target go in its session's
@@ -90,7 +90,7 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
     b->o = alloc_rows(o, max_seqs, D, &fail);
     if (c->n_ttt_layers > 0 && c->ttt_target == TTT_TARGET_EMBED)
         b->emb = alloc_rows(o, max_seqs, D, &fail);
-    if (o->device) b->lg = alloc_rows(o, max_seqs, (size_t)c->n_vocab, &fail);
+    b->lg = alloc_rows(o, max_seqs, (size_t)c->n_vocab, &fail);
     const size_t n_rows = (size_t)c->n_layers * max_seqs;
     if (!fail) {
         b->rows_h = calloc(n_rows, sizeof *b->rows_h);
@@ -228,7 +228,7 @@ static ttt_status check_args(const ttt_batch *b, ttt_session *const *ss, int n,
 }
 
 static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int32_t *tokens,
-                         float *logits) {
+                         float *logits, int32_t *argmax) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
@@ -253,18 +253,24 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
         if (st != TTT_OK) return st;
     }
     for (int i = 0; i < n; i++) ss[i]->n_past++;
-    if (logits) {
+    if (logits || argmax) {
         o->rmsnorm(b->xn, b->x, m->final_norm, n, D, c->norm_eps);
-        float *lg = o->device ? b->lg : logits;
+        float *lg = o->device || !logits ? b->lg : logits;
         o->matmul(lg, b->xn, &m->lm_head, n, 0);
         if (c->final_softcap > 0) o->softcap(lg, (size_t)n * V, c->final_softcap);
-        if (o->device) o->to_host(logits, lg, sizeof(float) * (size_t)n * V);
+        if (argmax) o->argmax(argmax, lg, n, V, V);
+        if (o->device && logits) o->to_host(logits, lg, sizeof(float) * (size_t)n * V);
     }
     return o->sync();
 }
 
 ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *ss, int n, const int32_t *tokens,
                             float *logits) {
+    return ttt_batch_decode_argmax(b, ss, n, tokens, logits, NULL);
+}
+
+ttt_status ttt_batch_decode_argmax(ttt_batch *b, ttt_session *const *ss, int n,
+                                   const int32_t *tokens, float *logits, int32_t *argmax) {
     ttt_status st = check_args(b, ss, n, tokens);
     if (st != TTT_OK) return st;
     ttt_threads_apply();
@@ -272,7 +278,7 @@ ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *ss, int n, const i
     for (int i = 0; i < n; i++)
         if ((st = ttt_session_kv_reserve(ss[i], ss[i]->n_past + 1)) != TTT_OK) return st;
     if ((st = pending_slots(b, ss, n)) != TTT_OK) return st;
-    st = decode(b, ss, n, tokens, logits);
+    st = decode(b, ss, n, tokens, logits, argmax);
     if (st != TTT_OK)
         for (int i = 0; i < n; i++) ss[i]->failed = 1;
     return st;

@@ -176,7 +176,8 @@ static ttt_status logits_buffer(ttt_session *s, int rows) {
 }
 
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
-                            int logits_all, float *hidden, int hid_n, int hid_row0) {
+                            int logits_all, int32_t *argmax, int limit, float *hidden, int hid_n,
+                            int hid_row0) {
     const ttt_model *m = s->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = s->ops;
@@ -193,23 +194,25 @@ ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *lo
     s->n_past += n;
 
     /* final norm and head: all rows when asked for, else the last row only */
-    const int rows = hidden || (logits && logits_all) ? n : 1;
+    const int rows = hidden || ((logits || argmax) && logits_all) ? n : 1;
     const float *xin = s->x + (size_t)(n - rows) * D;
     o->rmsnorm(s->xn, xin, m->final_norm, rows, D, c->norm_eps);
     if (hidden) capture(s, hidden, hid_n, hid_row0, Lc, s->xn, n);
-    if (logits) {
+    if (logits || argmax) {
         const int lrows = logits_all ? n : 1;
         const float *h = s->xn + (size_t)(rows - lrows) * D;
-        /* a device computes into its own buffer and copies the rows out */
+        /* a device computes into its own buffer and copies the rows out (or only their
+         * argmax); so does the CPU when only the argmax is asked for */
         float *lg = logits;
-        if (o->device) {
+        if (o->device || !logits) {
             ttt_status st = logits_buffer(s, lrows);
             if (st != TTT_OK) return st;
             lg = s->lg;
         }
         o->matmul(lg, h, &m->lm_head, lrows, 0);
         if (c->final_softcap > 0) o->softcap(lg, (size_t)lrows * V, c->final_softcap);
-        if (o->device) o->to_host(logits, lg, sizeof(float) * (size_t)lrows * V);
+        if (argmax) o->argmax(argmax, lg, lrows, V, limit > 0 && limit < V ? limit : V);
+        if (o->device && logits) o->to_host(logits, lg, sizeof(float) * (size_t)lrows * V);
     }
     return o->sync();
 }

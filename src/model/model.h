@@ -91,10 +91,12 @@ struct ttt_session {
 };
 
 /* Runs n (<= n_batch) tokens at positions n_past.. through the model. logits: NULL, or
- * [n, V] (all) or [V] (last). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows
+ * [n, V] (all) or [V] (last); argmax: NULL or [n] / [1] likewise, the ids of the largest
+ * logits below limit (<= 0: all). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows
  * from hid_row0. */
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
-                            int logits_all, float *hidden, int hid_n, int hid_row0);
+                            int logits_all, int32_t *argmax, int limit, float *hidden, int hid_n,
+                            int hid_row0);
 
 /* The middle of decoder layer l over n rows: x += attention output through W_o (Gemma: normed
  * first), then the MLP's normed input into xn and Z = act(x W_gate^T) * (x W_up^T) into g

@@ -235,9 +235,13 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
         const int nb = n - b0 < s->n_batch ? n - b0 : s->n_batch;
         const int is_last = b0 + nb == n;
         float *logits = NULL;
+        int32_t *ids = NULL;
         if (out->logits && out->logits_all) logits = out->logits + (size_t)b0 * c->n_vocab;
         else if (out->logits && is_last) logits = out->logits;
-        st = ttt_forward_step(s, tokens + b0, nb, logits, out->logits_all, out->hidden, n, b0);
+        if (out->argmax && out->logits_all) ids = out->argmax + b0;
+        else if (out->argmax && is_last) ids = out->argmax;
+        st = ttt_forward_step(s, tokens + b0, nb, logits, out->logits_all, ids,
+                              out->argmax_limit, out->hidden, n, b0);
         if (st != TTT_OK) {
             /* the cache rows and fast weights of some layers already moved on */
             s->failed = 1;
