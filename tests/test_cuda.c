@@ -133,9 +133,6 @@ static void check_model(const char *dir, const char *name, int precision, double
     ttt_model_free(m);
 }
 
-/* A model larger than the GPU and memory running out mid-run (the KV cache cannot grow):
- * clear NOMEM errors, and the session goes on once memory is back (TTT_CUDA_MEM_LIMIT_KB
- * caps what the backend may hold). */
 static int first_max(const float *l, int n) {
     int b = 0;
     for (int i = 1; i < n; i++) b = l[i] > l[b] ? i : b;
@@ -182,6 +179,9 @@ static void check_argmax(const char *dir) {
     ttt_model_free(m);
 }
 
+/* A model larger than the GPU and memory running out mid-run (the KV cache cannot grow):
+ * clear NOMEM errors, and the session goes on once memory is back (TTT_CUDA_MEM_LIMIT_KB
+ * caps what the backend may hold). */
 static void check_out_of_memory(const char *dir) {
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;

@@ -8,9 +8,10 @@
  * tensor), and so must the loss after the steps. The values themselves are not compared
  * element by element: Adam moves an element whose gradient is at rounding level by a full
  * step of either sign, so they differ by up to lr there on any two machines. Also: what the
- * caller writes into the host mirrors reaches the GPU, and two GPU trainers given the same
- * batches agree bit for bit (no sum depends on scheduling). Without a GPU it checks the error
- * and skips (exit 77). */
+ * caller writes into the host mirrors reaches the GPU, two GPU trainers given the same
+ * batches agree bit for bit (no sum depends on scheduling), and running out of GPU memory is
+ * a clear error the trainer recovers from. Without a GPU it checks the error and skips
+ * (exit 77). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,46 @@ static void check_dir(const char *dir, const char *name) {
     ttt_model_free(m);
 }
 
+/* GPU memory running out (TTT_CUDA_MEM_LIMIT_KB caps what the backend may hold): at
+ * ttt_trainer_init a clear NOMEM error; in a step (the activations do not fit) the same, and
+ * the trainer steps again once memory is back. */
+static void check_out_of_memory(const char *dir) {
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load(dir, &m));
+    if (!m) return;
+    ttt_train_params p = ttt_train_default_params();
+    p.device = TTT_DEVICE_CUDA;
+    ttt_trainer *t = NULL;
+    uint64_t in_use = 0;
+    CHECK_OK(ttt_device_memory(TTT_DEVICE_CUDA, &in_use, NULL, 0));
+    char lim[32];
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)(in_use >> 10) + 16);
+    setenv("TTT_CUDA_MEM_LIMIT_KB", lim, 1); /* 16 KB more: not the parameters */
+    CHECK_FAILS(ttt_trainer_init(m, &p, &t), TTT_ERR_NOMEM, "GPU");
+    CHECK(t == NULL);
+    unsetenv("TTT_CUDA_MEM_LIMIT_KB");
+    CHECK_OK(ttt_trainer_init(m, &p, &t));
+    ttt_model_info mi;
+    ttt_model_get_info(m, &mi);
+    int32_t tok[2 * 65];
+    fill(tok, 2 * 65, mi.n_vocab, 7);
+    double loss = 0, again = 0;
+    if (t) {
+        CHECK_OK(ttt_device_memory(TTT_DEVICE_CUDA, &in_use, NULL, 0));
+        snprintf(lim, sizeof lim, "%llu", (unsigned long long)(in_use >> 10) + 16);
+        setenv("TTT_CUDA_MEM_LIMIT_KB", lim, 1); /* parameters in, activations not */
+        CHECK_FAILS(ttt_trainer_step_tokens(t, tok, NULL, 2, 64, &loss), TTT_ERR_NOMEM,
+                    "activations");
+        unsetenv("TTT_CUDA_MEM_LIMIT_KB");
+        CHECK_OK(ttt_trainer_step_tokens(t, tok, NULL, 2, 64, &loss));
+        CHECK_OK(ttt_trainer_eval_tokens(t, tok, NULL, 2, 64, &again));
+        CHECK(isfinite(loss) && loss > 0 && fabs(again - loss) < 1e-5 * loss);
+    }
+    printf("out of GPU memory: init and step fail with NOMEM, then a step gives loss %.4f\n", loss);
+    ttt_trainer_free(t);
+    ttt_model_free(m);
+}
+
 int main(void) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/qwen3", golden());
@@ -170,6 +211,7 @@ int main(void) {
         fprintf(stderr, "test_cuda_train: skipped: %s\n", ttt_last_error());
         return check_failures ? 1 : 77;
     }
+    check_out_of_memory(dir);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};
     for (int i = 0; i < 4; i++) {
         snprintf(dir, sizeof dir, "%s/%s", golden(), models[i]);
