@@ -236,6 +236,9 @@ void ttt_sampler_reset(ttt_sampler *s);
 void ttt_sampler_accept(ttt_sampler *s, int32_t token);
 /* logits: [n_vocab]. Returns a token id; does not accept it. */
 int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits);
+/* 1 when sampling is the argmax of the raw logits (temp <= 0, no repetition penalty): the
+ * caller may then ask the model for ttt_eval_out.argmax instead of the logits. */
+int ttt_sampler_is_greedy(const ttt_sampler *s);
 
 /* ==== tokenizers and chat formats (Hugging Face tokenizer.json) ====
  *

@@ -222,7 +222,24 @@ static void test_set_ttt(const char *golden) {
     ttt_model_free(m);
 }
 
+/* ttt_sampler_is_greedy: only when the sample is the argmax of the raw logits */
+static void test_is_greedy(void) {
+    ttt_sampler_params p = ttt_sampler_default_params();
+    ttt_sampler *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(ttt_sampler_init(&p, 10, &a)); /* temp 0.8 */
+    p.temp = 0;
+    CHECK_OK(ttt_sampler_init(&p, 10, &b));
+    p.repeat_penalty = 1.1f; /* greedy, but over penalised logits */
+    CHECK_OK(ttt_sampler_init(&p, 10, &c));
+    CHECK(!ttt_sampler_is_greedy(a) && ttt_sampler_is_greedy(b) && !ttt_sampler_is_greedy(c));
+    CHECK(!ttt_sampler_is_greedy(NULL));
+    ttt_sampler_free(a);
+    ttt_sampler_free(b);
+    ttt_sampler_free(c);
+}
+
 int main(void) {
+    test_is_greedy();
     test_filters();
     test_distribution();
     test_penalty();

@@ -90,7 +90,10 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     sink snk = {.out = out, .keep = p->capture};
     if (!logits) return TTT_ERR_NOMEM;
     ttt_status rc = TTT_OK;
-    ttt_eval_out eo = {.logits = logits};
+    /* greedy: the model returns the argmax itself (from a GPU, 4 bytes instead of the logits) */
+    const bool greedy = ttt_sampler_is_greedy(smp);
+    int32_t next = 0;
+    ttt_eval_out eo = greedy ? (ttt_eval_out){.argmax = &next} : (ttt_eval_out){.logits = logits};
     double t0 = cli_now();
     if (n_prompt > 0) {
         if (n_past + n_prompt > n_ctx) {
@@ -108,7 +111,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     t0 = cli_now();
     bool ids_out = p->ids_out || !decode, first = true;
     while (rc == TTT_OK && (p->n_predict < 0 || st->n_gen < p->n_predict)) {
-        int32_t id = ttt_sampler_sample(smp, logits);
+        int32_t id = greedy ? next : ttt_sampler_sample(smp, logits);
         st->pending = id;
         if (!p->ignore_eos && gen_is_eos(p, id)) {
             st->hit_eos = true;

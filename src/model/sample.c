@@ -107,6 +107,10 @@ static void top_k_sort(cand *c, int n, int k) {
     qsort(c, (size_t)k, sizeof *c, cmp_desc);
 }
 
+int ttt_sampler_is_greedy(const ttt_sampler *s) {
+    return s && s->p.temp <= 0 && s->p.repeat_penalty == 1.0f;
+}
+
 int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
     const int V = s->n_vocab;
     cand *c = s->c;
