@@ -115,6 +115,31 @@ static __device__ __forceinline__ float cu_block_max(float v, float *red) {
     return v;
 }
 
+/* Tensor-core helpers of the attention kernels (flash.cu, decode.cu); fragment layouts in
+ * flash.cu. D += A B for one m16n8k16 tile, bf16 in, fp32 accumulate. */
+static __device__ __forceinline__ void cu_mma16816(float *d, const uint32_t *a, uint32_t b0,
+                                                   uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* Two B fragments (dims n0..n0+7 and n0+8..n0+15, keys k0..k0+15) of a row-major [key][dim]
+ * tile in shared memory, transposed on the way out. */
+static __device__ __forceinline__ void cu_ldsm_x4_trans(uint32_t *r, const __nv_bfloat16 *row) {
+    const unsigned addr = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+/* two floats as the bf16 pair of one fragment register */
+static __device__ __forceinline__ uint32_t cu_pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
 static inline unsigned cu_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
     return (unsigned)(b > 65535u * 16u ? 65535u * 16u : b);

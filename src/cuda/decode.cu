@@ -35,6 +35,32 @@ static __device__ __forceinline__ void cp16(void *smem, const void *gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
 }
 
+/* What block (row i, KV head kvh, slice sp) reads: that row's K and V of the head, and its
+ * slice [beg, end) of the visible keys (the window, then nsplit equal parts). */
+typedef struct dec_slice {
+    const __nv_bfloat16 *K, *V;
+    int beg, end;
+} dec_slice;
+
+static __device__ __forceinline__ dec_slice dec_slice_of(const dec_args &a, int i, int kvh,
+                                                         int sp) {
+    const __nv_bfloat16 *K = a.kc, *V = a.vc;
+    size_t hs = a.hs;
+    int p = a.p0 + i;
+    if (a.rows) {
+        const ttt_row_kv r = a.rows[i];
+        K = (const __nv_bfloat16 *)r.kc;
+        V = (const __nv_bfloat16 *)r.vc;
+        hs = r.head_stride;
+        p = r.pos;
+    }
+    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
+    const int range = p + 1 - lo, len = (range + a.nsplit - 1) / a.nsplit;
+    const int beg = lo + sp * len;
+    return dec_slice{K + (size_t)kvh * hs, V + (size_t)kvh * hs, beg,
+                     beg + len < p + 1 ? beg + len : p + 1};
+}
+
 /* N consecutive bf16 from shared memory in one load (N * 2 bytes, aligned to it) */
 template <int N>
 static __device__ __forceinline__ void load_bf16(const __nv_bfloat16 *p, float *f) {
@@ -73,21 +99,9 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int sp = blockIdx.x, kvh = blockIdx.y, i = blockIdx.z;
 
-    const __nv_bfloat16 *K = a.kc, *V = a.vc;
-    size_t hs = a.hs;
-    int p = a.p0 + i;
-    if (a.rows) {
-        const ttt_row_kv r = a.rows[i];
-        K = (const __nv_bfloat16 *)r.kc;
-        V = (const __nv_bfloat16 *)r.vc;
-        hs = r.head_stride;
-        p = r.pos;
-    }
-    K += (size_t)kvh * hs;
-    V += (size_t)kvh * hs;
-    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
-    const int range = p + 1 - lo, len = (range + a.nsplit - 1) / a.nsplit;
-    const int beg = lo + sp * len, end = beg + len < p + 1 ? beg + len : p + 1;
+    const dec_slice sl = dec_slice_of(a, i, kvh, sp);
+    const __nv_bfloat16 *const K = sl.K, *const V = sl.V;
+    const int beg = sl.beg, end = sl.end;
 
     for (int x = tid; x < G * HD; x += DT_THREADS) {
         const int g = x / HD, d = x % HD;
@@ -250,26 +264,6 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
 #define TC_NST 3
 #define LOG2E_F 1.4426950408889634f
 
-static __device__ __forceinline__ void mma16816(float *d, const uint32_t *a, uint32_t b0,
-                                                uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-static __device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const __nv_bfloat16 *row) {
-    const unsigned addr = (unsigned)__cvta_generic_to_shared(row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
-static __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-
 template <int HD, int G>
 static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a) {
     cu_pdl_enter();
@@ -280,21 +274,9 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, c = lane % 4;
     const int sp = blockIdx.x, kvh = blockIdx.y, i = blockIdx.z;
 
-    const __nv_bfloat16 *K = a.kc, *V = a.vc;
-    size_t hs = a.hs;
-    int p = a.p0 + i;
-    if (a.rows) {
-        const ttt_row_kv r = a.rows[i];
-        K = (const __nv_bfloat16 *)r.kc;
-        V = (const __nv_bfloat16 *)r.vc;
-        hs = r.head_stride;
-        p = r.pos;
-    }
-    K += (size_t)kvh * hs;
-    V += (size_t)kvh * hs;
-    const int lo = a.window > 0 && p - a.window + 1 > 0 ? p - a.window + 1 : 0;
-    const int range = p + 1 - lo, len = (range + a.nsplit - 1) / a.nsplit;
-    const int beg = lo + sp * len, end = beg + len < p + 1 ? beg + len : p + 1;
+    const dec_slice sl = dec_slice_of(a, i, kvh, sp);
+    const __nv_bfloat16 *const K = sl.K, *const V = sl.V;
+    const int beg = sl.beg, end = sl.end;
 
     /* the group's queries (scaled into the log2 domain unless soft-capped) as A fragments:
      * row g of lane (g, c) holds dims 2c, 2c + 1 (+8); rows g + 8 are zero */
@@ -308,9 +290,9 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
             x[0] = qr[0] * qscale, x[1] = qr[1] * qscale;
             x[2] = qr[8] * qscale, x[3] = qr[9] * qscale;
         }
-        qa[kk][0] = pack_bf16(x[0], x[1]);
+        qa[kk][0] = cu_pack_bf16x2(x[0], x[1]);
         qa[kk][1] = 0;
-        qa[kk][2] = pack_bf16(x[2], x[3]);
+        qa[kk][2] = cu_pack_bf16x2(x[2], x[3]);
         qa[kk][3] = 0;
     }
     float o[HD / 8][4];
@@ -350,7 +332,7 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
 #pragma unroll
             for (int kk = 0; kk < HD / 16; kk++) {
                 const __nv_bfloat16 *kr = Kt + (nb * 8 + g) * ROW + kk * 16 + 2 * c;
-                mma16816(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
+                cu_mma16816(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
                          *reinterpret_cast<const uint32_t *>(kr + 8));
             }
         }
@@ -382,16 +364,16 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
                 pr[nb][j] = exp2f(s[nb][j] - mn);
                 l += pr[nb][j];
             }
-        const uint32_t pa[4] = {pack_bf16(pr[0][0], pr[0][1]), 0, pack_bf16(pr[1][0], pr[1][1]),
+        const uint32_t pa[4] = {cu_pack_bf16x2(pr[0][0], pr[0][1]), 0, cu_pack_bf16x2(pr[1][0], pr[1][1]),
                                 0};
         const __nv_bfloat16 *vrow = Vt + ((lane & 7) + ((lane >> 3) & 1) * 8) * ROW +
                                     (lane >> 4) * 8;
 #pragma unroll
         for (int nd = 0; nd < HD / 8; nd += 2) {
             uint32_t b[4];
-            ldsm_x4_t(b, vrow + nd * 8);
-            mma16816(o[nd], pa, b[0], b[1]);
-            mma16816(o[nd + 1], pa, b[2], b[3]);
+            cu_ldsm_x4_trans(b, vrow + nd * 8);
+            cu_mma16816(o[nd], pa, b[0], b[1]);
+            cu_mma16816(o[nd + 1], pa, b[2], b[3]);
         }
     }
     /* combine the warps: (m, l, O) of each through shared memory (the stages are free) */

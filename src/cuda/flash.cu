@@ -27,28 +27,6 @@ typedef struct flash_args {
     float scale, softcap;
 } flash_args;
 
-static __device__ __forceinline__ void mma(float *d, const uint32_t *a, uint32_t b0,
-                                           uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/* Two B fragments (dims n0..n0+7 and n0+8..n0+15, keys k0..k0+15) of a row-major [key][dim]
- * tile, transposed on the way out of shared memory. */
-static __device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const __nv_bfloat16 *row) {
-    const unsigned addr = (unsigned)__cvta_generic_to_shared(row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
-static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-
 template <int HD>
 static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
     constexpr int KS = HD + 8;  /* K and V row stride in shared (bf16), padded against conflicts */
@@ -73,7 +51,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
                 x0 = qr[0];
                 x1 = qr[1];
             }
-            qa[kk][j] = pack(x0, x1);
+            qa[kk][j] = cu_pack_bf16x2(x0, x1);
         }
     float o[HD / 8][4];
 #pragma unroll
@@ -122,7 +100,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
 #pragma unroll
             for (int kk = 0; kk < HD / 16; kk++) {
                 const __nv_bfloat16 *kr = Ks + (nb * 8 + g) * KS + kk * 16 + 2 * c;
-                mma(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
+                cu_mma16816(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
                     *reinterpret_cast<const uint32_t *>(kr + 8));
             }
         }
@@ -177,10 +155,10 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
         /* O += P V: P's C fragments become A fragments of 16 keys each */
 #pragma unroll
         for (int kk = 0; kk < BK / 16; kk++) {
-            const uint32_t pa[4] = {pack(s[2 * kk][0], s[2 * kk][1]),
-                                    pack(s[2 * kk][2], s[2 * kk][3]),
-                                    pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                    pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            const uint32_t pa[4] = {cu_pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
+                                    cu_pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                                    cu_pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                    cu_pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
             /* lane i addresses row i % 8 of matrix i / 8: keys +8 for odd matrices, dims +8
              * for the upper two */
             const __nv_bfloat16 *vrow =
@@ -188,9 +166,9 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
 #pragma unroll
             for (int nd = 0; nd < HD / 8; nd += 2) {
                 uint32_t b[4];
-                ldsm_x4_trans(b, vrow + nd * 8);
-                mma(o[nd], pa, b[0], b[1]);
-                mma(o[nd + 1], pa, b[2], b[3]);
+                cu_ldsm_x4_trans(b, vrow + nd * 8);
+                cu_mma16816(o[nd], pa, b[0], b[1]);
+                cu_mma16816(o[nd + 1], pa, b[2], b[3]);
             }
         }
     }
