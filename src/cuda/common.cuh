@@ -134,6 +134,22 @@ static __device__ __forceinline__ void cu_ldsm_x4_trans(uint32_t *r, const __nv_
                  : "r"(addr));
 }
 
+/* o[HD/8][4] += P V for 16 keys: pa, P's A fragments; V, the keys' rows ([16][ld] bf16, row
+ * major, in shared memory). Lane i addresses row i % 8 of ldmatrix's matrix i / 8: keys +8
+ * for the odd matrices, dims +8 for the upper two. */
+template <int HD>
+static __device__ __forceinline__ void cu_mma_pv16(float (*o)[4], const uint32_t *pa,
+                                                   const __nv_bfloat16 *V, int ld, int lane) {
+    const __nv_bfloat16 *vrow = V + ((lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
+#pragma unroll
+    for (int nd = 0; nd < HD / 8; nd += 2) {
+        uint32_t b[4];
+        cu_ldsm_x4_trans(b, vrow + nd * 8);
+        cu_mma16816(o[nd], pa, b[0], b[1]);
+        cu_mma16816(o[nd + 1], pa, b[2], b[3]);
+    }
+}
+
 /* two floats as the bf16 pair of one fragment register */
 static __device__ __forceinline__ uint32_t cu_pack_bf16x2(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -364,17 +364,9 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
                 pr[nb][j] = exp2f(s[nb][j] - mn);
                 l += pr[nb][j];
             }
-        const uint32_t pa[4] = {cu_pack_bf16x2(pr[0][0], pr[0][1]), 0, cu_pack_bf16x2(pr[1][0], pr[1][1]),
-                                0};
-        const __nv_bfloat16 *vrow = Vt + ((lane & 7) + ((lane >> 3) & 1) * 8) * ROW +
-                                    (lane >> 4) * 8;
-#pragma unroll
-        for (int nd = 0; nd < HD / 8; nd += 2) {
-            uint32_t b[4];
-            cu_ldsm_x4_trans(b, vrow + nd * 8);
-            cu_mma16816(o[nd], pa, b[0], b[1]);
-            cu_mma16816(o[nd + 1], pa, b[2], b[3]);
-        }
+        const uint32_t pa[4] = {cu_pack_bf16x2(pr[0][0], pr[0][1]), 0,
+                                cu_pack_bf16x2(pr[1][0], pr[1][1]), 0};
+        cu_mma_pv16<HD>(o, pa, Vt, ROW, lane);
     }
     /* combine the warps: (m, l, O) of each through shared memory (the stages are free) */
     asm volatile("cp.async.wait_group 0;\n" ::);
@@ -446,6 +438,23 @@ int cu_attn_decode_ok(int n_head_kv, int G, int hd) {
            (hd == 64 || hd == 128) && G >= 1 && G <= DMAX_G && !(G & (G - 1));
 }
 
+/* The kernel for (head_dim, G): on the tensor cores, or the CUDA-core one with
+ * TTT_CUDA_DEC_SIMT=1 (read per call, as TTT_CUDA_OLD_DECODE, so that test_cuda can switch
+ * within one process); NULL for other shapes. *smem: its dynamic shared memory. */
+typedef void (*dec_kernel_fn)(dec_args);
+static dec_kernel_fn dec_kernel(int hd, int G, size_t *smem) {
+    const int tc = !getenv("TTT_CUDA_DEC_SIMT");
+    *smem = tc ? dec_tc_smem(hd) : dec_smem(hd);
+    switch (hd * 16 + G) {
+#define DEC_CASE(h, g) \
+    case h * 16 + g: return tc ? k_attn_decode_tc<h, g> : k_attn_decode<h, g>;
+        DEC_CASE(64, 1) DEC_CASE(64, 2) DEC_CASE(64, 4) DEC_CASE(64, 8)
+        DEC_CASE(128, 1) DEC_CASE(128, 2) DEC_CASE(128, 4) DEC_CASE(128, 8)
+#undef DEC_CASE
+    default: return NULL;
+    }
+}
+
 /* Blocks of the chosen kernel one SM holds at once (its registers and shared memory), so that
  * the launch can fill the GPU in one wave; TTT_CUDA_DEC_BPS overrides it (measurements). */
 int cu_attn_decode_blocks_per_sm(int G, int hd) {
@@ -456,19 +465,13 @@ int cu_attn_decode_blocks_per_sm(int G, int hd) {
     const int h = hd == 128;
     if (G < 1 || G > DMAX_G) return 4;
     if (cache[h][G]) return cache[h][G];
-    void (*k)(dec_args) = NULL;
-    switch (hd * 16 + G) {
-#define OCC_CASE(hh, gg) \
-    case hh * 16 + gg: k = k_attn_decode_tc<hh, gg>; break;
-        OCC_CASE(64, 1) OCC_CASE(64, 2) OCC_CASE(64, 4) OCC_CASE(64, 8)
-        OCC_CASE(128, 1) OCC_CASE(128, 2) OCC_CASE(128, 4) OCC_CASE(128, 8)
-#undef OCC_CASE
-    default: return 4;
-    }
+    size_t smem;
+    const dec_kernel_fn k = dec_kernel(hd, G, &smem);
     int n = 0;
-    if (!dec_smem_ok(k, dec_tc_smem(hd)) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DT_THREADS, dec_tc_smem(hd)) !=
-            cudaSuccess || n < 1)
+    if (!k) return 4;
+    if (!dec_smem_ok(k, smem) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DT_THREADS, smem) != cudaSuccess ||
+        n < 1)
         n = 2;
     return cache[h][G] = n;
 }
@@ -481,35 +484,10 @@ int cu_attn_decode(float *out, float *part, const float *q, const void *kc, cons
                   (const __nv_bfloat16 *)vc, rows, p0, p->n_head, G, p->window, nsplit,
                   p->head_stride, p->scale, p->softcap};
     const dim3 grid(nsplit, p->n_head_kv, n);
-    const int sel = hd * 16 + G;
-    /* TTT_CUDA_DEC_SIMT=1: the CUDA-core kernel, for comparison (read per call, as
-     * TTT_CUDA_OLD_DECODE, so that test_cuda can switch within one process) */
-    if (!getenv("TTT_CUDA_DEC_SIMT")) {
-        switch (sel) {
-#define TC_CASE(h, g)                                                               \
-    case h * 16 + g:                                                                \
-        if (!dec_smem_ok(k_attn_decode_tc<h, g>, dec_tc_smem(h))) return 0;         \
-        cu_launch(k_attn_decode_tc<h, g>, grid, DT_THREADS, dec_tc_smem(h), a);     \
-        break;
-            TC_CASE(64, 1) TC_CASE(64, 2) TC_CASE(64, 4) TC_CASE(64, 8)
-            TC_CASE(128, 1) TC_CASE(128, 2) TC_CASE(128, 4) TC_CASE(128, 8)
-#undef TC_CASE
-        default: return 0;
-        }
-        CU_LAUNCHED("attention (decode, tensor cores)");
-        return 1;
-    }
-    switch (sel) {
-#define DEC_CASE(h, g)                                                      \
-    case h * 16 + g:                                                        \
-        if (!dec_smem_ok(k_attn_decode<h, g>, dec_smem(h))) return 0;      \
-        cu_launch(k_attn_decode<h, g>, grid, DT_THREADS, dec_smem(h), a);  \
-        break;
-        DEC_CASE(64, 1) DEC_CASE(64, 2) DEC_CASE(64, 4) DEC_CASE(64, 8)
-        DEC_CASE(128, 1) DEC_CASE(128, 2) DEC_CASE(128, 4) DEC_CASE(128, 8)
-#undef DEC_CASE
-    default: return 0;
-    }
+    size_t smem;
+    const dec_kernel_fn k = dec_kernel(hd, G, &smem);
+    if (!k || !dec_smem_ok(k, smem)) return 0;
+    cu_launch(k, grid, DT_THREADS, smem, a);
     CU_LAUNCHED("attention (decode)");
     return 1;
 }

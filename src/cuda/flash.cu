@@ -159,17 +159,7 @@ static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
                                     cu_pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
                                     cu_pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                                     cu_pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-            /* lane i addresses row i % 8 of matrix i / 8: keys +8 for odd matrices, dims +8
-             * for the upper two */
-            const __nv_bfloat16 *vrow =
-                Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * KS + (lane >> 4) * 8;
-#pragma unroll
-            for (int nd = 0; nd < HD / 8; nd += 2) {
-                uint32_t b[4];
-                cu_ldsm_x4_trans(b, vrow + nd * 8);
-                cu_mma16816(o[nd], pa, b[0], b[1]);
-                cu_mma16816(o[nd + 1], pa, b[2], b[3]);
-            }
+            cu_mma_pv16<HD>(o, pa, Vs + kk * 16 * KS, KS, lane);
         }
     }
     if (r0 >= a.n) return;
