@@ -114,11 +114,14 @@ static void progress(const char *what, int rep, int reps, double tps, double rep
     fflush(stderr);
 }
 
+#define BENCH_TOP_K 40 /* llama.cpp's default top_k */
+
 /* np sessions decode n_gen tokens together after depth tokens each (their own tokens);
  * returns tokens/s over all sequences, the bytes read per token in *bytes (the shared weights
  * once per step, each sequence's KV cache and fast weights) and FLOPs per token in *flops. */
 static double batch_decode(ttt_session **ss, int np, ttt_batch *b, const int32_t *tok,
-                           int depth, int n_gen, float *logits, double *flops, double *bytes) {
+                           int depth, int n_gen, const ttt_eval_out *out, double *flops,
+                           double *bytes) {
     int32_t *t = malloc(sizeof(int32_t) * (size_t)np);
     if (!t) return -1;
     /* the weights alone: what a token of an empty sequence reads; a step reads them once */
@@ -142,7 +145,7 @@ static double batch_decode(ttt_session **ss, int np, ttt_batch *b, const int32_t
             by += c.bytes - (k > 0 ? w.bytes : 0);
             t[k] = tok[k + depth + i];
         }
-        if (ttt_batch_decode(b, ss, np, t, logits) != TTT_OK) {
+        if (ttt_batch_decode_out(b, ss, np, t, out) != TTT_OK) {
             free(t);
             return -1;
         }
@@ -166,7 +169,10 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     if (np > 1 && sp.n_batch > 512) sp.n_batch = 512; /* step buffers of np sessions */
     int total = n_prompt > 0 ? n_prompt : depth + n_gen + np;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1));
-    float *logits = malloc(sizeof(float) * (size_t)info.n_vocab * np);
+    /* each step returns what llama.cpp's default sampler needs: every row's 40 largest
+     * logits (selected where the model runs) */
+    float *top_logit = malloc(sizeof(float) * BENCH_TOP_K * np);
+    int32_t *top_id = malloc(sizeof(int32_t) * BENCH_TOP_K * np);
     ttt_session **ss = calloc((size_t)np, sizeof *ss);
     ttt_batch *bt = NULL;
     double times[64];
@@ -183,7 +189,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     if (n_prompt > 0) snprintf(r->test, sizeof r->test, "pp%d", n_prompt);
     else if (depth > 0) snprintf(r->test, sizeof r->test, "tg%d @ d%d%s", n_gen, depth, npx);
     else snprintf(r->test, sizeof r->test, "tg%d%s", n_gen, npx);
-    if (!tok || !logits || !ss) goto fail;
+    if (!tok || !top_logit || !top_id || !ss) goto fail;
     for (int k = 0; k < np; k++)
         if (ttt_session_init(m, &sp, &ss[k]) != TTT_OK) goto fail;
     s = ss[0];
@@ -197,7 +203,9 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
         progress(r->test, rep, reps, last_tps, last_seconds);
         double rep_t0 = cli_now();
         ttt_session_reset(s);
-        ttt_eval_out out = {.logits = logits};
+        const ttt_eval_out out = {.top_k = info.n_vocab < BENCH_TOP_K ? info.n_vocab : BENCH_TOP_K,
+                                  .top_logit = top_logit,
+                                  .top_id = top_id};
         if (n_prompt > 0) {
             ttt_cost c;
             ttt_session_cost(s, n_prompt, 1, &c);
@@ -207,7 +215,7 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
             flops = c.flops / n_prompt;
             bytes = c.bytes / n_prompt;
         } else if (np > 1) {
-            if ((last_tps = batch_decode(ss, np, bt, tok, depth, n_gen, logits, &flops,
+            if ((last_tps = batch_decode(ss, np, bt, tok, depth, n_gen, &out, &flops,
                                          &bytes)) < 0)
                 goto fail;
         } else {
@@ -244,7 +252,8 @@ static int run_test(ttt_model *m, const bench_opts *o, probes *pr, int ttt, int 
     ttt_batch_free(bt);
     free(ss);
     free(tok);
-    free(logits);
+    free(top_logit);
+    free(top_id);
     return 0;
 fail:
     fprintf(stderr, "ttt bench: %s: %s\n", r->test, ttt_last_error());
@@ -252,7 +261,8 @@ fail:
     ttt_batch_free(bt);
     free(ss);
     free(tok);
-    free(logits);
+    free(top_logit);
+    free(top_id);
     return -1;
 }
 

@@ -164,8 +164,16 @@ typedef struct ttt_eval_out {
     int32_t *argmax; /* NULL, or [n] when logits_all else [1]: each row's id of the largest
                         logit among ids [0, argmax_limit), the lowest id on ties; computed where
                         the model runs, so from a GPU only the ids come back (greedy decoding) */
-    int argmax_limit; /* 0: the whole vocabulary */
+    int argmax_limit; /* 0: the whole vocabulary; also bounds the top ids */
+    int top_k;        /* 0, or 1..TTT_TOP_K_MAX (and <= the limit): each row's top_k largest
+                         logits among ids [0, argmax_limit) into top_logit / top_id, largest
+                         first, the lower id first on ties; computed where the model runs (a
+                         sampler needs only these: ttt_sampler_top_k, ttt_sampler_sample_top) */
+    float *top_logit; /* [rows, top_k], rows as for argmax */
+    int32_t *top_id;  /* [rows, top_k] */
 } ttt_eval_out;
+/* The most candidates per row ttt_eval_out.top_k may ask for. */
+#define TTT_TOP_K_MAX 1024
 
 /* Appends n tokens to the sequence and runs the model over them. Any split of a sequence into
  * calls gives the same outputs as a single call (fast-weight updates happen at chunk ends). */
@@ -192,6 +200,10 @@ ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *sessions, int n,
  * cross to the host. */
 ttt_status ttt_batch_decode_argmax(ttt_batch *b, ttt_session *const *sessions, int n,
                                    const int32_t *tokens, float *logits, int32_t *argmax);
+/* The same with any of ttt_eval_out's per-row outputs (logits, argmax, top candidates) for
+ * all n rows (logits_all is implied; hidden must be NULL); out may be NULL. */
+ttt_status ttt_batch_decode_out(ttt_batch *b, ttt_session *const *sessions, int n,
+                                const int32_t *tokens, const ttt_eval_out *out);
 
 /* ---- random checkpoints (benchmarks and tests) ---- */
 typedef struct ttt_init_params {
@@ -239,6 +251,17 @@ int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits);
 /* 1 when sampling is the argmax of the raw logits (temp <= 0, no repetition penalty): the
  * caller may then ask the model for ttt_eval_out.argmax instead of the logits. */
 int ttt_sampler_is_greedy(const ttt_sampler *s);
+/* How many of the largest logits (ttt_eval_out.top_k) suffice for the next sample to equal
+ * ttt_sampler_sample over the whole vocabulary: top_k (1 when greedy) plus the distinct
+ * tokens the repetition penalty may lower. 0 when the whole vocabulary is needed: top_k off
+ * (<= 0) with temp > 0, a penalty below 1, or more than TTT_TOP_K_MAX. Changes as tokens are
+ * accepted; ask before each step. */
+int ttt_sampler_top_k(const ttt_sampler *s);
+/* Samples from the n largest logits of a row (logit[i] of token id[i], in any order) as
+ * ttt_sampler_sample would from the whole row, provided n >= ttt_sampler_top_k(s) > 0. */
+int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t *id, int n);
+/* The vocabulary size the sampler was made for (ids it may return lie below it). */
+int ttt_sampler_n_vocab(const ttt_sampler *s);
 
 /* ==== tokenizers and chat formats (Hugging Face tokenizer.json) ====
  *

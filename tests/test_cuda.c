@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cpu/cpu.h"
 #include "ttt.h"
 
 static const char *golden(void) {
@@ -361,6 +362,90 @@ out:
     ttt_model_free(gpu);
 }
 
+/* Top-k on the GPU against the CPU's selection on the same logits: through a session and a
+ * batch (the logits the GPU returns in the same call), and the op alone on vocabulary-sized
+ * rows full of ties, NaN, +-0 and infinities, for k up to TTT_TOP_K_MAX and below a limit. */
+static void check_topk(const char *dir) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    ttt_model_info mi;
+    ttt_model_get_info(m, &mi);
+    enum { N = 20, K = 50, RV = 151936, RN = 3 };
+    const int V = mi.n_vocab;
+    int32_t tok[N], *id = malloc(sizeof(int32_t) * RN * TTT_TOP_K_MAX),
+                    *cid = malloc(sizeof(int32_t) * RN * TTT_TOP_K_MAX);
+    float *val = malloc(sizeof(float) * RN * TTT_TOP_K_MAX),
+          *cval = malloc(sizeof(float) * RN * TTT_TOP_K_MAX);
+    for (int i = 0; i < N; i++) tok[i] = (i * 41 + 7) % V;
+    float *lg = malloc(sizeof(float) * (size_t)RN * RV);
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = N + 2;
+    ttt_session *a = NULL, *b = NULL;
+    ttt_batch *bt = NULL;
+    CHECK_OK(ttt_session_init(m, &sp, &a));
+    CHECK_OK(ttt_session_init(m, &sp, &b));
+    CHECK_OK(ttt_batch_init(m, 2, &bt));
+    int bad = 0, cases = 0;
+    if (lg && id && val && cid && cval && a && b && bt) {
+        CHECK_OK(ttt_session_eval(a, tok, N, &(ttt_eval_out){.logits = lg, .logits_all = 1,
+                                                            .top_k = K, .top_logit = val,
+                                                            .top_id = id}));
+        ttt_cpu_topk(cval, cid, lg, N, V, V, K);
+        bad += memcmp(id, cid, sizeof(int32_t) * N * K) != 0;
+        bad += memcmp(val, cval, sizeof(float) * N * K) != 0;
+        CHECK_OK(ttt_session_eval(b, tok, N, NULL));
+        const int32_t nt[2] = {3, 4};
+        CHECK_OK(ttt_batch_decode_out(bt, (ttt_session *const[]){a, b}, 2, nt,
+                                      &(ttt_eval_out){.logits = lg, .top_k = K,
+                                                      .top_logit = val, .top_id = id}));
+        ttt_cpu_topk(cval, cid, lg, 2, V, V, K);
+        bad += memcmp(id, cid, sizeof(int32_t) * 2 * K) != 0;
+        cases += 2;
+
+        /* the op alone: quarter steps in [-8, 8] (thousands of ties per value) */
+        unsigned h = 12345u;
+        for (size_t i = 0; i < (size_t)RN * RV; i++) {
+            h = h * 1103515245u + 12345u;
+            lg[i] = (float)((int)((h >> 16) % 64u) - 32) / 4.0f;
+        }
+        const float sp_v[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 8.0f, NAN, 7.75f};
+        for (int r = 1; r < RN; r++)
+            for (int j = 0; j < 8; j++) lg[(size_t)r * RV + (size_t)(j * 9973 + r * 31) % RV] = sp_v[j];
+        const ttt_ops *o = ttt_cuda_ops;
+        float *d = o ? o->alloc(sizeof(float) * (size_t)RN * RV) : NULL;
+        CHECK(d != NULL);
+        if (d) {
+            o->to_backend(d, lg, sizeof(float) * (size_t)RN * RV);
+            const int ks[] = {1, 40, 257, TTT_TOP_K_MAX}, lims[] = {RV, 100000};
+            for (int li = 0; li < 2; li++)
+                for (int ki = 0; ki < 4; ki++) {
+                    o->topk(val, id, d, RN, RV, lims[li], ks[ki]);
+                    CHECK_OK(o->sync());
+                    ttt_cpu_topk(cval, cid, lg, RN, RV, lims[li], ks[ki]);
+                    const size_t c = (size_t)RN * ks[ki];
+                    bad += memcmp(id, cid, sizeof(int32_t) * c) != 0;
+                    bad += memcmp(val, cval, sizeof(float) * c) != 0;
+                    cases++;
+                }
+            o->free(d);
+        }
+    }
+    printf("top-k on the GPU: %d of %d cases differ from the CPU's selection\n", bad, cases);
+    CHECK(bad == 0 && cases == 10);
+    ttt_batch_free(bt);
+    ttt_session_free(a);
+    ttt_session_free(b);
+    free(lg);
+    free(id);
+    free(cid);
+    free(val);
+    free(cval);
+    ttt_model_free(m);
+}
+
 int main(void) {
     ttt_model_params mp = ttt_model_default_params();
     mp.device = TTT_DEVICE_CUDA;
@@ -379,6 +464,7 @@ int main(void) {
     }
     ttt_model_free(m);
     check_argmax(dir);
+    check_topk(dir);
     check_out_of_memory(dir);
     check_batch_long(dir);
     const char *models[] = {"qwen3", "qwen3_embed_tied", "llama3", "gemma3"};

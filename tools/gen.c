@@ -79,6 +79,18 @@ bool gen_is_eos(const gen_params *p, int32_t id) {
     return false;
 }
 
+/* What the next eval returns for the sampler (ttt_sampler_top_k changes as tokens are
+ * accepted). */
+static ttt_eval_out out_for(ttt_sampler *smp, bool greedy, int32_t *next, float *logits,
+                            float *top_logit, int32_t *top_id) {
+    const int lim = ttt_sampler_n_vocab(smp), k = ttt_sampler_top_k(smp);
+    if (greedy) return (ttt_eval_out){.argmax = next, .argmax_limit = lim};
+    if (k > 0)
+        return (ttt_eval_out){.top_k = k, .top_logit = top_logit, .top_id = top_id,
+                              .argmax_limit = lim};
+    return (ttt_eval_out){.logits = logits};
+}
+
 ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int n_prompt,
                    const gen_params *p, gen_decode_fn decode, void *decode_ctx, FILE *out,
                    gen_stats *st) {
@@ -90,10 +102,12 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     sink snk = {.out = out, .keep = p->capture};
     if (!logits) return TTT_ERR_NOMEM;
     ttt_status rc = TTT_OK;
-    /* greedy: the model returns the argmax itself (from a GPU, 4 bytes instead of the logits) */
+    /* the model returns what the sampler needs: the argmax when greedy, else the top
+     * candidates where they suffice (from a GPU, a few bytes instead of the logits) */
     const bool greedy = ttt_sampler_is_greedy(smp);
-    int32_t next = 0;
-    ttt_eval_out eo = greedy ? (ttt_eval_out){.argmax = &next} : (ttt_eval_out){.logits = logits};
+    int32_t next = 0, top_id[TTT_TOP_K_MAX];
+    float top_logit[TTT_TOP_K_MAX];
+    ttt_eval_out eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
     double t0 = cli_now();
     if (n_prompt > 0) {
         if (n_past + n_prompt > n_ctx) {
@@ -101,8 +115,10 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
             free(logits);
             return TTT_OK;
         }
+        /* the prompt joins the penalty's history first: it sets how many candidates suffice */
+        for (int i = 0; i < n_prompt; i++) ttt_sampler_accept(smp, prompt[i]);
+        eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
         rc = ttt_session_eval(s, prompt, n_prompt, &eo);
-        for (int i = 0; i < n_prompt && rc == TTT_OK; i++) ttt_sampler_accept(smp, prompt[i]);
     } else if (n_past == 0) {
         rc = TTT_ERR_ARG; /* nothing to continue from */
     }
@@ -111,7 +127,9 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     t0 = cli_now();
     bool ids_out = p->ids_out || !decode, first = true;
     while (rc == TTT_OK && (p->n_predict < 0 || st->n_gen < p->n_predict)) {
-        int32_t id = greedy ? next : ttt_sampler_sample(smp, logits);
+        int32_t id = greedy     ? next
+                     : eo.top_k ? ttt_sampler_sample_top(smp, top_logit, top_id, eo.top_k)
+                                : ttt_sampler_sample(smp, logits);
         st->pending = id;
         if (!p->ignore_eos && gen_is_eos(p, id)) {
             st->hit_eos = true;
@@ -140,6 +158,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
             break;
         }
         if (p->n_predict >= 0 && st->n_gen == p->n_predict) break;
+        eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
         rc = ttt_session_eval(s, &id, 1, &eo);
         if (rc == TTT_OK) st->pending = -1;
     }

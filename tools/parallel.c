@@ -42,6 +42,41 @@ static int print_seq(const run_ctx *rc, const run_opts *o, const char *prompt_te
     return 0;
 }
 
+/* One step's outputs, row i for the i-th session stepped: the logits, or, where every row's
+ * sampler can do with them, its top candidates (from a GPU, k pairs instead of V floats). */
+typedef struct step_out {
+    float *lg;      /* [np, V] */
+    float *tl;      /* [np * k] the candidates' logits, k per row */
+    int32_t *ti;    /* [np * k] their ids */
+    int k;          /* candidates per row; 0: the logits */
+} step_out;
+
+/* The candidates per row that suffice for all n samplers (0: the logits are needed). */
+static int step_k(ttt_sampler *const *smp, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const int ki = ttt_sampler_top_k(smp[i]);
+        if (ki == 0) return 0;
+        k = ki > k ? ki : k;
+    }
+    return k;
+}
+
+/* What a step asks for to fill rows row0.. of so. */
+static ttt_eval_out step_ask(const step_out *so, int row0, int V, int n_text) {
+    if (so->k > 0)
+        return (ttt_eval_out){.top_k = so->k, .top_logit = so->tl + (size_t)row0 * so->k,
+                              .top_id = so->ti + (size_t)row0 * so->k, .argmax_limit = n_text};
+    return (ttt_eval_out){.logits = so->lg + (size_t)row0 * V};
+}
+
+static int32_t step_sample(ttt_sampler *smp, const step_out *so, int row, int V) {
+    if (so->k > 0)
+        return ttt_sampler_sample_top(smp, so->tl + (size_t)row * so->k,
+                                      so->ti + (size_t)row * so->k, so->k);
+    return ttt_sampler_sample(smp, so->lg + (size_t)row * V);
+}
+
 int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
                  const char *prompt_text, int np) {
     const int V = rc->info.n_vocab;
@@ -50,12 +85,20 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
     ttt_session **run = calloc((size_t)np, sizeof *run);
     int32_t *next = calloc((size_t)np, sizeof *next);
     int *row_of = calloc((size_t)np, sizeof *row_of);
-    float *lg = malloc(sizeof(float) * (size_t)V * np);
-    float *rows = malloc(sizeof(float) * (size_t)V * np); /* a step's logits, in run order */
+    ttt_sampler **smps = calloc((size_t)np, sizeof *smps);
+    /* cur: the outputs being sampled from; nx: the next step's, in the order of `run` */
+    step_out cur = {0}, nx = {0};
+    cur.lg = malloc(sizeof(float) * (size_t)V * np);
+    nx.lg = malloc(sizeof(float) * (size_t)V * np);
+    cur.tl = malloc(sizeof(float) * (size_t)TTT_TOP_K_MAX * np);
+    nx.tl = malloc(sizeof(float) * (size_t)TTT_TOP_K_MAX * np);
+    cur.ti = malloc(sizeof(int32_t) * (size_t)TTT_TOP_K_MAX * np);
+    nx.ti = malloc(sizeof(int32_t) * (size_t)TTT_TOP_K_MAX * np);
     ttt_batch *b = NULL;
     int status = -1, total = 0;
     double t_prompt = 0, t_gen = 0;
-    if (!q || !run || !next || !row_of || !lg || !rows) {
+    if (!q || !run || !next || !row_of || !smps || !cur.lg || !nx.lg || !cur.tl || !nx.tl ||
+        !cur.ti || !nx.ti) {
         cli_fail("run", "out of memory for the parallel sequences");
         goto done;
     }
@@ -77,12 +120,15 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
         if (ttt_session_init(rc->model, &sp, &q[k].s) != TTT_OK ||
             ttt_sampler_init(&smp, n_text, &q[k].smp) != TTT_OK)
             goto fail;
-        /* each sequence reads the prompt in its own session (its own fast weights) */
-        if (ttt_session_eval(q[k].s, prompt, n_prompt,
-                             &(ttt_eval_out){.logits = lg + (size_t)k * V}) != TTT_OK)
-            goto fail;
         for (int i = 0; i < n_prompt; i++) ttt_sampler_accept(q[k].smp, prompt[i]);
+        smps[k] = q[k].smp;
         row_of[k] = k;
+    }
+    cur.k = step_k(smps, np);
+    for (int k = 0; k < np; k++) {
+        /* each sequence reads the prompt in its own session (its own fast weights) */
+        const ttt_eval_out eo = step_ask(&cur, k, V, n_text);
+        if (ttt_session_eval(q[k].s, prompt, n_prompt, &eo) != TTT_OK) goto fail;
     }
     t_prompt = cli_now() - t0;
     t0 = cli_now();
@@ -91,7 +137,7 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
         for (int k = 0; k < np; k++) {
             seq *x = &q[k];
             if (x->done) continue;
-            const int32_t id = ttt_sampler_sample(x->smp, lg + (size_t)row_of[k] * V);
+            const int32_t id = step_sample(x->smp, &cur, row_of[k], V);
             if (!o->gen.ignore_eos && gen_is_eos(&o->gen, id)) {
                 x->done = 1;
                 continue;
@@ -114,15 +160,18 @@ int run_parallel(run_ctx *rc, run_opts *o, const int32_t *prompt, int n_prompt,
                 continue;
             }
             run[n] = x->s;
+            smps[n] = x->smp;
             next[n] = id;
             row_of[k] = n++;
         }
         if (n == 0) break;
-        /* the batch's logits come back in the order of `run`, which row_of records */
-        if (ttt_batch_decode(b, run, n, next, rows) != TTT_OK) goto fail;
-        float *t = lg;
-        lg = rows;
-        rows = t;
+        /* the batch's rows come back in the order of `run`, which row_of records */
+        nx.k = step_k(smps, n);
+        const ttt_eval_out eo = step_ask(&nx, 0, V, n_text);
+        if (ttt_batch_decode_out(b, run, n, next, &eo) != TTT_OK) goto fail;
+        const step_out t = cur;
+        cur = nx;
+        nx = t;
     }
     t_gen = cli_now() - t0;
     for (int k = 0; k < np; k++)
@@ -146,7 +195,12 @@ done:
     free(run);
     free(next);
     free(row_of);
-    free(lg);
-    free(rows);
+    free(smps);
+    free(cur.lg);
+    free(nx.lg);
+    free(cur.tl);
+    free(nx.tl);
+    free(cur.ti);
+    free(nx.ti);
     return status;
 }

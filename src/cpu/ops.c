@@ -203,6 +203,7 @@ const ttt_ops ttt_cpu_ops = {
     .conv5 = cpu_conv5,
     .sumsq = cpu_sumsq,
     .argmax = cpu_argmax,
+    .topk = ttt_cpu_topk,
     .to_f32 = ttt_cpu_to_f32,
     .sync = ttt_cpu_sync,
 };

@@ -39,7 +39,8 @@ int cu_ok(cudaError_t e, const char *what);
  * (and a recorded failure) when it cannot grow. */
 void *cu_scratch(int slot, size_t bytes);
 enum { CU_SCRATCH_TOK, CU_SCRATCH_X16, CU_SCRATCH_ATTN, CU_SCRATCH_RED, CU_SCRATCH_A16,
-       CU_SCRATCH_B16, CU_SCRATCH_TRAIN, CU_SCRATCH_TRAIN_ATTN, CU_SCRATCH_IDS, CU_SCRATCH_COUNT };
+       CU_SCRATCH_B16, CU_SCRATCH_TRAIN, CU_SCRATCH_TRAIN_ATTN, CU_SCRATCH_IDS, CU_SCRATCH_TOP,
+       CU_SCRATCH_COUNT };
 
 /* cuBLASLt products, column-major (cuBLAS) conventions. */
 void cu_lt_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A,
@@ -197,6 +198,7 @@ void cu_softcap(float *x, size_t count, float cap);
 void cu_conv5(float *U, const float *t, const float *w, int rows, int dim, int left);
 double cu_sumsq(const float *x, size_t count);
 void cu_argmax(int32_t *out_host, const float *x, int n, int V, int limit);
+void cu_topk(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit, int k);
 void cu_to_f32(float *dst, const ttt_mat *W);
 /* Converts count floats to bf16 (for GEMM inputs). */
 void cu_f32_to_bf16(__nv_bfloat16 *dst, const float *src, size_t count);

@@ -100,6 +100,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .conv5 = p_conv5,
     .sumsq = cu_sumsq,
     .argmax = cu_argmax,
+    .topk = cu_topk,
     .to_f32 = p_to_f32,
     .sync = p_sync,
 };

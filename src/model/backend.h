@@ -129,6 +129,11 @@ typedef struct ttt_ops {
     /* out_host[r] = the first index of the largest of x[r, 0 .. limit) for n rows of width V
      * (ids to host memory) */
     void (*argmax)(int32_t *out_host, const float *x, int n, int V, int limit);
+    /* The k (1..TTT_TOP_K_MAX, <= limit) largest of x[r, 0 .. limit) for n rows of width V,
+     * largest first, the lower index first on ties, NaN below everything (ttt_f32_order_key):
+     * val_host[r * k + j], id_host[r * k + j] (host memory) */
+    void (*topk)(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit,
+                 int k);
     /* dst[rows*cols] = float(W) */
     void (*to_f32)(float *dst, const ttt_mat *W);
 

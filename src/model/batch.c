@@ -228,11 +228,11 @@ static ttt_status check_args(const ttt_batch *b, ttt_session *const *ss, int n,
 }
 
 static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int32_t *tokens,
-                         float *logits, int32_t *argmax) {
+                         const ttt_head_req *r) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
-    const int D = c->d_model, V = c->n_vocab, hd = c->head_dim;
+    const int D = c->d_model, hd = c->head_dim;
     int max_pos = 0;
     for (int l = 0; l < c->n_layers; l++)
         for (int i = 0; i < n; i++) {
@@ -253,32 +253,41 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
         if (st != TTT_OK) return st;
     }
     for (int i = 0; i < n; i++) ss[i]->n_past++;
-    if (logits || argmax) {
+    if (ttt_head_wanted(r)) {
         o->rmsnorm(b->xn, b->x, m->final_norm, n, D, c->norm_eps);
-        float *lg = o->device || !logits ? b->lg : logits;
-        o->matmul(lg, b->xn, &m->lm_head, n, 0);
-        if (c->final_softcap > 0) o->softcap(lg, (size_t)n * V, c->final_softcap);
-        if (argmax) o->argmax(argmax, lg, n, V, V);
-        if (o->device && logits) o->to_host(logits, lg, sizeof(float) * (size_t)n * V);
+        ttt_head_apply(o, m, o->device || !r->logits ? b->lg : r->logits, b->xn, n, r);
     }
     return o->sync();
 }
 
 ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *ss, int n, const int32_t *tokens,
                             float *logits) {
-    return ttt_batch_decode_argmax(b, ss, n, tokens, logits, NULL);
+    return ttt_batch_decode_out(b, ss, n, tokens, &(ttt_eval_out){.logits = logits});
 }
 
 ttt_status ttt_batch_decode_argmax(ttt_batch *b, ttt_session *const *ss, int n,
                                    const int32_t *tokens, float *logits, int32_t *argmax) {
+    return ttt_batch_decode_out(b, ss, n, tokens,
+                                &(ttt_eval_out){.logits = logits, .argmax = argmax});
+}
+
+ttt_status ttt_batch_decode_out(ttt_batch *b, ttt_session *const *ss, int n,
+                                const int32_t *tokens, const ttt_eval_out *out) {
+    ttt_eval_out none = {0};
+    if (!out) out = &none;
+    if (out->hidden) return ttt_err(TTT_ERR_ARG, "batch: hidden states are not returned");
     ttt_status st = check_args(b, ss, n, tokens);
     if (st != TTT_OK) return st;
+    if ((st = ttt_eval_out_check(out, b->m->cfg.n_vocab)) != TTT_OK) return st;
     ttt_threads_apply();
     /* caches grow before anything moves, so a failure here leaves every session as it was */
     for (int i = 0; i < n; i++)
         if ((st = ttt_session_kv_reserve(ss[i], ss[i]->n_past + 1)) != TTT_OK) return st;
     if ((st = pending_slots(b, ss, n)) != TTT_OK) return st;
-    st = decode(b, ss, n, tokens, logits, argmax);
+    const ttt_head_req hr = {.logits = out->logits, .argmax = out->argmax,
+                             .top_logit = out->top_logit, .top_id = out->top_id,
+                             .top_k = out->top_k, .limit = out->argmax_limit, .all = 1};
+    st = decode(b, ss, n, tokens, &hr);
     if (st != TTT_OK)
         for (int i = 0; i < n; i++) ss[i]->failed = 1;
     return st;

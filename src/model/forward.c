@@ -175,13 +175,27 @@ static ttt_status logits_buffer(ttt_session *s, int rows) {
     return TTT_OK;
 }
 
-ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
-                            int logits_all, int32_t *argmax, int limit, float *hidden, int hid_n,
-                            int hid_row0) {
+int ttt_head_wanted(const ttt_head_req *r) {
+    return r && (r->logits || r->argmax || r->top_k > 0);
+}
+
+void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
+                    const ttt_head_req *r) {
+    const ttt_config *c = &m->cfg;
+    const int V = c->n_vocab, limit = r->limit > 0 && r->limit < V ? r->limit : V;
+    o->matmul(lg, h, &m->lm_head, rows, 0);
+    if (c->final_softcap > 0) o->softcap(lg, (size_t)rows * V, c->final_softcap);
+    if (r->argmax) o->argmax(r->argmax, lg, rows, V, limit);
+    if (r->top_k > 0) o->topk(r->top_logit, r->top_id, lg, rows, V, limit, r->top_k);
+    if (o->device && r->logits) o->to_host(r->logits, lg, sizeof(float) * (size_t)rows * V);
+}
+
+ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, const ttt_head_req *r,
+                            float *hidden, int hid_n, int hid_row0) {
     const ttt_model *m = s->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = s->ops;
-    const int D = c->d_model, V = c->n_vocab, Lc = c->n_layers, p0 = s->n_past;
+    const int D = c->d_model, Lc = c->n_layers, p0 = s->n_past;
 
     o->embed(s->x, &m->embed, tok, n, c->embed_scale);
     if (s->emb) o->copy(s->emb, s->x, sizeof(float) * (size_t)n * D);
@@ -194,25 +208,22 @@ ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *lo
     s->n_past += n;
 
     /* final norm and head: all rows when asked for, else the last row only */
-    const int rows = hidden || ((logits || argmax) && logits_all) ? n : 1;
+    const int want = ttt_head_wanted(r);
+    const int rows = hidden || (want && r->all) ? n : 1;
     const float *xin = s->x + (size_t)(n - rows) * D;
     o->rmsnorm(s->xn, xin, m->final_norm, rows, D, c->norm_eps);
     if (hidden) capture(s, hidden, hid_n, hid_row0, Lc, s->xn, n);
-    if (logits || argmax) {
-        const int lrows = logits_all ? n : 1;
-        const float *h = s->xn + (size_t)(rows - lrows) * D;
-        /* a device computes into its own buffer and copies the rows out (or only their
-         * argmax); so does the CPU when only the argmax is asked for */
-        float *lg = logits;
-        if (o->device || !logits) {
+    if (want) {
+        const int lrows = r->all ? n : 1;
+        /* a device computes into its own buffer and copies out what is asked for; so does the
+         * CPU when the logits themselves are not asked for */
+        float *lg = r->logits;
+        if (o->device || !lg) {
             ttt_status st = logits_buffer(s, lrows);
             if (st != TTT_OK) return st;
             lg = s->lg;
         }
-        o->matmul(lg, h, &m->lm_head, lrows, 0);
-        if (c->final_softcap > 0) o->softcap(lg, (size_t)lrows * V, c->final_softcap);
-        if (argmax) o->argmax(argmax, lg, lrows, V, limit > 0 && limit < V ? limit : V);
-        if (o->device && logits) o->to_host(logits, lg, sizeof(float) * (size_t)lrows * V);
+        ttt_head_apply(o, m, lg, s->xn + (size_t)(rows - lrows) * D, lrows, r);
     }
     return o->sync();
 }

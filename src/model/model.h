@@ -90,13 +90,31 @@ struct ttt_session {
     int lg_rows;
 };
 
-/* Runs n (<= n_batch) tokens at positions n_past.. through the model. logits: NULL, or
- * [n, V] (all) or [V] (last); argmax: NULL or [n] / [1] likewise, the ids of the largest
- * logits below limit (<= 0: all). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows
- * from hid_row0. */
-ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, float *logits,
-                            int logits_all, int32_t *argmax, int limit, float *hidden, int hid_n,
-                            int hid_row0);
+/* What the head of a step writes to host memory, each pointer at the step's first row. */
+typedef struct ttt_head_req {
+    float *logits;     /* NULL or [rows, V] */
+    int32_t *argmax;   /* NULL or [rows]: the ids of the largest logits below limit */
+    float *top_logit;  /* [rows, top_k] when top_k > 0: the top_k largest below limit */
+    int32_t *top_id;   /* [rows, top_k] */
+    int top_k;         /* 0: none */
+    int limit;         /* <= 0: the whole vocabulary */
+    int all;           /* every row of the step, else the last */
+} ttt_head_req;
+
+/* TTT_ERR_ARG (with a message) when out's argmax limit or top-k request is malformed. */
+ttt_status ttt_eval_out_check(const ttt_eval_out *out, int V);
+/* 1 when the request asks for anything. */
+int ttt_head_wanted(const ttt_head_req *r);
+/* The head over `rows` final-norm rows h [rows, D] (backend memory): logits into lg (backend
+ * memory, [rows, V]), then what r asks for. */
+void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
+                    const ttt_head_req *r);
+
+/* Runs n (<= n_batch) tokens at positions n_past.. through the model; the head's outputs as
+ * r asks (NULL: none). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows from
+ * hid_row0. */
+ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, const ttt_head_req *r,
+                            float *hidden, int hid_n, int hid_row0);
 
 /* The middle of decoder layer l over n rows: x += attention output through W_o (Gemma: normed
  * first), then the MLP's normed input into xn and Z = act(x W_gate^T) * (x W_up^T) into g

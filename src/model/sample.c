@@ -111,10 +111,19 @@ int ttt_sampler_is_greedy(const ttt_sampler *s) {
     return s && s->p.temp <= 0 && s->p.repeat_penalty == 1.0f;
 }
 
-int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
+/* Index of token t among the m candidates, or -1. The whole row (by_id) is indexed by id. */
+static int find(const cand *c, int m, int by_id, int32_t t) {
+    if (by_id) return t;
+    for (int i = 0; i < m; i++)
+        if (c[i].id == t) return i;
+    return -1;
+}
+
+/* The draw from m candidates holding raw logits: the whole row (m == V), or the m largest of
+ * it with m >= ttt_sampler_top_k. The filters only ever look at the top_k largest penalised
+ * logits, which the m largest raw ones contain when the penalty only lowers logits. */
+static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
     const int V = s->n_vocab;
-    cand *c = s->c;
-    for (int i = 0; i < V; i++) c[i] = (cand){logits[i], i};
     if (s->p.repeat_penalty != 1.0f) {
         /* each distinct recent token once, as llama.cpp's penalty */
         for (int h = 0; h < s->hist_n; h++) {
@@ -122,20 +131,23 @@ int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
             if (t < 0 || t >= V) continue;
             int seen = 0;
             for (int g = 0; g < h && !seen; g++) seen = s->hist[g] == t;
-            if (seen) continue;
-            float l = c[t].logit;
-            c[t].logit = l > 0 ? l / s->p.repeat_penalty : l * s->p.repeat_penalty;
+            const int i = seen ? -1 : find(c, m, by_id, t);
+            if (i < 0) continue;
+            float l = c[i].logit;
+            c[i].logit = l > 0 ? l / s->p.repeat_penalty : l * s->p.repeat_penalty;
         }
     }
     if (s->p.temp <= 0) {
         int best = 0;
-        for (int i = 1; i < V; i++)
-            if (c[i].logit > c[best].logit) best = i;
+        for (int i = 1; i < m; i++) /* never NaN; the lower id on ties */
+            if (c[i].logit > c[best].logit ||
+                (c[i].logit == c[best].logit && c[i].id < c[best].id))
+                best = i;
         return c[best].id;
     }
-    int n = V;
+    int n = m;
     if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
-    top_k_sort(c, V, n);
+    top_k_sort(c, m, n);
     /* probabilities at temperature 1 for the filters (llama.cpp applies temp last) */
     double mx = c[0].logit, z = 0;
     for (int i = 0; i < n; i++) z += exp((double)c[i].logit - mx);
@@ -166,4 +178,29 @@ int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
         if (r < cum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
+    const int V = s->n_vocab;
+    for (int i = 0; i < V; i++) s->c[i] = (cand){logits[i], i};
+    return sample_cands(s, s->c, V, 1);
+}
+
+int ttt_sampler_top_k(const ttt_sampler *s) {
+    if (!s || s->p.repeat_penalty < 1.0f) return 0;
+    long k = s->p.temp <= 0 ? 1 : s->p.top_k;
+    if (k <= 0) return 0;
+    if (s->p.repeat_penalty != 1.0f) k += s->hist_n; /* at most this many distinct tokens */
+    return k < s->n_vocab && k <= TTT_TOP_K_MAX ? (int)k : 0;
+}
+
+int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t *id, int n) {
+    int m = 0;
+    for (int i = 0; i < n && m < s->n_vocab; i++)
+        if (id[i] >= 0 && id[i] < s->n_vocab) s->c[m++] = (cand){logit[i], id[i]};
+    return m > 0 ? sample_cands(s, s->c, m, 0) : 0;
+}
+
+int ttt_sampler_n_vocab(const ttt_sampler *s) {
+    return s ? s->n_vocab : 0;
 }

@@ -211,6 +211,17 @@ ttt_status ttt_session_kv_reserve(ttt_session *s, int need) {
     return TTT_OK;
 }
 
+ttt_status ttt_eval_out_check(const ttt_eval_out *out, int V) {
+    const int limit = out->argmax_limit > 0 && out->argmax_limit < V ? out->argmax_limit : V;
+    if (out->top_k < 0 || out->top_k > TTT_TOP_K_MAX || out->top_k > limit)
+        return ttt_err(TTT_ERR_ARG, "eval: top_k %d outside [0, %d]", out->top_k,
+                       limit < TTT_TOP_K_MAX ? limit : TTT_TOP_K_MAX);
+    if (out->top_k > 0 && (!out->top_logit || !out->top_id))
+        return ttt_err(TTT_ERR_ARG, "eval: top_k %d without top_logit and top_id buffers",
+                       out->top_k);
+    return TTT_OK;
+}
+
 ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const ttt_eval_out *out) {
     if (!s) return ttt_err(TTT_ERR_ARG, "ttt_session_eval: NULL session");
     if (s->failed)
@@ -220,28 +231,35 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
     const ttt_config *c = &s->m->cfg;
     ttt_eval_out none = {0};
     if (!out) out = &none;
+    ttt_status st;
     if (n < 0 || (n > 0 && !tokens)) return ttt_err(TTT_ERR_ARG, "eval: bad token array");
     if (n == 0) return TTT_OK;
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
             return ttt_err(TTT_ERR_ARG, "eval: token %d at index %d is out of range [0, %d)",
                            tokens[i], i, c->n_vocab);
+    if ((st = ttt_eval_out_check(out, c->n_vocab)) != TTT_OK) return st;
     if (n > s->n_ctx - s->n_past)
         return ttt_err(TTT_ERR_ARG, "eval: %d tokens after %d exceed the context of %d", n,
                        s->n_past, s->n_ctx);
-    ttt_status st = ttt_session_kv_reserve(s, s->n_past + n);
-    if (st != TTT_OK) return st;
+    if ((st = ttt_session_kv_reserve(s, s->n_past + n)) != TTT_OK) return st;
     for (int b0 = 0; b0 < n; b0 += s->n_batch) {
         const int nb = n - b0 < s->n_batch ? n - b0 : s->n_batch;
         const int is_last = b0 + nb == n;
-        float *logits = NULL;
-        int32_t *ids = NULL;
-        if (out->logits && out->logits_all) logits = out->logits + (size_t)b0 * c->n_vocab;
-        else if (out->logits && is_last) logits = out->logits;
-        if (out->argmax && out->logits_all) ids = out->argmax + b0;
-        else if (out->argmax && is_last) ids = out->argmax;
-        st = ttt_forward_step(s, tokens + b0, nb, logits, out->logits_all, ids,
-                              out->argmax_limit, out->hidden, n, b0);
+        /* the rows of this step: all of them, or the last step's last row */
+        const int all = out->logits_all;
+        const size_t r0 = all ? (size_t)b0 : 0;
+        ttt_head_req hr = {.limit = out->argmax_limit, .all = all};
+        if (all || is_last) {
+            hr.logits = out->logits ? out->logits + r0 * c->n_vocab : NULL;
+            hr.argmax = out->argmax ? out->argmax + r0 : NULL;
+            if (out->top_k > 0) {
+                hr.top_k = out->top_k;
+                hr.top_logit = out->top_logit + r0 * out->top_k;
+                hr.top_id = out->top_id + r0 * out->top_k;
+            }
+        }
+        st = ttt_forward_step(s, tokens + b0, nb, &hr, out->hidden, n, b0);
         if (st != TTT_OK) {
             /* the cache rows and fast weights of some layers already moved on */
             s->failed = 1;

@@ -71,4 +71,14 @@ static inline uint16_t ttt_f32_to_f16(float f) {
     return (uint16_t)h;
 }
 
+/* A key whose unsigned order is the float order: NaN lowest (0), -0 the same as +0. Top-k
+ * selection on the CPU and the GPU ranks logits by it (the GPU's copy is in src/cuda/topk.cu). */
+static inline uint32_t ttt_f32_order_key(float f) {
+    if (f != f) return 0u;
+    if (f == 0.0f) f = 0.0f;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
 #endif
