@@ -126,6 +126,28 @@ static __device__ __forceinline__ void cu_mma16816(float *d, const uint32_t *a, 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* 16 bytes from global to shared memory without passing through registers (cp.async, L2
+ * only); _zfill writes zeros instead when !valid (gmem must still be a valid address). */
+static __device__ __forceinline__ void cu_cp16(void *smem, const void *gmem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+}
+static __device__ __forceinline__ void cu_cp16_zfill(void *smem, const void *gmem, bool valid) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
+                 "r"(valid ? 16 : 0));
+}
+
+/* Four 8x8 bf16 matrices from shared memory, lane i addressing row i % 8 of matrix i / 8;
+ * lane l receives elements (l / 4, 2 (l % 4) ..+1) of each: A fragments of a row-major tile,
+ * or B fragments of a [n][k] (key-major) tile. */
+static __device__ __forceinline__ void cu_ldsm_x4(uint32_t *r, const __nv_bfloat16 *row) {
+    const unsigned addr = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 /* Two B fragments (dims n0..n0+7 and n0+8..n0+15, keys k0..k0+15) of a row-major [key][dim]
  * tile in shared memory, transposed on the way out. */
 static __device__ __forceinline__ void cu_ldsm_x4_trans(uint32_t *r, const __nv_bfloat16 *row) {
@@ -135,20 +157,33 @@ static __device__ __forceinline__ void cu_ldsm_x4_trans(uint32_t *r, const __nv_
                  : "r"(addr));
 }
 
-/* o[HD/8][4] += P V for 16 keys: pa, P's A fragments; V, the keys' rows ([16][ld] bf16, row
- * major, in shared memory). Lane i addresses row i % 8 of ldmatrix's matrix i / 8: keys +8
- * for the odd matrices, dims +8 for the upper two. */
-template <int HD>
-static __device__ __forceinline__ void cu_mma_pv16(float (*o)[4], const uint32_t *pa,
-                                                   const __nv_bfloat16 *V, int ld, int lane) {
+/* o[t][HD/8][4] += P_t V for 16 keys and MT row tiles t of 16 (each V fragment loaded once):
+ * pa[t], P_t's A fragments; V, the keys' rows ([16][ld] bf16, row major, in shared memory).
+ * Lane i addresses row i % 8 of ldmatrix's matrix i / 8: keys +8 for the odd matrices, dims
+ * +8 for the upper two. */
+template <int HD, int MT>
+static __device__ __forceinline__ void cu_mma_pv16_mt(float (*o)[HD / 8][4],
+                                                      const uint32_t (*pa)[4],
+                                                      const __nv_bfloat16 *V, int ld, int lane) {
     const __nv_bfloat16 *vrow = V + ((lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
 #pragma unroll
     for (int nd = 0; nd < HD / 8; nd += 2) {
         uint32_t b[4];
         cu_ldsm_x4_trans(b, vrow + nd * 8);
-        cu_mma16816(o[nd], pa, b[0], b[1]);
-        cu_mma16816(o[nd + 1], pa, b[2], b[3]);
+#pragma unroll
+        for (int t = 0; t < MT; t++) {
+            cu_mma16816(o[t][nd], pa[t], b[0], b[1]);
+            cu_mma16816(o[t][nd + 1], pa[t], b[2], b[3]);
+        }
     }
+}
+
+/* One row tile: o[HD/8][4], pa[4]. */
+template <int HD>
+static __device__ __forceinline__ void cu_mma_pv16(float (*o)[4], const uint32_t *pa,
+                                                   const __nv_bfloat16 *V, int ld, int lane) {
+    cu_mma_pv16_mt<HD, 1>(reinterpret_cast<float(*)[HD / 8][4]>(o),
+                          reinterpret_cast<const uint32_t(*)[4]>(pa), V, ld, lane);
 }
 
 /* two floats as the bf16 pair of one fragment register */

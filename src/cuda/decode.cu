@@ -30,11 +30,6 @@ typedef struct dec_args {
     float scale, softcap;
 } dec_args;
 
-static __device__ __forceinline__ void cp16(void *smem, const void *gmem) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
-}
-
 /* What block (row i, KV head kvh, slice sp) reads: that row's K and V of the head, and its
  * slice [beg, end) of the visible keys (the window, then nsplit equal parts). */
 typedef struct dec_slice {
@@ -131,8 +126,8 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode(dec_args a) {
             for (int c = tid; c < TK * CH; c += DT_THREADS) {
                 const int r = c / CH, ch = c % CH;
                 const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
-                cp16(kd + r * ROW + ch * 8, K + src);
-                cp16(vd + r * ROW + ch * 8, V + src);
+                cu_cp16(kd + r * ROW + ch * 8, K + src);
+                cu_cp16(vd + r * ROW + ch * 8, V + src);
             }
         }
         asm volatile("cp.async.commit_group;\n" ::); /* empty past the end: counts stay */
@@ -309,8 +304,8 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
             for (int e = tid; e < TC_TK * CH; e += DT_THREADS) {
                 const int r = e / CH, ch = e % CH;
                 const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
-                cp16(kd + r * ROW + ch * 8, K + src);
-                cp16(vd + r * ROW + ch * 8, V + src);
+                cu_cp16(kd + r * ROW + ch * 8, K + src);
+                cu_cp16(vd + r * ROW + ch * 8, V + src);
             }
         }
         asm volatile("cp.async.commit_group;\n" ::);

@@ -1,19 +1,21 @@
 /* topk.cu - the k largest logits of each row on the GPU (the candidates a sampler draws
  * from), so a sampling step returns k (id, logit) pairs instead of the row's V floats.
  *
- * One block per row finds the k-th largest key by radix select (4 passes of 8 bits, a 256-bin
- * histogram each), then one ordered pass collects the keys above it and, lowest ids first,
- * as many equal to it as still fit, and a bitonic sort in shared memory orders the k.
+ * Two stages: blocks of 4096 logits, staged in shared memory, each keep their k largest; one
+ * block per row then keeps the k largest of those. Both select by radix select (4 passes of 8
+ * bits, a 256-bin histogram each), collect the keys above the k-th and, lowest ids first, as
+ * many equal to it as still fit, and order them with a bitonic sort in shared memory.
  * Order: ttt_f32_order_key (src/util/fp.h), the CPU's (src/cpu/topk.c): larger first, the
  * lower id first on ties, NaN last; the two backends return the same ids for the same logits.
- * Work per row: 5 reads of the row (V = 152K: 3 MB, from L2 after the first), about 20 us on
- * one SM; a decode step is milliseconds. */
+ * Work per row: one read of the row (V = 152K: 0.6 MB) spread over 38 blocks, then 38 k
+ * candidates. (A first version, one block per row making 5 passes over the row on one SM,
+ * was slow: 32K decode went from 4.51 to 5.01 ms per token with it.) */
 #include <math.h>
 #include <stdint.h>
 
 #include "cuda/common.cuh"
 
-#define TK_THREADS 1024
+#define TK_SEG 4096 /* elements per first-stage block */
 
 static __device__ __forceinline__ uint32_t tk_key(float f) {
     if (f != f) return 0u;
@@ -22,19 +24,29 @@ static __device__ __forceinline__ uint32_t tk_key(float f) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-/* a ranks before b */
-static __device__ __forceinline__ bool tk_before(uint32_t ka, int32_t ia, uint32_t kb, int32_t ib) {
-    return ka > kb || (ka == kb && ia < ib);
+/* a ranks before b (positions stand for ids: both stages keep ids ascending with position
+ * among equal keys) */
+static __device__ __forceinline__ bool tk_before(uint32_t ka, int pa, uint32_t kb, int pb) {
+    return ka > kb || (ka == kb && pa < pb);
 }
 
+typedef struct tk_shared {
+    unsigned hist[256];
+    uint32_t key[TTT_TOP_K_MAX]; /* the selected, then sorted */
+    int pos[TTT_TOP_K_MAX];
+    int wcnt[32];
+    uint32_t prefix;
+    int need;
+} tk_shared;
+
 /* Exclusive prefix over the block of a per-thread flag, in thread order, and the total. */
-static __device__ __forceinline__ int tk_scan(bool f, int *wcnt, int *total) {
+template <int NT> static __device__ __forceinline__ int tk_scan(bool f, int *wcnt, int *total) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const unsigned b = __ballot_sync(0xffffffffu, f);
     if (lane == 0) wcnt[warp] = __popc(b);
     __syncthreads();
     int before = __popc(b & ((1u << lane) - 1u)), all = 0;
-    for (int w = 0; w < TK_THREADS / 32; w++) {
+    for (int w = 0; w < NT / 32; w++) {
         if (w < warp) before += wcnt[w];
         all += wcnt[w];
     }
@@ -43,48 +55,42 @@ static __device__ __forceinline__ int tk_scan(bool f, int *wcnt, int *total) {
     return before;
 }
 
-static __global__ void __launch_bounds__(TK_THREADS)
-    k_topk(float *val, int32_t *ids, const float *x, int V, int limit, int k) {
-    cu_pdl_enter();
-    __shared__ unsigned hist[256];
-    __shared__ uint32_t s_key[TTT_TOP_K_MAX];
-    __shared__ int32_t s_id[TTT_TOP_K_MAX];
-    __shared__ int wcnt[TK_THREADS / 32];
-    __shared__ uint32_t s_prefix;
-    __shared__ int s_need;
-    const float *l = x + (size_t)blockIdx.x * V;
+/* The k largest of x[0 .. n) by the block of NT threads: val[t] = x[p], id[t] = xid[p] (or
+ * id0 + p) for the t-th, largest first, the lower position on ties. Radix select finds the
+ * k-th key (4 passes of 8 bits); one ordered pass collects the keys above it and the first
+ * `need` equal to it; a bitonic sort orders them. */
+template <int NT>
+static __device__ void tk_select(const float *x, const int32_t *xid, int id0, int n, int k,
+                                 float *val, int32_t *id, tk_shared &sh) {
     const int tid = threadIdx.x, lane = tid % 32;
     constexpr int U = 8; /* loads in flight per thread */
-
-    /* radix select: after the pass at `shift`, prefix holds the top bits of the k-th key and
-     * need how many keys with those bits are still to be taken */
     uint32_t prefix = 0, mask = 0;
     int need = k;
     for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += TK_THREADS) hist[i] = 0;
+        for (int i = tid; i < 256; i += NT) sh.hist[i] = 0;
         __syncthreads();
-        for (int base = 0; base < limit; base += TK_THREADS * U) {
+        for (int base = 0; base < n; base += NT * U) {
             uint32_t key[U];
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                const int i = base + u * TK_THREADS + tid;
-                key[u] = i < limit ? tk_key(l[i]) : 0u;
+                const int i = base + u * NT + tid;
+                key[u] = i < n ? tk_key(x[i]) : 0u;
             }
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                const int i = base + u * TK_THREADS + tid;
-                const bool in = i < limit && (key[u] & mask) == prefix;
+                const int i = base + u * NT + tid;
+                const bool in = i < n && (key[u] & mask) == prefix;
                 /* lanes with the same bin add once (logits crowd a few bins) */
                 const unsigned bin = in ? (key[u] >> shift) & 255u : 256u;
                 const unsigned same = __match_any_sync(0xffffffffu, bin);
-                if (in && __ffs(same) - 1 == lane) atomicAdd(&hist[bin], __popc(same));
+                if (in && __ffs(same) - 1 == lane) atomicAdd(&sh.hist[bin], __popc(same));
             }
         }
         __syncthreads();
         if (tid < 32) {
             /* lane j holds bins 255 - 8j down to 248 - 8j; an inclusive scan from the top */
             int own = 0;
-            for (int b = 0; b < 8; b++) own += hist[255 - 8 * lane - b];
+            for (int b = 0; b < 8; b++) own += sh.hist[255 - 8 * lane - b];
             int cum = own;
             for (int o = 1; o < 32; o <<= 1) {
                 const int t = __shfl_up_sync(0xffffffffu, cum, o);
@@ -94,10 +100,10 @@ static __global__ void __launch_bounds__(TK_THREADS)
             if (above < need && need <= cum) {
                 int run = above;
                 for (int b = 0; b < 8; b++) {
-                    const int bin = 255 - 8 * lane - b, h = hist[bin];
+                    const int bin = 255 - 8 * lane - b, h = sh.hist[bin];
                     if (run + h >= need) {
-                        s_prefix = prefix | ((uint32_t)bin << shift);
-                        s_need = need - run;
+                        sh.prefix = prefix | ((uint32_t)bin << shift);
+                        sh.need = need - run;
                         break;
                     }
                     run += h;
@@ -105,61 +111,97 @@ static __global__ void __launch_bounds__(TK_THREADS)
             }
         }
         __syncthreads();
-        prefix = s_prefix;
-        need = s_need;
+        prefix = sh.prefix;
+        need = sh.need;
         mask |= 255u << shift;
-        __syncthreads(); /* s_prefix and hist are rewritten by the next pass */
+        __syncthreads(); /* prefix and hist are rewritten by the next pass */
     }
 
-    /* collect: every key above the k-th, then the first `need` equal to it in id order */
+    /* collect: every key above the k-th, then the first `need` equal to it */
     const uint32_t T = prefix;
     int n_gt = 0, n_eq = 0;
-    for (int base = 0; base < limit; base += TK_THREADS) {
+    for (int base = 0; base < n; base += NT) {
         const int i = base + tid;
-        const uint32_t key = i < limit ? tk_key(l[i]) : 0u;
-        const bool gt = i < limit && key > T, eq = i < limit && key == T;
+        const uint32_t key = i < n ? tk_key(x[i]) : 0u;
+        const bool gt = i < n && key > T, eq = i < n && key == T;
         int tot_gt, tot_eq;
-        const int pg = tk_scan(gt, wcnt, &tot_gt), pe = tk_scan(eq, wcnt, &tot_eq);
-        if (gt) s_key[n_gt + pg] = key, s_id[n_gt + pg] = i;
-        if (eq && n_eq + pe < need) s_key[k - need + n_eq + pe] = key, s_id[k - need + n_eq + pe] = i;
+        const int pg = tk_scan<NT>(gt, sh.wcnt, &tot_gt), pe = tk_scan<NT>(eq, sh.wcnt, &tot_eq);
+        if (gt) sh.key[n_gt + pg] = key, sh.pos[n_gt + pg] = i;
+        if (eq && n_eq + pe < need) {
+            const int at = k - need + n_eq + pe;
+            sh.key[at] = key, sh.pos[at] = i;
+        }
         n_gt += tot_gt;
         n_eq += tot_eq;
     }
     /* pad to a power of two with entries that rank last */
     int P = 1;
     while (P < k) P <<= 1;
-    for (int i = k + tid; i < P; i += TK_THREADS) s_key[i] = 0u, s_id[i] = INT32_MAX;
+    for (int i = k + tid; i < P; i += NT) sh.key[i] = 0u, sh.pos[i] = INT32_MAX;
     for (int size = 2; size <= P; size <<= 1)
         for (int stride = size / 2; stride > 0; stride >>= 1) {
             __syncthreads();
-            for (int t = tid; t < P / 2; t += TK_THREADS) {
+            for (int t = tid; t < P / 2; t += NT) {
                 const int i = 2 * stride * (t / stride) + t % stride, j = i + stride;
                 const bool up = (i & size) == 0;
-                const uint32_t ki = s_key[i], kj = s_key[j];
-                const int32_t ii = s_id[i], ij = s_id[j];
-                if (up ? tk_before(kj, ij, ki, ii) : tk_before(ki, ii, kj, ij)) {
-                    s_key[i] = kj, s_id[i] = ij;
-                    s_key[j] = ki, s_id[j] = ii;
+                const uint32_t ki = sh.key[i], kj = sh.key[j];
+                const int pi = sh.pos[i], pj = sh.pos[j];
+                if (up ? tk_before(kj, pj, ki, pi) : tk_before(ki, pi, kj, pj)) {
+                    sh.key[i] = kj, sh.pos[i] = pj;
+                    sh.key[j] = ki, sh.pos[j] = pi;
                 }
             }
         }
     __syncthreads();
-    for (int t = tid; t < k; t += TK_THREADS) {
-        const int32_t id = s_id[t];
-        val[(size_t)blockIdx.x * k + t] = l[id];
-        ids[(size_t)blockIdx.x * k + t] = id;
+    for (int t = tid; t < k; t += NT) {
+        const int p = sh.pos[t];
+        val[t] = x[p];
+        id[t] = xid ? xid[p] : id0 + p;
     }
+}
+
+/* Stage 1: block (segment s, row r) stages TK_SEG logits in shared memory and keeps its
+ * min(k, length) largest, at cand[r][s * k ..]. One read of the row from memory in all. */
+static __global__ void __launch_bounds__(256)
+    k_topk_seg(float *cval, int32_t *cid, const float *x, int V, int limit, int k, int ncand) {
+    cu_pdl_enter();
+    __shared__ tk_shared sh;
+    __shared__ float seg[TK_SEG];
+    const int s = blockIdx.x, r = blockIdx.y, base = s * TK_SEG;
+    const int len = min(TK_SEG, limit - base), kk = min(k, len);
+    const float *l = x + (size_t)r * V + base;
+    for (int i = threadIdx.x; i < len; i += 256) seg[i] = l[i];
+    __syncthreads();
+    const size_t at = (size_t)r * ncand + (size_t)s * k;
+    tk_select<256>(seg, NULL, base, len, kk, cval + at, cid + at, sh);
+}
+
+/* Stage 2: one block per row selects k of its ncand candidates (in id order among ties, as
+ * stage 1 leaves them). */
+static __global__ void __launch_bounds__(1024)
+    k_topk_final(float *val, int32_t *ids, const float *cval, const int32_t *cid, int ncand, int k) {
+    cu_pdl_enter();
+    __shared__ tk_shared sh;
+    const size_t r = blockIdx.x;
+    tk_select<1024>(cval + r * ncand, cid + r * ncand, 0, ncand, k, val + r * k, ids + r * k, sh);
 }
 
 void cu_topk(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit, int k) {
     if (n <= 0 || k <= 0) return;
     if (k > TTT_TOP_K_MAX) k = TTT_TOP_K_MAX;
     if (k > limit) k = limit;
-    const size_t cnt = (size_t)n * k;
-    float *val = (float *)cu_scratch(CU_SCRATCH_TOP, (sizeof(float) + sizeof(int32_t)) * cnt);
+    const int S = (limit + TK_SEG - 1) / TK_SEG, last = limit - (S - 1) * TK_SEG;
+    const int ncand = (S - 1) * k + (last < k ? last : k);
+    const size_t cnt = (size_t)n * k, cc = (size_t)n * ncand;
+    float *val = (float *)cu_scratch(CU_SCRATCH_TOP,
+                                     (sizeof(float) + sizeof(int32_t)) * (cnt + cc));
     if (!val) return;
     int32_t *ids = (int32_t *)(val + cnt);
-    cu_launch(k_topk, n, TK_THREADS, 0, val, ids, x, V, limit, k);
+    float *cval = (float *)(ids + cnt);
+    int32_t *cid = (int32_t *)(cval + cc);
+    cu_launch(k_topk_seg, dim3(S, n), 256, 0, cval, cid, x, V, limit, k, ncand);
+    cu_launch(k_topk_final, n, 1024, 0, val, ids, (const float *)cval, (const int32_t *)cid,
+              ncand, k);
     if (!CU_LAUNCHED("top-k")) return;
     cu_to_host(val_host, val, sizeof(float) * cnt);
     cu_to_host(id_host, ids, sizeof(int32_t) * cnt);
