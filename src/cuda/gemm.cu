@@ -172,22 +172,34 @@ static __device__ __forceinline__ uint4 ld_stream(const void *p) {
     return r;
 }
 
-/* s[j] += w[k .. k+E) . x[j, k .. k+E) for the NX rows of x */
-template <typename T, int NX>
-static __device__ __forceinline__ void gemv_fma(const uint4 &wu, const float *x, int K, int k,
-                                                float *s) {
+/* s[rr][j] += w_rr[k .. k+E) . x[j, k .. k+E) for the RW weight rows and the NX rows of x:
+ * each piece of x is loaded once for all RW weight rows (x, float32, is read from L1 and was
+ * twice the weights' bytes there with one weight row per warp) */
+template <typename T, int NX, int RW>
+static __device__ __forceinline__ void gemv_fma(const uint4 *wu, const float *x, int K, int k,
+                                                float (*s)[NX]) {
     constexpr int E = 16 / sizeof(T);
-    float wf[E];
-    unpack16<T>(wu, wf);
+    float xf[NX][E];
 #pragma unroll
     for (int j = 0; j < NX; j++) {
         const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
 #pragma unroll
         for (int e = 0; e < E / 4; e++) {
             const float4 v = xv[e];
-            s[j] += wf[4 * e] * v.x + wf[4 * e + 1] * v.y + wf[4 * e + 2] * v.z +
-                    wf[4 * e + 3] * v.w;
+            xf[j][4 * e] = v.x, xf[j][4 * e + 1] = v.y, xf[j][4 * e + 2] = v.z,
+            xf[j][4 * e + 3] = v.w;
         }
+    }
+#pragma unroll
+    for (int rr = 0; rr < RW; rr++) {
+        float wf[E];
+        unpack16<T>(wu[rr], wf);
+#pragma unroll
+        for (int j = 0; j < NX; j++)
+#pragma unroll
+            for (int e = 0; e < E / 4; e++)
+                s[rr][j] += wf[4 * e] * xf[j][4 * e] + wf[4 * e + 1] * xf[j][4 * e + 1] +
+                            wf[4 * e + 2] * xf[j][4 * e + 2] + wf[4 * e + 3] * xf[j][4 * e + 3];
     }
 }
 
@@ -200,18 +212,20 @@ struct gemv_set {
     int count;
 };
 
-/* KS warps share a row, each taking every KS-th 16-byte column block, their sums added
- * through shared memory: the W_o and W_down products have only D rows (2560 warps for
- * Qwen3-4B, 2.4 blocks per SM, the last wave half empty), so splitting K fills the GPU. */
-template <typename T, int NX, int KS>
+/* A warp takes RW consecutive weight rows (each matrix's rows a multiple of RW); KS warps
+ * share them, each taking every KS-th 16-byte column block, their sums added through shared
+ * memory: the W_o and W_down products have only D rows (2560 warps for Qwen3-4B, 2.4 blocks
+ * per SM, the last wave half empty), so splitting K fills the GPU. */
+template <typename T, int NX, int KS, int RW>
 static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
                                                                  int K, int acc) {
     cu_pdl_enter();
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
-    __shared__ float part[GEMV_WARPS][NX];
+    constexpr int U = GEMV_U / RW;    /* loads per weight row in flight */
+    __shared__ float part[GEMV_WARPS][RW][NX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
     /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
-    int r = blockIdx.x * (GEMV_WARPS / KS) + warp / KS, mi = 0;
+    int r = (blockIdx.x * (GEMV_WARPS / KS) + warp / KS) * RW, mi = 0;
     bool valid = true;
     if (r >= set.N[0]) {
         r -= set.N[0];
@@ -226,56 +240,97 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
     const int N = mi == 0 ? set.N[0] : mi == 1 ? set.N[1] : set.N[2];
     float *y = mi == 0 ? set.y[0] : mi == 1 ? set.y[1] : set.y[2];
     const T *w = (mi == 0 ? set.W[0] : mi == 1 ? set.W[1] : set.W[2]) + (size_t)r * K;
-    float s[NX];
+    float s[RW][NX];
 #pragma unroll
-    for (int j = 0; j < NX; j++) s[j] = 0.0f;
+    for (int rr = 0; rr < RW; rr++)
+#pragma unroll
+        for (int j = 0; j < NX; j++) s[rr][j] = 0.0f;
     if (valid) {
-        /* up to GEMV_U loads of 16 bytes per lane issued before any is used: a decode step
-         * is bound by how many weight bytes are in flight. The last batch is predicated
-         * rather than a loop of single loads (measured the same: the compiler had already
-         * hoisted those loads; docs/PERF.md change 15). */
+        /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound
+         * by how many weight bytes are in flight. The last batch is predicated rather than a
+         * loop of single loads (measured the same: the compiler had already hoisted those
+         * loads; docs/PERF.md change 16). */
         constexpr int STEP = 32 * E * KS;
-        for (int k = (kp * 32 + lane) * E; k < K; k += GEMV_U * STEP) {
-            uint4 wv[GEMV_U];
+        for (int k = (kp * 32 + lane) * E; k < K; k += U * STEP) {
+            uint4 wv[U][RW];
 #pragma unroll
-            for (int u = 0; u < GEMV_U; u++)
-                wv[u] = k + u * STEP < K ? ld_stream(w + k + u * STEP) : make_uint4(0, 0, 0, 0);
+            for (int u = 0; u < U; u++)
 #pragma unroll
-            for (int u = 0; u < GEMV_U; u++)
-                if (k + u * STEP < K) gemv_fma<T, NX>(wv[u], x, K, k + u * STEP, s);
+                for (int rr = 0; rr < RW; rr++)
+                    wv[u][rr] = k + u * STEP < K ? ld_stream(w + (size_t)rr * K + k + u * STEP)
+                                                 : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (k + u * STEP < K) gemv_fma<T, NX, RW>(wv[u], x, K, k + u * STEP, s);
         }
     }
 #pragma unroll
-    for (int j = 0; j < NX; j++)
-        for (int o = 16; o > 0; o >>= 1) s[j] += __shfl_xor_sync(0xffffffffu, s[j], o);
+    for (int rr = 0; rr < RW; rr++)
+#pragma unroll
+        for (int j = 0; j < NX; j++)
+            for (int o = 16; o > 0; o >>= 1) s[rr][j] += __shfl_xor_sync(0xffffffffu, s[rr][j], o);
     if constexpr (KS > 1) {
         if (lane == 0)
 #pragma unroll
-            for (int j = 0; j < NX; j++) part[warp][j] = s[j];
+            for (int rr = 0; rr < RW; rr++)
+#pragma unroll
+                for (int j = 0; j < NX; j++) part[warp][rr][j] = s[rr][j];
         __syncthreads();
         if (kp != 0) return;
 #pragma unroll
-        for (int j = 0; j < NX; j++) {
-            float t = 0.0f;
+        for (int rr = 0; rr < RW; rr++)
 #pragma unroll
-            for (int q = 0; q < KS; q++) t += part[warp + q][j];
-            s[j] = t;
-        }
+            for (int j = 0; j < NX; j++) {
+                float t = 0.0f;
+#pragma unroll
+                for (int q = 0; q < KS; q++) t += part[warp + q][rr][j];
+                s[rr][j] = t;
+            }
     }
     if (!valid || lane != 0) return;
 #pragma unroll
-    for (int j = 0; j < NX; j++) y[(size_t)j * N + r] = acc ? y[(size_t)j * N + r] + s[j] : s[j];
+    for (int rr = 0; rr < RW; rr++)
+#pragma unroll
+        for (int j = 0; j < NX; j++) {
+            float *yy = y + (size_t)j * N + r + rr;
+            *yy = acc ? *yy + s[rr][j] : s[rr][j];
+        }
+}
+
+template <typename T, int KS, int RW>
+static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n, int acc,
+                           int rows) {
+    const int per = GEMV_WARPS / KS * RW; /* rows per block */
+    const unsigned blocks = (unsigned)((rows + per - 1) / per);
+    const int th = 32 * GEMV_WARPS;
+    switch (n) {
+    case 1: cu_launch(k_gemv<T, 1, KS, RW>, blocks, th, 0, set, x, K, acc); break;
+    case 2: cu_launch(k_gemv<T, 2, KS, RW>, blocks, th, 0, set, x, K, acc); break;
+    case 3: cu_launch(k_gemv<T, 3, KS, RW>, blocks, th, 0, set, x, K, acc); break;
+    default: cu_launch(k_gemv<T, 4, KS, RW>, blocks, th, 0, set, x, K, acc); break;
+    }
+}
+
+/* Weight rows per warp: 4 where every matrix's rows divide by it (TTT_CUDA_GEMV_RW = 1 or 2
+ * for A/B measurements). With one row per warp, L1 ran at 80% (x, float32, is twice the
+ * weights' bytes there) and DRAM at 37-63%; four rows per warp: L1 27-39%, DRAM 41-69%, 32K
+ * decode 4.55 -> 4.39 ms (docs/PERF.md change 19). */
+template <typename T>
+static int gemv_rw(const gemv_set<T> &set) {
+    const char *e = getenv("TTT_CUDA_GEMV_RW");
+    int rw = e ? atoi(e) : 4;
+    if (rw != 2 && rw != 4) return 1;
+    for (int i = 0; i < set.count; i++)
+        if (set.N[i] % rw) return 1;
+    return rw;
 }
 
 template <typename T, int KS>
 static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows) {
-    const unsigned blocks = (unsigned)((rows + GEMV_WARPS / KS - 1) / (GEMV_WARPS / KS));
-    const int th = 32 * GEMV_WARPS;
-    switch (n) {
-    case 1: cu_launch(k_gemv<T, 1, KS>, blocks, th, 0, set, x, K, acc); break;
-    case 2: cu_launch(k_gemv<T, 2, KS>, blocks, th, 0, set, x, K, acc); break;
-    case 3: cu_launch(k_gemv<T, 3, KS>, blocks, th, 0, set, x, K, acc); break;
-    default: cu_launch(k_gemv<T, 4, KS>, blocks, th, 0, set, x, K, acc); break;
+    switch (gemv_rw(set)) {
+    case 2: gemv_launch_rw<T, KS, 2>(set, x, K, n, acc, rows); break;
+    case 4: gemv_launch_rw<T, KS, 4>(set, x, K, n, acc, rows); break;
+    default: gemv_launch_rw<T, KS, 1>(set, x, K, n, acc, rows); break;
     }
 }
 
@@ -283,7 +338,7 @@ template <typename T>
 static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
     const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
     /* about 4 warps' worth of rows per SM or fewer: split K */
-    const long long warps = (long long)rows;
+    const long long warps = (long long)rows / gemv_rw(set);
     if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4>(set, x, K, n, acc, rows);
     else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2>(set, x, K, n, acc, rows);
     else gemv_launch<T, 1>(set, x, K, n, acc, rows);
