@@ -296,16 +296,32 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
     float m = -INFINITY, l = 0.0f; /* row g, log2 domain; l: this lane's columns */
 
     const int ntiles = (end - beg + TC_TK - 1) / TC_TK;
+    /* a thread copies 16-byte piece `ch` of rows r0, r0 + RSTEP, ...: the index arithmetic
+     * once, not per copy (the copies' issue was most of the kernel's instructions) */
+    constexpr int RSTEP = DT_THREADS / CH;
+    const int ch = tid % CH, r0 = tid / CH;
     auto issue = [&](int ti) {
         if (ti < ntiles) {
             const int t0 = beg + ti * TC_TK, cnt = end - t0 < TC_TK ? end - t0 : TC_TK;
-            __nv_bfloat16 *kd = Ks + (ti % TC_NST) * TC_TK * ROW;
-            __nv_bfloat16 *vd = Vs + (ti % TC_NST) * TC_TK * ROW;
-            for (int e = tid; e < TC_TK * CH; e += DT_THREADS) {
-                const int r = e / CH, ch = e % CH;
-                const size_t src = (size_t)(t0 + (r < cnt ? r : cnt - 1)) * HD + ch * 8;
-                cu_cp16(kd + r * ROW + ch * 8, K + src);
-                cu_cp16(vd + r * ROW + ch * 8, V + src);
+            __nv_bfloat16 *kd = Ks + (ti % TC_NST) * TC_TK * ROW + r0 * ROW + ch * 8;
+            __nv_bfloat16 *vd = Vs + (ti % TC_NST) * TC_TK * ROW + r0 * ROW + ch * 8;
+            const __nv_bfloat16 *ks = K + (size_t)t0 * HD + ch * 8, *vs = V + (size_t)t0 * HD + ch * 8;
+            if (cnt == TC_TK) {
+#pragma unroll
+                for (int r = r0; r < TC_TK; r += RSTEP) {
+                    cu_cp16(kd, ks + (size_t)r * HD);
+                    cu_cp16(vd, vs + (size_t)r * HD);
+                    kd += RSTEP * ROW;
+                    vd += RSTEP * ROW;
+                }
+            } else { /* the slice's last tile: rows past its end repeat the last key */
+                for (int r = r0; r < TC_TK; r += RSTEP) {
+                    const size_t src = (size_t)(r < cnt ? r : cnt - 1) * HD;
+                    cu_cp16(kd, ks + src);
+                    cu_cp16(vd, vs + src);
+                    kd += RSTEP * ROW;
+                    vd += RSTEP * ROW;
+                }
             }
         }
         asm volatile("cp.async.commit_group;\n" ::);
@@ -324,11 +340,15 @@ static __global__ void __launch_bounds__(DT_THREADS) k_attn_decode_tc(dec_args a
 #pragma unroll
         for (int nb = 0; nb < 2; nb++) {
             s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+            /* K's B fragments by ldmatrix, two dim blocks of 16 per load: lane i addresses
+             * key i % 8 at dims +8 (i / 8) */
+            const __nv_bfloat16 *kr = Kt + (nb * 8 + (lane & 7)) * ROW + (lane >> 3) * 8;
 #pragma unroll
-            for (int kk = 0; kk < HD / 16; kk++) {
-                const __nv_bfloat16 *kr = Kt + (nb * 8 + g) * ROW + kk * 16 + 2 * c;
-                cu_mma16816(s[nb], qa[kk], *reinterpret_cast<const uint32_t *>(kr),
-                         *reinterpret_cast<const uint32_t *>(kr + 8));
+            for (int kk = 0; kk < HD / 16; kk += 2) {
+                uint32_t kb[4];
+                cu_ldsm_x4(kb, kr + kk * 16);
+                cu_mma16816(s[nb], qa[kk], kb[0], kb[1]);
+                cu_mma16816(s[nb], qa[kk + 1], kb[2], kb[3]);
             }
         }
         /* row g's scores: keys nb * 8 + 2c (+1); soft-cap, mask past the slice's end */
