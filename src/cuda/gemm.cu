@@ -311,23 +311,26 @@ static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n,
     }
 }
 
-/* Weight rows per warp: 4 where every matrix's rows divide by it (TTT_CUDA_GEMV_RW = 1 or 2
- * for A/B measurements). With one row per warp, L1 ran at 80% (x, float32, is twice the
- * weights' bytes there) and DRAM at 37-63%; four rows per warp: L1 27-39%, DRAM 41-69%, 32K
- * decode 4.55 -> 4.39 ms (docs/PERF.md change 19). */
+/* Weight rows per warp: 4 where every matrix's rows divide by it (TTT_CUDA_GEMV_RW = 1 or 2,
+ * read once, for A/B measurements). With one row per warp, L1 ran at 80% (x, float32, is
+ * twice the weights' bytes there) and DRAM at 37-63%; four rows per warp: L1 27-39%, DRAM
+ * 41-70%, 32K decode 4.55 -> 4.39 ms (docs/PERF.md change 19). */
 template <typename T>
 static int gemv_rw(const gemv_set<T> &set) {
-    const char *e = getenv("TTT_CUDA_GEMV_RW");
-    int rw = e ? atoi(e) : 4;
-    if (rw != 2 && rw != 4) return 1;
+    static int want = 0;
+    if (!want) {
+        const char *e = getenv("TTT_CUDA_GEMV_RW");
+        want = e && (atoi(e) == 1 || atoi(e) == 2) ? atoi(e) : 4;
+    }
     for (int i = 0; i < set.count; i++)
-        if (set.N[i] % rw) return 1;
-    return rw;
+        if (set.N[i] % want) return 1;
+    return want;
 }
 
 template <typename T, int KS>
-static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows) {
-    switch (gemv_rw(set)) {
+static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
+                        int rw) {
+    switch (rw) {
     case 2: gemv_launch_rw<T, KS, 2>(set, x, K, n, acc, rows); break;
     case 4: gemv_launch_rw<T, KS, 4>(set, x, K, n, acc, rows); break;
     default: gemv_launch_rw<T, KS, 1>(set, x, K, n, acc, rows); break;
@@ -337,11 +340,12 @@ static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, in
 template <typename T>
 static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
     const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
+    const int rw = gemv_rw(set);
     /* about 4 warps' worth of rows per SM or fewer: split K */
-    const long long warps = (long long)rows / gemv_rw(set);
-    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4>(set, x, K, n, acc, rows);
-    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2>(set, x, K, n, acc, rows);
-    else gemv_launch<T, 1>(set, x, K, n, acc, rows);
+    const long long warps = (long long)rows / rw;
+    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4>(set, x, K, n, acc, rows, rw);
+    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2>(set, x, K, n, acc, rows, rw);
+    else gemv_launch<T, 1>(set, x, K, n, acc, rows, rw);
     CU_LAUNCHED("gemv");
 }
 

@@ -9,7 +9,7 @@
  * lower id first on ties, NaN last; the two backends return the same ids for the same logits.
  * Work per row: one read of the row (V = 152K: 0.6 MB) spread over 38 blocks, then 38 k
  * candidates. (A first version, one block per row making 5 passes over the row on one SM,
- * was slow: 32K decode went from 4.51 to 5.01 ms per token with it.) */
+ * was slow: 32K decode took 5.01 ms per token with it, 4.53 with this one.) */
 #include <math.h>
 #include <stdint.h>
 
