@@ -54,58 +54,78 @@ static __device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) {
     *p = __float2bfloat16_rn(v);
 }
 
-/* One block per (row, head of q then of k): thread j owns dims j and j + hd/2, the pair RoPE
- * mixes, so the head's RMSNorm, its rotation and (keys) the cache store need no second pass.
- * Six launches per layer became one; the separate RoPE kernel ran one block per token,
- * looping over heads, 15 us per decode step and layer. Bytes: q, k, v once each. */
+/* A block per (row, QP_WARPS heads of q then of k), a warp per head: lane l owns the pairs
+ * (j, j + hd/2) for j = l, l + 32, ..., the pairs RoPE mixes, so the head's RMSNorm (a warp
+ * reduction), its rotation and (keys) the cache store need no barrier. The row's angles are
+ * computed once per block into shared memory and shared by its heads: with a 64-thread block
+ * per (row, head), sincosf ran once per head (40 times per row for Qwen3-4B) and the kernel
+ * took 14.5 ms of an 8K prefill, 4x its bytes (docs/PERF.md change 21).
+ * Bytes: q, k, v read once, q and k written once, k and v stored to the cache. */
+#define QP_WARPS 8
+#define QP_MAX_HALF 1024
+
 template <typename T>
-static __global__ void k_qkv_prep(float *q, float *k, const float *v, int H, int Hkv, int hd,
-                                  const float *q_norm, const float *k_norm, float eps,
-                                  const float *inv_freq, int p0, const ttt_row_kv *rows, T *kc,
-                                  T *vc, size_t head_stride) {
+static __global__ void __launch_bounds__(32 * QP_WARPS)
+    k_qkv_prep(float *q, float *k, const float *v, int H, int Hkv, int hd, const float *q_norm,
+               const float *k_norm, float eps, const float *inv_freq, int p0,
+               const ttt_row_kv *rows, T *kc, T *vc, size_t head_stride) {
     cu_pdl_enter();
-    __shared__ float red[32];
-    const int i = blockIdx.x, h = blockIdx.y, half = hd / 2, j = threadIdx.x;
-    const bool isq = h < H, on = j < half;
+    __shared__ float sn_s[QP_MAX_HALF], cs_s[QP_MAX_HALF];
+    const int i = blockIdx.x, half = hd / 2, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int pos = rows ? rows[i].pos : p0 + i;
+    for (int j = threadIdx.x; j < half; j += blockDim.x)
+        sincosf((float)pos * inv_freq[j], &sn_s[j], &cs_s[j]);
+    __syncthreads();
+    const int h = blockIdx.y * QP_WARPS + warp;
+    if (h >= H + Hkv) return;
+    const bool isq = h < H;
     const int hh = isq ? h : h - H;
     float *x = isq ? q + ((size_t)i * H + hh) * hd : k + ((size_t)i * Hkv + hh) * hd;
-    float a = on ? x[j] : 0.0f, b = on ? x[j + half] : 0.0f;
     const float *nw = isq ? q_norm : k_norm;
-    if (nw) { /* uniform across the block: every thread reaches the barriers */
-        const float ss = cu_block_sum(a * a + b * b, red);
-        const float inv = 1.0f / sqrtf(ss / (float)hd + eps);
-        if (on) {
+    float inv = 1.0f;
+    if (nw) {
+        float ss = 0.0f;
+        for (int j = lane; j < half; j += 32) ss += x[j] * x[j] + x[j + half] * x[j + half];
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        inv = 1.0f / sqrtf(ss / (float)hd + eps);
+    }
+    T *K = NULL, *V = NULL;
+    const float *vr = NULL;
+    size_t off = 0;
+    if (!isq) {
+        K = rows ? (T *)rows[i].kc : kc;
+        V = rows ? (T *)rows[i].vc : vc;
+        off = hh * (rows ? rows[i].head_stride : head_stride) + (size_t)pos * hd;
+        vr = v + ((size_t)i * Hkv + hh) * hd;
+    }
+    for (int j = lane; j < half; j += 32) {
+        float a = x[j], b = x[j + half];
+        if (nw) {
             a = a * inv * nw[j];
             b = b * inv * nw[j + half];
         }
+        const float ra = a * cs_s[j] - b * sn_s[j], rb = b * cs_s[j] + a * sn_s[j];
+        x[j] = ra;
+        x[j + half] = rb;
+        if (!isq) {
+            store_kv(K + off + j, ra);
+            store_kv(K + off + j + half, rb);
+            store_kv(V + off + j, vr[j]);
+            store_kv(V + off + j + half, vr[j + half]);
+        }
     }
-    if (!on) return;
-    const int pos = rows ? rows[i].pos : p0 + i;
-    float sn, cs;
-    sincosf((float)pos * inv_freq[j], &sn, &cs);
-    const float ra = a * cs - b * sn, rb = b * cs + a * sn;
-    x[j] = ra;
-    x[j + half] = rb;
-    if (isq) return;
-    T *K = rows ? (T *)rows[i].kc : kc, *V = rows ? (T *)rows[i].vc : vc;
-    const size_t off = hh * (rows ? rows[i].head_stride : head_stride) + (size_t)pos * hd;
-    const float *vr = v + ((size_t)i * Hkv + hh) * hd;
-    store_kv(K + off + j, ra);
-    store_kv(K + off + j + half, rb);
-    store_kv(V + off + j, vr[j]);
-    store_kv(V + off + j + half, vr[j + half]);
 }
 
 void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
                  const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
                  int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride) {
     if (n <= 0) return;
-    if (hd % 2 || hd / 2 > 1024) {
+    if (hd % 2 || hd / 2 > QP_MAX_HALF) {
         cu_fail(TTT_ERR_UNSUPPORTED, "RoPE with an odd head_dim or one above 2048", cudaSuccess);
         return;
     }
-    const dim3 grid(n, H + Hkv);
-    const int threads = ((hd / 2 + 31) / 32) * 32;
+    const dim3 grid(n, (H + Hkv + QP_WARPS - 1) / QP_WARPS);
+    const int threads = 32 * QP_WARPS;
     if (cu_kv_elem_size() == 2)
         cu_launch(k_qkv_prep<__nv_bfloat16>, grid, threads, 0, q, k, v, H, Hkv, hd, q_norm,
                   k_norm, eps, inv_freq, p0, rows, (__nv_bfloat16 *)kc, (__nv_bfloat16 *)vc,
@@ -134,25 +154,43 @@ void cu_copy_rows(float *const *dst, const float *src, int n, size_t width) {
     CU_LAUNCHED("copy_rows");
 }
 
-static __global__ void k_act_mul(float *g, const float *u, size_t count, int gelu) {
-    cu_pdl_enter();
-    GRID_STRIDE(i, count) {
-        float x = g[i];
-        float a;
-        if (gelu) {
-            const float k = 0.7978845608028654f;
-            a = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-        } else {
-            a = x / (1.0f + expf(-x));
-        }
-        g[i] = a * u[i];
+static __device__ __forceinline__ float act_of(float x, int gelu) {
+    if (gelu) {
+        const float k = 0.7978845608028654f;
+        return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
     }
+    return x / (1.0f + expf(-x));
+}
+
+/* g = act(g) * u, four floats per thread and step (16-byte loads: the scalar loop ran at 56%
+ * of the copy bandwidth over an 8K prefill's 1 GB per layer). count4: count / 4. */
+static __global__ void k_act_mul(float *g, const float *u, size_t count4, int gelu) {
+    cu_pdl_enter();
+    float4 *g4 = reinterpret_cast<float4 *>(g);
+    const float4 *u4 = reinterpret_cast<const float4 *>(u);
+    GRID_STRIDE(i, count4) {
+        float4 x = g4[i];
+        const float4 y = u4[i];
+        x.x = act_of(x.x, gelu) * y.x;
+        x.y = act_of(x.y, gelu) * y.y;
+        x.z = act_of(x.z, gelu) * y.z;
+        x.w = act_of(x.w, gelu) * y.w;
+        g4[i] = x;
+    }
+}
+
+static __global__ void k_act_mul1(float *g, const float *u, size_t count, int gelu) {
+    cu_pdl_enter();
+    GRID_STRIDE(i, count) g[i] = act_of(g[i], gelu) * u[i];
 }
 
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     if (!count) return;
-    cu_launch(k_act_mul, cu_blocks(count, THREADS), THREADS, 0, g, u, count,
-                                                                      act == TTT_ACT_GELU_TANH);
+    const int gelu = act == TTT_ACT_GELU_TANH;
+    if (count % 4 == 0 && (uintptr_t)g % 16 == 0 && (uintptr_t)u % 16 == 0)
+        cu_launch(k_act_mul, cu_blocks(count / 4, THREADS), THREADS, 0, g, u, count / 4, gelu);
+    else
+        cu_launch(k_act_mul1, cu_blocks(count, THREADS), THREADS, 0, g, u, count, gelu);
     CU_LAUNCHED("act_mul");
 }
 
