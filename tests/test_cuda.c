@@ -140,28 +140,52 @@ static int first_max(const float *l, int n) {
     return b;
 }
 
+/* A GPU model with two sessions of n_ctx tokens and a batch of two: what the argmax and
+ * top-k checks step. */
+typedef struct gpu_pair {
+    ttt_model *m;
+    ttt_session *a, *b;
+    ttt_batch *bt;
+    int V;      /* vocabulary */
+} gpu_pair;
+
+/* 0 when the model did not load (nothing to free); else 1, with a, b, bt set or NULL. */
+static int gpu_pair_open(const char *dir, int n_ctx, gpu_pair *g) {
+    memset(g, 0, sizeof *g);
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &g->m));
+    if (!g->m) return 0;
+    ttt_model_info mi;
+    ttt_model_get_info(g->m, &mi);
+    g->V = mi.n_vocab;
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = n_ctx;
+    CHECK_OK(ttt_session_init(g->m, &sp, &g->a));
+    CHECK_OK(ttt_session_init(g->m, &sp, &g->b));
+    CHECK_OK(ttt_batch_init(g->m, 2, &g->bt));
+    return 1;
+}
+
+static void gpu_pair_close(gpu_pair *g) {
+    ttt_batch_free(g->bt);
+    ttt_session_free(g->a);
+    ttt_session_free(g->b);
+    ttt_model_free(g->m);
+}
+
 /* The argmax computed on the GPU (ttt_eval_out.argmax, ttt_batch_decode_argmax) against the
  * first maximum of the logits the GPU returns for the same rows. */
 static void check_argmax(const char *dir) {
-    ttt_model_params mp = ttt_model_default_params();
-    mp.device = TTT_DEVICE_CUDA;
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
-    if (!m) return;
-    ttt_model_info mi;
-    ttt_model_get_info(m, &mi);
     enum { N = 24 };
-    const int V = mi.n_vocab;
+    gpu_pair gp;
+    if (!gpu_pair_open(dir, N + 2, &gp)) return;
+    ttt_session *const a = gp.a, *const b = gp.b;
+    ttt_batch *const bt = gp.bt;
+    const int V = gp.V;
     int32_t tok[N], ids[N], bi[2];
     for (int i = 0; i < N; i++) tok[i] = (i * 37 + 5) % V;
     float *lg = malloc(sizeof(float) * (size_t)N * V);
-    ttt_session_params sp = ttt_session_default_params();
-    sp.n_ctx = N + 2;
-    ttt_session *a = NULL, *b = NULL;
-    ttt_batch *bt = NULL;
-    CHECK_OK(ttt_session_init(m, &sp, &a));
-    CHECK_OK(ttt_session_init(m, &sp, &b));
-    CHECK_OK(ttt_batch_init(m, 2, &bt));
     int bad = 0;
     if (lg && a && b && bt) {
         CHECK_OK(ttt_session_eval(a, tok, N, &(ttt_eval_out){.logits = lg, .logits_all = 1}));
@@ -173,11 +197,8 @@ static void check_argmax(const char *dir) {
     }
     printf("argmax on the GPU: %d of %d rows differ from the logits' first maximum\n", bad, N + 2);
     CHECK(bad == 0);
-    ttt_batch_free(bt);
-    ttt_session_free(a);
-    ttt_session_free(b);
     free(lg);
-    ttt_model_free(m);
+    gpu_pair_close(&gp);
 }
 
 /* A model larger than the GPU and memory running out mid-run (the KV cache cannot grow):
@@ -407,28 +428,18 @@ static void check_prefill_kernel(const char *dir, const char *name, int T, doubl
  * batch (the logits the GPU returns in the same call), and the op alone on vocabulary-sized
  * rows full of ties, NaN, +-0 and infinities, for k up to TTT_TOP_K_MAX and below a limit. */
 static void check_topk(const char *dir) {
-    ttt_model_params mp = ttt_model_default_params();
-    mp.device = TTT_DEVICE_CUDA;
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
-    if (!m) return;
-    ttt_model_info mi;
-    ttt_model_get_info(m, &mi);
     enum { N = 20, K = 50, RV = 151936, RN = 3 };
-    const int V = mi.n_vocab;
+    gpu_pair gp;
+    if (!gpu_pair_open(dir, N + 2, &gp)) return;
+    ttt_session *const a = gp.a, *const b = gp.b;
+    ttt_batch *const bt = gp.bt;
+    const int V = gp.V;
     int32_t tok[N], *id = malloc(sizeof(int32_t) * RN * TTT_TOP_K_MAX),
                     *cid = malloc(sizeof(int32_t) * RN * TTT_TOP_K_MAX);
     float *val = malloc(sizeof(float) * RN * TTT_TOP_K_MAX),
           *cval = malloc(sizeof(float) * RN * TTT_TOP_K_MAX);
     for (int i = 0; i < N; i++) tok[i] = (i * 41 + 7) % V;
     float *lg = malloc(sizeof(float) * (size_t)RN * RV);
-    ttt_session_params sp = ttt_session_default_params();
-    sp.n_ctx = N + 2;
-    ttt_session *a = NULL, *b = NULL;
-    ttt_batch *bt = NULL;
-    CHECK_OK(ttt_session_init(m, &sp, &a));
-    CHECK_OK(ttt_session_init(m, &sp, &b));
-    CHECK_OK(ttt_batch_init(m, 2, &bt));
     int bad = 0, cases = 0;
     if (lg && id && val && cid && cval && a && b && bt) {
         CHECK_OK(ttt_session_eval(a, tok, N, &(ttt_eval_out){.logits = lg, .logits_all = 1,
@@ -476,15 +487,12 @@ static void check_topk(const char *dir) {
     }
     printf("top-k on the GPU: %d of %d cases differ from the CPU's selection\n", bad, cases);
     CHECK(bad == 0 && cases == 10);
-    ttt_batch_free(bt);
-    ttt_session_free(a);
-    ttt_session_free(b);
     free(lg);
     free(id);
     free(cid);
     free(val);
     free(cval);
-    ttt_model_free(m);
+    gpu_pair_close(&gp);
 }
 
 int main(void) {
