@@ -23,7 +23,7 @@ if [ -n "${DEBS:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTTT_NATIVE=OFF -DTTT_GOLDEN_DIR="$GOLDEN" \
-  -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" $EXTRA >"$BUILD.cmake.log" 2>&1 ||
+  -DCMAKE_CUDA_ARCHITECTURES="90a-real;90-virtual" $EXTRA >"$BUILD.cmake.log" 2>&1 ||
   { cat "$BUILD.cmake.log"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)" 2>&1 | grep -E "error|warning" || true
 rc=0

@@ -454,10 +454,12 @@ static int supported(const ttt_attn_params *p) {
 void cu_attention(float *out, const float *q, const float *kc, const float *vc, int p0, int n,
                   const ttt_attn_params *p) {
     if (n <= 0 || !supported(p)) return;
-    /* prefill-sized calls on a bf16 cache: tensor cores (TTT_CUDA_NO_FLASH=1: the CUDA-core
-     * kernel, float32 arithmetic, for tests; read per call) */
+    /* prefill-sized calls on a bf16 cache: tensor cores, wgmma where the build and the GPU
+     * have it (TTT_CUDA_NO_WGMMA=1: mma.sync; TTT_CUDA_NO_FLASH=1: the CUDA-core kernel,
+     * float32 arithmetic, for tests; both read per call) */
     const char *nf = getenv("TTT_CUDA_NO_FLASH");
-    if (n >= 16 && !(nf && *nf && *nf != '0') && cu_flash_attention(out, q, kc, vc, p0, n, p))
+    if (n >= 16 && !(nf && *nf && *nf != '0') &&
+        (cu_flash_wg(out, q, kc, vc, p0, n, p) || cu_flash_attention(out, q, kc, vc, p0, n, p)))
         return;
     attn_args a = {out, NULL, q, kc, vc, p0, n, p->n_head, p->n_head / p->n_head_kv,
                    p->head_dim, p->window, 1, 0, p->head_stride, p->scale, p->softcap, NULL};

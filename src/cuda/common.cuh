@@ -24,6 +24,7 @@ typedef struct cu_state {
     char msg[512];         /* its message */
     size_t in_use, peak;   /* bytes held through cu_alloc */
     int n_sm;              /* multiprocessors */
+    int wgmma;             /* the sm_90a attention kernel is in the build and runs here */
 } cu_state;
 
 extern cu_state g_cu;
@@ -245,9 +246,25 @@ void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat 
 void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
 void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
+/* What the prefill attention kernels (flash.cu, flash_wg.cu) take, one launch per call */
+typedef struct cu_flash_args {
+    float *out;                /* [n, H, hd] */
+    const float *q;            /* [n, H, hd] */
+    const __nv_bfloat16 *kc;   /* [Hkv][cap][hd]: head h / G's rows at kc + (h / G) * hs */
+    const __nv_bfloat16 *vc;
+    int p0, n, H, G, window;   /* first position, rows, heads, heads per KV head, 0 or window */
+    size_t hs;
+    float scale, softcap;      /* softcap 0: none (flash_wg.cu takes only that) */
+} cu_flash_args;
+
 /* flash.cu: tensor-core prefill attention; 0 when the cache type or head_dim don't suit */
 int cu_flash_attention(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
                        const ttt_attn_params *p);
+/* flash_wg.cu: the same on wgmma (sm_90a builds on Hopper; hd 64 or 128, no soft-cap);
+ * 0 when it does not apply */
+int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
+                const ttt_attn_params *p);
+int cu_flash_wg_probe(void);
 /* decode.cu: tiled decode attention on the bf16 cache (head_dim 64 or 128, G a power of two
  * up to 8); _ok says whether it applies; 0 when it does not */
 int cu_attn_decode_ok(int n_head_kv, int G, int hd);

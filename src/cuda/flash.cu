@@ -28,15 +28,7 @@
 #define NST 2                  /* K/V tiles in flight */
 #define LOG2E 1.4426950408889634f
 
-typedef struct flash_args {
-    float *out;                /* [n, H, hd] */
-    const float *q;            /* [n, H, hd] */
-    const __nv_bfloat16 *kc;   /* [Hkv][cap][hd] */
-    const __nv_bfloat16 *vc;
-    int p0, n, H, G, window;
-    size_t hs;
-    float scale, softcap;
-} flash_args;
+typedef cu_flash_args flash_args;
 
 static constexpr size_t smem_bytes(int hd) {
     return (size_t)(BQ + 2 * NST * BK) * (hd + 8) * 2;

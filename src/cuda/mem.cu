@@ -87,6 +87,7 @@ ttt_status cu_init(int precision) {
         return ttt_err(TTT_ERR_NOMEM, "cuda: no memory for the cuBLASLt workspace");
     }
     g_cu.ws_bytes = WS_BYTES;
+    g_cu.wgmma = cu_flash_wg_probe();
     g_cu.ready = 1;
     return TTT_OK;
 }

@@ -1,0 +1,372 @@
+/* flash_wg.cu - prefill attention on Hopper's warpgroup tensor-core instructions (wgmma,
+ * sm_90a) for a bf16 KV cache: a block of two warpgroups takes 128 query rows of one head,
+ * 64 rows per warpgroup, and walks the visible keys in tiles of 128 with an online softmax.
+ * S = Q K^T reads both operands from shared memory (m64n128k16, HD / 16 steps); P stays in
+ * registers as the A operand of O += P V (m64nHDk16, 8 steps over the tile's keys). The
+ * mma.sync kernel (flash.cu) issues 16 x 8 x 16 products per instruction and feeds them
+ * through ldmatrix, which held it near 250 TFLOP/s; here the tensor cores read the operands
+ * from shared memory themselves (docs/PERF.md change 23).
+ * Shared memory holds Q (128 x HD) and three stages of K and V tiles (128 x HD each) in the
+ * tensor cores' 128-byte swizzled layout: a tile is stored as HD / 64 column blocks of 64
+ * dims, each row of a block 128 bytes, and the 16-byte piece j of row r sits at piece
+ * j ^ (r % 8) - so the 8 rows of a piece column fall in 8 different bank groups (without the
+ * swizzle, the first version of this kernel ran below the mma.sync one). K is the B operand
+ * K-major (keys along N), V the B operand MN-major (dims along N): one layout serves both.
+ * Each warpgroup overlaps its softmax of tile t with its P V product of tile t - 1, which
+ * the tensor cores run meanwhile (flash-attention 3's intra-warpgroup pipelining); the three
+ * stages hold tile t (K in use), t - 1 (V in use) and t + 1 (in flight).
+ * Fragment layout of a 64 x N accumulator (PTX ISA, wgmma): warp w of the warpgroup holds
+ * rows 16 w .. 16 w + 15; lane (g = lane / 4, c = lane % 4) holds d[4 j + e] at row
+ * g + 8 (e / 2), column 8 j + 2 c + e % 2 - the m16n8 C layout of flash.cu, repeated over j,
+ * so P's A fragments are packed from S exactly as there.
+ * hd 64 and 128 without a soft-cap; anything else goes to flash.cu. Per (query, key) pair
+ * 4 hd FLOPs; bytes: K and V once per query tile of 128 (64 KB per 128-key tile at hd 128,
+ * 8.4 MFLOP). Built only for sm_90a: elsewhere the kernel is empty, and a probe at start-up
+ * (cu_init) keeps it from being chosen. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cuda/common.cuh"
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_ON 1
+#endif
+
+#define WLOG2E 1.4426950408889634f
+
+typedef cu_flash_args wg_args;
+
+/* A block: NWG warpgroups of 64 query rows, tiles of BK keys, NST stages of K and V (the
+ * tile whose K is in use, the one before whose V is, NST - 2 in flight); + 1 KB: the swizzle
+ * pattern repeats every 1024 bytes and the tiles must start on it. */
+static constexpr size_t wg_smem(int hd, int nwg, int bk, int nst) {
+    return (size_t)(64 * nwg + 2 * nst * bk) * hd * sizeof(__nv_bfloat16) + 1024;
+}
+
+#ifdef WG_ON
+/* Shared-memory matrix descriptor, 128-byte swizzle: start address, the byte strides lbo and
+ * sbo (16-byte units), layout type 1. K-major operands step along K by moving the start
+ * address inside the 1024-byte swizzle atom (sbo: 8 rows); MN-major ones take lbo as the
+ * stride between 64-wide column blocks and sbo between groups of 8 rows along K. */
+static __device__ __forceinline__ uint64_t wg_desc(const void *smem, uint32_t lbo, uint32_t sbo) {
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
+    return (uint64_t)((a & 0x3FFFF) >> 4) | (uint64_t)(lbo >> 4) << 16 |
+           (uint64_t)(sbo >> 4) << 32 | (uint64_t)1 << 62;
+}
+
+/* byte offset of (row, dim) in a swizzled tile of `rows` rows */
+static __device__ __forceinline__ uint32_t wg_off(int rows, int r, int d) {
+    return (uint32_t)((d / 64) * rows * 128 + r * 128 + ((((d % 64) / 8) ^ (r % 8)) * 16) +
+                      (d % 8) * 2);
+}
+
+/* 2^x on the special-function unit (-inf gives 0) */
+static __device__ __forceinline__ float wg_ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+static __device__ __forceinline__ void wg_wait1() {
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+}
+
+static __device__ __forceinline__ void wg_fence() {
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+static __device__ __forceinline__ void wg_commit() {
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+static __device__ __forceinline__ void wg_wait0() {
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+/* shared-memory writes of this thread (cp.async, stores) made visible to the tensor cores'
+ * reads, which go through the async proxy */
+static __device__ __forceinline__ void wg_proxy_fence() {
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+/* d[32] (+)= A B, one 64 x 64 x 16 step; A and B in shared memory, both K-major; acc 0
+ * overwrites d */
+static __device__ __forceinline__ void wg_mma_ss_n64(float *d, uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+/* d[64] (+)= A B, one 64 x 128 x 16 step; A and B in shared memory, both K-major; acc 0
+ * overwrites d */
+static __device__ __forceinline__ void wg_mma_ss_n128(float *d, uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+/* d[32] += A B, one 64 x 64 x 16 step; A in registers (4 bf16 pairs), B in shared
+ * memory, MN-major */
+static __device__ __forceinline__ void wg_mma_rs_n64(float *d, const uint32_t *a, uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+/* d[64] += A B, one 64 x 128 x 16 step; A in registers (4 bf16 pairs), B in shared
+ * memory, MN-major */
+static __device__ __forceinline__ void wg_mma_rs_n128(float *d, const uint32_t *a, uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+template <int BK>
+static __device__ __forceinline__ void wg_mma_qk(float *d, uint64_t da, uint64_t db, int acc) {
+    if constexpr (BK == 128) wg_mma_ss_n128(d, da, db, acc);
+    else wg_mma_ss_n64(d, da, db, acc);
+}
+
+template <int HD>
+static __device__ __forceinline__ void wg_mma_pv(float *o, const uint32_t *pa, uint64_t db) {
+    if constexpr (HD == 128) wg_mma_rs_n128(o, pa, db);
+    else wg_mma_rs_n64(o, pa, db);
+}
+/* K and V rows [k0, k0 + BK) into one stage, 16-byte piece e (row e / (HD / 8), dims
+ * 8 (e % (HD / 8))) by thread e % nth of nth; rows past kend are zeros (P V must not see
+ * NaN from stale memory) */
+template <int HD, int BK>
+static __device__ __forceinline__ void wg_copy_tile(unsigned char *kd, unsigned char *vd,
+                                                    const __nv_bfloat16 *K,
+                                                    const __nv_bfloat16 *V, int k0, int kend,
+                                                    int kbeg, int t, int nth) {
+#pragma unroll 4
+    for (int e = t; e < BK * HD / 8; e += nth) {
+        const int r = e / (HD / 8), d = (e % (HD / 8)) * 8;
+        const bool ok = k0 + r < kend;
+        const size_t src = (size_t)(ok ? k0 + r : kbeg) * HD + d;
+        const uint32_t off = wg_off(BK, r, d);
+        cu_cp16_zfill(kd + off, K + src, ok);
+        cu_cp16_zfill(vd + off, V + src, ok);
+    }
+}
+
+/* One warpgroup, one tile: issues S = Q K^T for this tile (keys k0.., K in Kt) and
+ * O += P V for the tile before (V in Vp, its P in pa), then runs the online softmax of S
+ * while the tensor cores do P V, and leaves this tile's P in pa. Qw: the warpgroup's 64
+ * query rows (column blocks qrows rows apart); wr: the warp's first row. */
+template <int HD, int BK>
+static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uint32_t (*pa)[4],
+                                               const unsigned char *Qw, int qrows,
+                                               const unsigned char *Kt,
+                                               const unsigned char *Vp, int k0,
+                                               const wg_args &a, int wr, int lane,
+                                               float scale2) {
+    const int g = lane / 4, c = lane % 4;
+    float s[BK / 2];
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+        wg_mma_qk<BK>(s, wg_desc(Qw + (kk / 4) * qrows * 128 + (kk % 4) * 32, 16, 1024),
+                      wg_desc(Kt + (kk / 4) * BK * 128 + (kk % 4) * 32, 16, 1024), kk);
+    wg_commit();
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++)
+        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vp + kk * 16 * 128, BK * 128, 1024));
+    wg_commit();
+    wg_wait1(); /* S is in; P V runs on */
+
+    /* mask, online softmax per row; m stays in the scores' units and the scale into the
+     * log2 domain rides in one FMA per score (the softmax is most of the kernel's issued
+     * instructions; exp2f's range handling would add three more per score) */
+    const bool whole = wr + 15 < a.n && k0 + BK - 1 <= a.p0 + wr &&
+                       (a.window <= 0 || k0 > a.p0 + wr + 15 - a.window);
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < BK / 2; j++) {
+        if (!whole) {
+            const int row = wr + g + ((j >> 1) & 1) * 8;
+            const int key = k0 + (j >> 2) * 8 + 2 * c + (j & 1), qp = a.p0 + row;
+            const bool ok = row < a.n && key <= qp && (a.window <= 0 || key > qp - a.window);
+            s[j] = ok ? s[j] : -INFINITY;
+        }
+        mx[(j >> 1) & 1] = fmaxf(mx[(j >> 1) & 1], s[j]);
+    }
+    float corr[2], nmu[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        const float mn = fmaxf(m[r], mx[r]);
+        const float mu = mn == -INFINITY ? 0.0f : mn; /* a row with nothing visible yet */
+        corr[r] = wg_ex2((m[r] - mu) * scale2);
+        nmu[r] = -mu * scale2;
+        m[r] = mn;
+        l[r] *= corr[r];
+    }
+#pragma unroll
+    for (int j = 0; j < BK / 2; j++) {
+        s[j] = wg_ex2(fmaf(s[j], scale2, nmu[(j >> 1) & 1]));
+        l[(j >> 1) & 1] += s[j];
+    }
+    wg_wait0(); /* O and the old P are free again */
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[i] *= corr[(i >> 1) & 1];
+#pragma unroll
+    for (int j = 0; j < BK / 2; j += 2) pa[j / 8][(j / 2) % 4] = cu_pack_bf16x2(s[j], s[j + 1]);
+}
+
+/* O += P V for the last tile, and the rows' results into out */
+template <int HD, int BK>
+static __device__ __forceinline__ void wg_finish(float *o, const float *l, uint32_t (*pa)[4],
+                                                 const unsigned char *Vl, const wg_args &a,
+                                                 int wr, int lane, int h) {
+    const int g = lane / 4, c = lane % 4;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++)
+        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vl + kk * 16 * 128, BK * 128, 1024));
+    wg_commit();
+    wg_wait0();
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float lr = l[r];
+        lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+        lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+        const int row = wr + g + r * 8;
+        if (row >= a.n) continue;
+        float *orow = a.out + ((size_t)row * a.H + h) * HD;
+        const float inv = 1.0f / lr;
+#pragma unroll
+        for (int j = 0; j < HD / 8; j++)
+            *reinterpret_cast<float2 *>(orow + j * 8 + 2 * c) =
+                make_float2(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+    }
+}
+#endif
+
+template <int HD, int NWG, int BK, int NST>
+static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg(wg_args a) {
+#ifdef WG_ON
+    constexpr int WG_THREADS = 128 * NWG, WBQ = 64 * NWG, WBK = BK, WNST = NST, WDIST = NST - 2;
+    constexpr int TB = WBK * HD * 2; /* bytes of a K or V tile */
+    extern __shared__ __align__(128) unsigned char wg_raw[];
+    unsigned char *const sm =
+        wg_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(wg_raw) & 1023)) & 1023);
+    unsigned char *const Qs = sm;                     /* [WBQ x HD] */
+    unsigned char *const Ks = Qs + WBQ * HD * 2;      /* [WNST][WBK x HD] */
+    unsigned char *const Vs = Ks + WNST * TB;
+    const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y; /* long tiles first */
+    const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
+    const int q0 = tile * WBQ, r0 = q0 + wg * 64, wr = r0 + ((tid / 32) % 4) * 16;
+    const __nv_bfloat16 *K = a.kc + (size_t)(h / a.G) * a.hs;
+    const __nv_bfloat16 *V = a.vc + (size_t)(h / a.G) * a.hs;
+
+    const int qlo = a.p0 + q0, qhi = min(a.p0 + a.n, qlo + WBQ) - 1;
+    int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
+    kbeg -= kbeg % WBK;
+    const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
+    /* piece e (16 bytes): row e / (HD / 8), dims 8 (e % (HD / 8)); a warp writes 4 rows' 128
+     * contiguous bytes per column block, reads 2 rows' 256 contiguous bytes */
+    auto load = [&](int ti) {
+        if (ti < ntiles)
+            wg_copy_tile<HD, WBK>(Ks + (ti % WNST) * TB, Vs + (ti % WNST) * TB, K, V,
+                                  kbeg + ti * WBK, kend, kbeg, tid, WG_THREADS);
+        asm volatile("cp.async.commit_group;\n" ::); /* empty past the end: counts stay */
+    };
+#pragma unroll
+    for (int t = 0; t < WDIST; t++) load(t);
+    /* the block's queries in bf16, unscaled (the scale is applied to S in float32) */
+    for (int e = tid; e < WBQ * HD / 4; e += WG_THREADS) {
+        const int row = e / (HD / 4), d = (e % (HD / 4)) * 4;
+        float4 x = make_float4(0, 0, 0, 0);
+        if (q0 + row < a.n)
+            x = *reinterpret_cast<const float4 *>(a.q + ((size_t)(q0 + row) * a.H + h) * HD + d);
+        *reinterpret_cast<uint2 *>(Qs + wg_off(WBQ, row, d)) =
+            make_uint2(cu_pack_bf16x2(x.x, x.y), cu_pack_bf16x2(x.z, x.w));
+    }
+
+    float o[HD / 2];
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* rows g, g + 8 */
+    const float scale2 = a.scale * WLOG2E;
+    /* P of the tile before, waiting for its P V product; zero before the first tile, whose
+     * stage then stands in for the tile before (0 V: the code stays one straight line, which
+     * the compiler needs to keep the products asynchronous) */
+    uint32_t pa[WBK / 16][4] = {};
+    /* Every warpgroup runs every tile of its block, even one whose rows see none of it (the
+     * mask then leaves m, l and O as they were): wgmma under a branch the compiler cannot
+     * prove uniform over the warpgroup is serialized, and the block's tiles past one
+     * warpgroup's diagonal are at most one. */
+    for (int ti = 0; ti < ntiles; ti++) {
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(WDIST - 1));
+        wg_proxy_fence();
+        __syncthreads(); /* tile ti (and Q) in place; tile ti - 2's stage is free everywhere */
+        load(ti + WDIST);
+        wg_tile<HD, WBK>(o, m, l, pa, Qs + wg * 64 * 128, WBQ, Ks + (ti % WNST) * TB,
+                         Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
+                         scale2);
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::);
+    if (ntiles > 0)
+        wg_finish<HD, WBK>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
+#else
+    (void)a;
+#endif
+}
+
+static __device__ int wg_probe_on;
+
+static __global__ void k_wg_probe() {
+#ifdef WG_ON
+    wg_probe_on = 1;
+#else
+    wg_probe_on = 0;
+#endif
+}
+
+/* 1 when this build has the kernel for this GPU (the driver loaded an sm_90a image); asked of
+ * the device once, by cu_init, while nothing else runs. */
+int cu_flash_wg_probe(void) {
+    int on = 0;
+    k_wg_probe<<<1, 1>>>();
+    if (cudaGetLastError() != cudaSuccess ||
+        cudaMemcpyFromSymbol(&on, wg_probe_on, sizeof on) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return on == 1;
+}
+
+template <int HD, int NWG, int BK, int NST> static void wg_launch(int n, int H, const wg_args &a) {
+    static int ready; /* the shared-memory opt-in, once per instance */
+    const size_t smem = wg_smem(HD, NWG, BK, NST);
+    if (!ready) {
+        if (!cu_ok(cudaFuncSetAttribute(k_flash_wg<HD, NWG, BK, NST>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                   "wgmma attention shared memory"))
+            return;
+        ready = 1;
+    }
+    const dim3 grid(H, (n + 64 * NWG - 1) / (64 * NWG));
+    k_flash_wg<HD, NWG, BK, NST><<<grid, 128 * NWG, smem, g_cu.stream>>>(a);
+}
+
+int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
+                const ttt_attn_params *p) {
+    const int hd = p->head_dim;
+    if (cu_kv_elem_size() != 2 || (hd != 64 && hd != 128) || p->softcap > 0) return 0;
+    const char *e = getenv("TTT_CUDA_NO_WGMMA"); /* per call, as TTT_CUDA_NO_FLASH */
+    if ((e && *e && *e != '0') || !g_cu.wgmma) return 0;
+    const wg_args a = {out, q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, p0, n,
+                       p->n_head, p->n_head / p->n_head_kv, p->window, p->head_stride, p->scale,
+                       0.0f};
+    if (hd == 128) wg_launch<128, 2, 128, 3>(n, p->n_head, a);
+    else wg_launch<64, 2, 128, 3>(n, p->n_head, a);
+    CU_LAUNCHED("wgmma attention");
+    return 1;
+}
