@@ -1,12 +1,13 @@
 /* flash_wg.cu - prefill attention on Hopper's warpgroup tensor-core instructions (wgmma,
  * sm_90a) for a bf16 KV cache: a block of two warpgroups takes 128 query rows of one head,
  * 64 rows per warpgroup, and walks the visible keys in tiles of 128 with an online softmax.
- * S = Q K^T reads both operands from shared memory (m64n128k16, HD / 16 steps); P stays in
- * registers as the A operand of O += P V (m64nHDk16, 8 steps over the tile's keys). The
+ * S = Q K^T takes Q's A fragments from registers (loaded once) and K from shared memory
+ * (m64n128k16, HD / 16 steps); P stays in registers as the A operand of O += P V
+ * (m64nHDk16, 8 steps over the tile's keys). The
  * mma.sync kernel (flash.cu) issues 16 x 8 x 16 products per instruction and feeds them
  * through ldmatrix, which held it near 250 TFLOP/s; here the tensor cores read the operands
  * from shared memory themselves (docs/PERF.md change 23).
- * Shared memory holds Q (128 x HD) and three stages of K and V tiles (128 x HD each) in the
+ * Shared memory holds three stages of K and V tiles (128 x HD each) in the
  * tensor cores' 128-byte swizzled layout: a tile is stored as HD / 64 column blocks of 64
  * dims, each row of a block 128 bytes, and the 16-byte piece j of row r sits at piece
  * j ^ (r % 8) - so the 8 rows of a piece column fall in 8 different bank groups (without the
@@ -18,7 +19,8 @@
  * Fragment layout of a 64 x N accumulator (PTX ISA, wgmma): warp w of the warpgroup holds
  * rows 16 w .. 16 w + 15; lane (g = lane / 4, c = lane % 4) holds d[4 j + e] at row
  * g + 8 (e / 2), column 8 j + 2 c + e % 2 - the m16n8 C layout of flash.cu, repeated over j,
- * so P's A fragments are packed from S exactly as there.
+ * so P's A fragments are packed from S exactly as there; an A fragment (64 x 16) is the
+ * m16n8k16 one per warp.
  * hd 64 and 128 without a soft-cap; anything else goes to flash.cu. Per (query, key) pair
  * 4 hd FLOPs; bytes: K and V once per query tile of 128 (64 KB per 128-key tile at hd 128,
  * 8.4 MFLOP). Built only for sm_90a: elsewhere the kernel is empty, and a probe at start-up
@@ -37,11 +39,11 @@
 
 typedef cu_flash_args wg_args;
 
-/* A block: NWG warpgroups of 64 query rows, tiles of BK keys, NST stages of K and V (the
- * tile whose K is in use, the one before whose V is, NST - 2 in flight); + 1 KB: the swizzle
- * pattern repeats every 1024 bytes and the tiles must start on it. */
-static constexpr size_t wg_smem(int hd, int nwg, int bk, int nst) {
-    return (size_t)(64 * nwg + 2 * nst * bk) * hd * sizeof(__nv_bfloat16) + 1024;
+/* NST stages of K and V tiles of bk keys (the tile whose K is in use, the one before whose
+ * V is, NST - 2 in flight); + 1 KB: the swizzle pattern repeats every 1024 bytes and the
+ * tiles must start on it. */
+static constexpr size_t wg_smem(int hd, int bk, int nst) {
+    return (size_t)2 * nst * bk * hd * sizeof(__nv_bfloat16) + 1024;
 }
 
 #ifdef WG_ON
@@ -87,52 +89,33 @@ static __device__ __forceinline__ void wg_proxy_fence() {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
-/* d[32] (+)= A B, one 64 x 64 x 16 step; A and B in shared memory, both K-major; acc 0
- * overwrites d */
-static __device__ __forceinline__ void wg_mma_ss_n64(float *d, uint64_t da, uint64_t db, int acc) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(da), "l"(db), "r"(acc));
-}
-/* d[64] (+)= A B, one 64 x 128 x 16 step; A and B in shared memory, both K-major; acc 0
- * overwrites d */
-static __device__ __forceinline__ void wg_mma_ss_n128(float *d, uint64_t da, uint64_t db, int acc) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(da), "l"(db), "r"(acc));
-}
-/* d[32] += A B, one 64 x 64 x 16 step; A in registers (4 bf16 pairs), B in shared
- * memory, MN-major */
-static __device__ __forceinline__ void wg_mma_rs_n64(float *d, const uint32_t *a, uint64_t db) {
+/* d[32] (+)= A B, one 64 x 64 x 16 step; A in registers (4 bf16 pairs), B in shared
+ * memory, MN-major when TB (V) or K-major (K); acc 0 overwrites d */
+template <int TB>
+static __device__ __forceinline__ void wg_mma_rs_n64(float *d, const uint32_t *a, uint64_t db,
+                                                     int acc) {
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc), "n"(TB));
 }
-/* d[64] += A B, one 64 x 128 x 16 step; A in registers (4 bf16 pairs), B in shared
- * memory, MN-major */
-static __device__ __forceinline__ void wg_mma_rs_n128(float *d, const uint32_t *a, uint64_t db) {
+/* d[64] (+)= A B, one 64 x 128 x 16 step; A in registers (4 bf16 pairs), B in shared
+ * memory, MN-major when TB (V) or K-major (K); acc 0 overwrites d */
+template <int TB>
+static __device__ __forceinline__ void wg_mma_rs_n128(float *d, const uint32_t *a, uint64_t db,
+                                                     int acc) {
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-template <int BK>
-static __device__ __forceinline__ void wg_mma_qk(float *d, uint64_t da, uint64_t db, int acc) {
-    if constexpr (BK == 128) wg_mma_ss_n128(d, da, db, acc);
-    else wg_mma_ss_n64(d, da, db, acc);
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc), "n"(TB));
 }
 
 template <int HD>
 static __device__ __forceinline__ void wg_mma_pv(float *o, const uint32_t *pa, uint64_t db) {
-    if constexpr (HD == 128) wg_mma_rs_n128(o, pa, db);
-    else wg_mma_rs_n64(o, pa, db);
+    if constexpr (HD == 128) wg_mma_rs_n128<1>(o, pa, db, 1);
+    else wg_mma_rs_n64<1>(o, pa, db, 1);
 }
 /* K and V rows [k0, k0 + BK) into one stage, 16-byte piece e (row e / (HD / 8), dims
  * 8 (e % (HD / 8))) by thread e % nth of nth; rows past kend are zeros (P V must not see
@@ -153,13 +136,13 @@ static __device__ __forceinline__ void wg_copy_tile(unsigned char *kd, unsigned 
     }
 }
 
-/* One warpgroup, one tile: issues S = Q K^T for this tile (keys k0.., K in Kt) and
- * O += P V for the tile before (V in Vp, its P in pa), then runs the online softmax of S
- * while the tensor cores do P V, and leaves this tile's P in pa. Qw: the warpgroup's 64
- * query rows (column blocks qrows rows apart); wr: the warp's first row. */
+/* One warpgroup, one tile: issues S = Q K^T for this tile (keys k0.., K in Kt; Q's A
+ * fragments in qa) and O += P V for the tile before (V in Vp, its P in pa), then runs the
+ * online softmax of S while the tensor cores do P V, and leaves this tile's P in pa. wr: the
+ * warp's first row. */
 template <int HD, int BK>
 static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uint32_t (*pa)[4],
-                                               const unsigned char *Qw, int qrows,
+                                               const uint32_t (*qa)[4],
                                                const unsigned char *Kt,
                                                const unsigned char *Vp, int k0,
                                                const wg_args &a, int wr, int lane,
@@ -168,9 +151,11 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
     float s[BK / 2];
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++)
-        wg_mma_qk<BK>(s, wg_desc(Qw + (kk / 4) * qrows * 128 + (kk % 4) * 32, 16, 1024),
-                      wg_desc(Kt + (kk / 4) * BK * 128 + (kk % 4) * 32, 16, 1024), kk);
+    for (int kk = 0; kk < HD / 16; kk++) {
+        const uint64_t dk = wg_desc(Kt + (kk / 4) * BK * 128 + (kk % 4) * 32, 16, 1024);
+        if constexpr (BK == 128) wg_mma_rs_n128<0>(s, qa[kk], dk, kk);
+        else wg_mma_rs_n64<0>(s, qa[kk], dk, kk);
+    }
     wg_commit();
     wg_fence();
 #pragma unroll
@@ -256,8 +241,7 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
     extern __shared__ __align__(128) unsigned char wg_raw[];
     unsigned char *const sm =
         wg_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(wg_raw) & 1023)) & 1023);
-    unsigned char *const Qs = sm;                     /* [WBQ x HD] */
-    unsigned char *const Ks = Qs + WBQ * HD * 2;      /* [WNST][WBK x HD] */
+    unsigned char *const Ks = sm; /* [WNST][WBK x HD] */
     unsigned char *const Vs = Ks + WNST * TB;
     const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y; /* long tiles first */
     const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
@@ -279,16 +263,25 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
     };
 #pragma unroll
     for (int t = 0; t < WDIST; t++) load(t);
-    /* the block's queries in bf16, unscaled (the scale is applied to S in float32) */
-    for (int e = tid; e < WBQ * HD / 4; e += WG_THREADS) {
-        const int row = e / (HD / 4), d = (e % (HD / 4)) * 4;
-        float4 x = make_float4(0, 0, 0, 0);
-        if (q0 + row < a.n)
-            x = *reinterpret_cast<const float4 *>(a.q + ((size_t)(q0 + row) * a.H + h) * HD + d);
-        *reinterpret_cast<uint2 *>(Qs + wg_off(WBQ, row, d)) =
-            make_uint2(cu_pack_bf16x2(x.x, x.y), cu_pack_bf16x2(x.z, x.w));
+    /* the warp's 16 queries as A fragments, bf16, unscaled: rows g, g + 8, dims 2c.. (+8) */
+    uint32_t qa[HD / 16][4];
+    {
+        const int g = lane / 4, c = lane % 4;
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int row = wr + g + 8 * r;
+                float2 x0 = make_float2(0, 0), x1 = make_float2(0, 0);
+                if (row < a.n) {
+                    const float *qr = a.q + ((size_t)row * a.H + h) * HD + kk * 16 + 2 * c;
+                    x0 = *reinterpret_cast<const float2 *>(qr);
+                    x1 = *reinterpret_cast<const float2 *>(qr + 8);
+                }
+                qa[kk][r] = cu_pack_bf16x2(x0.x, x0.y);
+                qa[kk][2 + r] = cu_pack_bf16x2(x1.x, x1.y);
+            }
     }
-
     float o[HD / 2];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0.0f;
@@ -307,7 +300,7 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
         wg_proxy_fence();
         __syncthreads(); /* tile ti (and Q) in place; tile ti - 2's stage is free everywhere */
         load(ti + WDIST);
-        wg_tile<HD, WBK>(o, m, l, pa, Qs + wg * 64 * 128, WBQ, Ks + (ti % WNST) * TB,
+        wg_tile<HD, WBK>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
                          Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
                          scale2);
     }
@@ -344,7 +337,7 @@ int cu_flash_wg_probe(void) {
 
 template <int HD, int NWG, int BK, int NST> static void wg_launch(int n, int H, const wg_args &a) {
     static int ready; /* the shared-memory opt-in, once per instance */
-    const size_t smem = wg_smem(HD, NWG, BK, NST);
+    const size_t smem = wg_smem(HD, BK, NST);
     if (!ready) {
         if (!cu_ok(cudaFuncSetAttribute(k_flash_wg<HD, NWG, BK, NST>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
