@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ttt.h"
+
 static int check_failures;
 static int check_count;
 
@@ -55,6 +57,18 @@ static inline double check_max_rel(const float *a, const double *b, size_t n) {
         den = m > den ? m : den;
     }
     return den > 0 ? num / den : num;
+}
+
+/* The golden model `name` (a directory under `golden`) on the CPU, its info in *mi; NULL, with a
+ * failed check, when it does not load. */
+static inline ttt_model *check_golden_model(const char *golden, const char *name,
+                                            ttt_model_info *mi) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", golden, name);
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load(dir, &m));
+    if (m) ttt_model_get_info(m, mi);
+    return m;
 }
 
 static inline int check_summary(const char *name) {

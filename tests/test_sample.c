@@ -183,13 +183,9 @@ static double rel(const float *a, const float *b, size_t n) {
 /* --ttt-lr / --ttt-chunk: an override changes the outputs exactly as a config with those
  * values would; it is refused while a session exists. */
 static void test_set_ttt(const char *golden) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/qwen3", golden);
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load(dir, &m));
-    if (!m) return;
     ttt_model_info mi;
-    ttt_model_get_info(m, &mi);
+    ttt_model *m = check_golden_model(golden, "qwen3", &mi);
+    if (!m) return;
     int32_t ids[40];
     for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 3) % mi.n_vocab;
     size_t n = (size_t)40 * mi.n_vocab;

@@ -167,13 +167,9 @@ static void test_top_k_bounds(void) {
 
 /* ttt_eval_out.top_k against the logits of the same call, in a session and in a batch. */
 static void test_model(const char *golden) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/qwen3", golden);
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load(dir, &m));
-    if (!m) return;
     ttt_model_info mi;
-    ttt_model_get_info(m, &mi);
+    ttt_model *m = check_golden_model(golden, "qwen3", &mi);
+    if (!m) return;
     enum { T = 12, K = 33, LIM = 700 };
     const int V = mi.n_vocab;
     int32_t tok[T], id[T * K], rid[K];
