@@ -253,8 +253,7 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
     int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
     kbeg -= kbeg % WBK;
     const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
-    /* piece e (16 bytes): row e / (HD / 8), dims 8 (e % (HD / 8)); a warp writes 4 rows' 128
-     * contiguous bytes per column block, reads 2 rows' 256 contiguous bytes */
+    /* tile ti into stage ti % WNST by every thread, one cp.async group per call */
     auto load = [&](int ti) {
         if (ti < ntiles)
             wg_copy_tile<HD, WBK>(Ks + (ti % WNST) * TB, Vs + (ti % WNST) * TB, K, V,
@@ -298,7 +297,7 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
     for (int ti = 0; ti < ntiles; ti++) {
         asm volatile("cp.async.wait_group %0;\n" ::"n"(WDIST - 1));
         wg_proxy_fence();
-        __syncthreads(); /* tile ti (and Q) in place; tile ti - 2's stage is free everywhere */
+        __syncthreads(); /* tile ti in place; tile ti - 2's stage is free everywhere */
         load(ti + WDIST);
         wg_tile<HD, WBK>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
                          Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
