@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "ttt.h"
+#include "util/rng.h"
 
 static void test_greedy_golden(const char *golden, const char *name) {
     char dir[1024], exp[1100];
@@ -146,6 +147,99 @@ static void test_distribution(void) {
     ttt_sampler_free(s);
 }
 
+/* Top-p without top-k, the sampler's growing heads against a reference that sorts the whole
+ * row (the sampler's first version): the same draws from the same seed, for rows whose
+ * nucleus is a few tokens, thousands, and nearly all of them. */
+typedef struct ref_cand {
+    float logit;
+    int32_t id;
+} ref_cand;
+
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int32_t ref_draw(ttt_rng *r, const float *l, int V, const ttt_sampler_params *p,
+                        ref_cand *c, int *nucleus) {
+    for (int i = 0; i < V; i++) c[i] = (ref_cand){l[i], i};
+    qsort(c, (size_t)V, sizeof *c, ref_cmp);
+    double mx = c[0].logit, z = 0, cum = 0;
+    for (int i = 0; i < V; i++) z += exp((double)c[i].logit - mx);
+    int n = V;
+    for (int i = 0; i < V; i++) {
+        cum += exp((double)c[i].logit - mx) / z;
+        if (cum >= p->top_p) {
+            n = i + 1;
+            break;
+        }
+    }
+    *nucleus = n;
+    if (p->min_p > 0) {
+        const double cut = mx + log((double)p->min_p);
+        int keep = 1;
+        while (keep < n && c[keep].logit >= cut) keep++;
+        n = keep;
+    }
+    double zt = 0;
+    for (int i = 0; i < n; i++) zt += exp(((double)c[i].logit - mx) / p->temp);
+    const double u = ttt_rng_unit(r) * zt;
+    cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += exp(((double)c[i].logit - mx) / p->temp);
+        if (u < cum) return c[i].id;
+    }
+    return c[n - 1].id;
+}
+
+static void test_nucleus(void) {
+    enum { V = 50000, DRAWS = 200 };
+    float *l = malloc(sizeof(float) * V);
+    ref_cand *c = malloc(sizeof(ref_cand) * V);
+    if (!l || !c) {
+        CHECK(0);
+        free(l);
+        free(c);
+        return;
+    }
+    const float spread[3] = {40.0f, 8.0f, 0.05f}; /* nucleus: a few, thousands, nearly all */
+    for (int t = 0; t < 3; t++) {
+        uint64_t h = 12345 + (uint64_t)t;
+        for (int i = 0; i < V; i++) /* a Gaussian-ish row: sum of three uniforms */
+            l[i] = spread[t] * (float)((ttt_splitmix64(&h) >> 40) + (ttt_splitmix64(&h) >> 40) +
+                                       (ttt_splitmix64(&h) >> 40)) /
+                   (float)(1 << 24);
+        for (int f = 0; f < 2; f++) {
+            ttt_sampler_params p = ttt_sampler_default_params();
+            p.top_k = 0, p.top_p = 0.9f, p.temp = 0.8f, p.min_p = f ? 0.05f : 0.0f;
+            p.seed = 99 + (uint64_t)(t * 2 + f);
+            ttt_sampler *s = NULL;
+            CHECK_OK(ttt_sampler_init(&p, V, &s));
+            if (!s) continue;
+            ttt_rng r;
+            ttt_rng_seed(&r, &p.seed, 1);
+            int differ = 0, distinct = 0, nucleus = 0;
+            int32_t prev = -1;
+            for (int d = 0; d < DRAWS; d++) {
+                const int32_t a = ttt_sampler_sample(s, l),
+                              b = ref_draw(&r, l, V, &p, c, &nucleus);
+                differ += a != b;
+                distinct += a != prev;
+                prev = a;
+            }
+            printf("top-p 0.9 over %d logits (nucleus %d, min-p %.2f): %d of %d draws differ "
+                   "from a full sort, %d changes of token\n", V, nucleus, p.min_p, differ,
+                   DRAWS, distinct);
+            CHECK(differ == 0);
+            CHECK(distinct > 10); /* the draws do vary */
+            ttt_sampler_free(s);
+        }
+    }
+    free(l);
+    free(c);
+}
+
 static void test_penalty(void) {
     const float l[3] = {2.0f, 1.9f, -1.0f};
     ttt_sampler_params p = ttt_sampler_default_params();
@@ -238,6 +332,7 @@ int main(void) {
     test_is_greedy();
     test_filters();
     test_distribution();
+    test_nucleus();
     test_penalty();
     const char *golden = getenv("TTT_GOLDEN");
     if (golden) {

@@ -85,6 +85,9 @@ static int cmp_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id; /* ties: lower id first, as argmax */
 }
 
+/* the first head of candidates top-p looks at when no top-k bounds it */
+#define NUCLEUS_HEAD 64
+
 /* Moves the k largest candidates to the front, sorted (quickselect, then sort the head). */
 static void top_k_sort(cand *c, int n, int k) {
     int lo = 0, hi = n - 1;
@@ -147,10 +150,29 @@ static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
     }
     int n = m;
     if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
-    top_k_sort(c, m, n);
     /* probabilities at temperature 1 for the filters (llama.cpp applies temp last) */
-    double mx = c[0].logit, z = 0;
-    for (int i = 0; i < n; i++) z += exp((double)c[i].logit - mx);
+    double mx, z = 0;
+    if (n == m && s->p.top_p < 1.0f && m > NUCLEUS_HEAD) {
+        /* top-p over the whole row: its mass first, then ever larger heads of the largest
+         * candidates until one holds top_p of it - sorting all 152K logits of a vocabulary
+         * took milliseconds per token, and the nucleus is usually a few dozen */
+        mx = c[0].logit;
+        for (int i = 1; i < m; i++) mx = c[i].logit > mx ? c[i].logit : mx;
+        for (int i = 0; i < m; i++) z += exp((double)c[i].logit - mx);
+        int k = NUCLEUS_HEAD;
+        for (;;) {
+            top_k_sort(c, m, k);
+            double cum = 0;
+            for (int i = 0; i < k; i++) cum += exp((double)c[i].logit - mx) / z;
+            if (cum >= s->p.top_p || k == m) break;
+            k = k < m / 4 ? 4 * k : m;
+        }
+        n = k;
+    } else {
+        top_k_sort(c, m, n);
+        mx = c[0].logit;
+        for (int i = 0; i < n; i++) z += exp((double)c[i].logit - mx);
+    }
     if (s->p.top_p < 1.0f) {
         double cum = 0;
         int keep = n;
