@@ -169,7 +169,15 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
      * instructions; exp2f's range handling would add three more per score) */
     const bool whole = wr + 15 < a.n && k0 + BK - 1 <= a.p0 + wr &&
                        (a.window <= 0 || k0 > a.p0 + wr + 15 - a.window);
-    float mx[2] = {-INFINITY, -INFINITY};
+    /* WP partial maxima and sums per row: one running value per row made a chain of BK / 4
+     * dependent instructions, and ncu put "wait" (fixed-latency dependencies) first among the
+     * stalls after issuing itself */
+    constexpr int WP = 4;
+    float mp[2][WP];
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int u = 0; u < WP; u++) mp[r][u] = -INFINITY;
 #pragma unroll
     for (int j = 0; j < BK / 2; j++) {
         if (!whole) {
@@ -178,11 +186,13 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
             const bool ok = row < a.n && key <= qp && (a.window <= 0 || key > qp - a.window);
             s[j] = ok ? s[j] : -INFINITY;
         }
-        mx[(j >> 1) & 1] = fmaxf(mx[(j >> 1) & 1], s[j]);
+        float &mu_ = mp[(j >> 1) & 1][(j >> 2) % WP];
+        mu_ = fmaxf(mu_, s[j]);
     }
-    float corr[2], nmu[2];
+    float mx[2], corr[2], nmu[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(fmaxf(mp[r][0], mp[r][1]), fmaxf(mp[r][2], mp[r][3]));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
         const float mn = fmaxf(m[r], mx[r]);
@@ -192,11 +202,14 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
         m[r] = mn;
         l[r] *= corr[r];
     }
+    float lp[2][WP] = {};
 #pragma unroll
     for (int j = 0; j < BK / 2; j++) {
         s[j] = wg_ex2(fmaf(s[j], scale2, nmu[(j >> 1) & 1]));
-        l[(j >> 1) & 1] += s[j];
+        lp[(j >> 1) & 1][(j >> 2) % WP] += s[j];
     }
+#pragma unroll
+    for (int r = 0; r < 2; r++) l[r] += (lp[r][0] + lp[r][1]) + (lp[r][2] + lp[r][3]);
     wg_wait0(); /* O and the old P are free again */
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] *= corr[(i >> 1) & 1];
