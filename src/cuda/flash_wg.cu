@@ -36,14 +36,18 @@
 #endif
 
 #define WLOG2E 1.4426950408889634f
+#define WG_THREADS 256   /* two warpgroups */
+#define WBQ 128          /* query rows per block, 64 per warpgroup */
+#define WBK 128          /* keys per tile */
+#define WNST 3           /* stages: tile t's K in use, t - 1's V in use, t + 1 in flight */
+#define WDIST (WNST - 2) /* tiles loaded ahead */
 
 typedef cu_flash_args wg_args;
 
-/* NST stages of K and V tiles of bk keys (the tile whose K is in use, the one before whose
- * V is, NST - 2 in flight); + 1 KB: the swizzle pattern repeats every 1024 bytes and the
- * tiles must start on it. */
-static constexpr size_t wg_smem(int hd, int bk, int nst) {
-    return (size_t)2 * nst * bk * hd * sizeof(__nv_bfloat16) + 1024;
+/* the K and V stages; + 1 KB: the swizzle pattern repeats every 1024 bytes and the tiles
+ * must start on it */
+static constexpr size_t wg_smem(int hd) {
+    return (size_t)2 * WNST * WBK * hd * sizeof(__nv_bfloat16) + 1024;
 }
 
 #ifdef WG_ON
@@ -117,20 +121,20 @@ static __device__ __forceinline__ void wg_mma_pv(float *o, const uint32_t *pa, u
     if constexpr (HD == 128) wg_mma_rs_n128<1>(o, pa, db, 1);
     else wg_mma_rs_n64<1>(o, pa, db, 1);
 }
-/* K and V rows [k0, k0 + BK) into one stage, 16-byte piece e (row e / (HD / 8), dims
+/* K and V rows [k0, k0 + WBK) into one stage, 16-byte piece e (row e / (HD / 8), dims
  * 8 (e % (HD / 8))) by thread e % nth of nth; rows past kend are zeros (P V must not see
  * NaN from stale memory) */
-template <int HD, int BK>
+template <int HD>
 static __device__ __forceinline__ void wg_copy_tile(unsigned char *kd, unsigned char *vd,
                                                     const __nv_bfloat16 *K,
                                                     const __nv_bfloat16 *V, int k0, int kend,
                                                     int kbeg, int t, int nth) {
 #pragma unroll 4
-    for (int e = t; e < BK * HD / 8; e += nth) {
+    for (int e = t; e < WBK * HD / 8; e += nth) {
         const int r = e / (HD / 8), d = (e % (HD / 8)) * 8;
         const bool ok = k0 + r < kend;
         const size_t src = (size_t)(ok ? k0 + r : kbeg) * HD + d;
-        const uint32_t off = wg_off(BK, r, d);
+        const uint32_t off = wg_off(WBK, r, d);
         cu_cp16_zfill(kd + off, K + src, ok);
         cu_cp16_zfill(vd + off, V + src, ok);
     }
@@ -140,7 +144,7 @@ static __device__ __forceinline__ void wg_copy_tile(unsigned char *kd, unsigned 
  * fragments in qa) and O += P V for the tile before (V in Vp, its P in pa), then runs the
  * online softmax of S while the tensor cores do P V, and leaves this tile's P in pa. wr: the
  * warp's first row. */
-template <int HD, int BK>
+template <int HD>
 static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uint32_t (*pa)[4],
                                                const uint32_t (*qa)[4],
                                                const unsigned char *Kt,
@@ -148,28 +152,27 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
                                                const wg_args &a, int wr, int lane,
                                                float scale2) {
     const int g = lane / 4, c = lane % 4;
-    float s[BK / 2];
+    float s[WBK / 2];
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
-        const uint64_t dk = wg_desc(Kt + (kk / 4) * BK * 128 + (kk % 4) * 32, 16, 1024);
-        if constexpr (BK == 128) wg_mma_rs_n128<0>(s, qa[kk], dk, kk);
-        else wg_mma_rs_n64<0>(s, qa[kk], dk, kk);
+        const uint64_t dk = wg_desc(Kt + (kk / 4) * WBK * 128 + (kk % 4) * 32, 16, 1024);
+        wg_mma_rs_n128<0>(s, qa[kk], dk, kk);
     }
     wg_commit();
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; kk++)
-        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vp + kk * 16 * 128, BK * 128, 1024));
+    for (int kk = 0; kk < WBK / 16; kk++)
+        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vp + kk * 16 * 128, WBK * 128, 1024));
     wg_commit();
     wg_wait1(); /* S is in; P V runs on */
 
     /* mask, online softmax per row; m stays in the scores' units and the scale into the
      * log2 domain rides in one FMA per score (the softmax is most of the kernel's issued
      * instructions; exp2f's range handling would add three more per score) */
-    const bool whole = wr + 15 < a.n && k0 + BK - 1 <= a.p0 + wr &&
+    const bool whole = wr + 15 < a.n && k0 + WBK - 1 <= a.p0 + wr &&
                        (a.window <= 0 || k0 > a.p0 + wr + 15 - a.window);
-    /* WP partial maxima and sums per row: one running value per row made a chain of BK / 4
+    /* WP partial maxima and sums per row: one running value per row made a chain of WBK / 4
      * dependent instructions, and ncu put "wait" (fixed-latency dependencies) first among the
      * stalls after issuing itself */
     constexpr int WP = 4;
@@ -179,7 +182,7 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
 #pragma unroll
         for (int u = 0; u < WP; u++) mp[r][u] = -INFINITY;
 #pragma unroll
-    for (int j = 0; j < BK / 2; j++) {
+    for (int j = 0; j < WBK / 2; j++) {
         if (!whole) {
             const int row = wr + g + ((j >> 1) & 1) * 8;
             const int key = k0 + (j >> 2) * 8 + 2 * c + (j & 1), qp = a.p0 + row;
@@ -204,7 +207,7 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
     }
     float lp[2][WP] = {};
 #pragma unroll
-    for (int j = 0; j < BK / 2; j++) {
+    for (int j = 0; j < WBK / 2; j++) {
         s[j] = wg_ex2(fmaf(s[j], scale2, nmu[(j >> 1) & 1]));
         lp[(j >> 1) & 1][(j >> 2) % WP] += s[j];
     }
@@ -214,19 +217,19 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] *= corr[(i >> 1) & 1];
 #pragma unroll
-    for (int j = 0; j < BK / 2; j += 2) pa[j / 8][(j / 2) % 4] = cu_pack_bf16x2(s[j], s[j + 1]);
+    for (int j = 0; j < WBK / 2; j += 2) pa[j / 8][(j / 2) % 4] = cu_pack_bf16x2(s[j], s[j + 1]);
 }
 
 /* O += P V for the last tile, and the rows' results into out */
-template <int HD, int BK>
+template <int HD>
 static __device__ __forceinline__ void wg_finish(float *o, const float *l, uint32_t (*pa)[4],
                                                  const unsigned char *Vl, const wg_args &a,
                                                  int wr, int lane, int h) {
     const int g = lane / 4, c = lane % 4;
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; kk++)
-        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vl + kk * 16 * 128, BK * 128, 1024));
+    for (int kk = 0; kk < WBK / 16; kk++)
+        wg_mma_pv<HD>(o, pa[kk], wg_desc(Vl + kk * 16 * 128, WBK * 128, 1024));
     wg_commit();
     wg_wait0();
 #pragma unroll
@@ -246,10 +249,9 @@ static __device__ __forceinline__ void wg_finish(float *o, const float *l, uint3
 }
 #endif
 
-template <int HD, int NWG, int BK, int NST>
-static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg(wg_args a) {
+template <int HD>
+static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
 #ifdef WG_ON
-    constexpr int WG_THREADS = 128 * NWG, WBQ = 64 * NWG, WBK = BK, WNST = NST, WDIST = NST - 2;
     constexpr int TB = WBK * HD * 2; /* bytes of a K or V tile */
     extern __shared__ __align__(128) unsigned char wg_raw[];
     unsigned char *const sm =
@@ -269,7 +271,7 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
     /* tile ti into stage ti % WNST by every thread, one cp.async group per call */
     auto load = [&](int ti) {
         if (ti < ntiles)
-            wg_copy_tile<HD, WBK>(Ks + (ti % WNST) * TB, Vs + (ti % WNST) * TB, K, V,
+            wg_copy_tile<HD>(Ks + (ti % WNST) * TB, Vs + (ti % WNST) * TB, K, V,
                                   kbeg + ti * WBK, kend, kbeg, tid, WG_THREADS);
         asm volatile("cp.async.commit_group;\n" ::); /* empty past the end: counts stay */
     };
@@ -312,13 +314,13 @@ static __global__ void __launch_bounds__(128 * NWG, NWG == 1 ? 2 : 1) k_flash_wg
         wg_proxy_fence();
         __syncthreads(); /* tile ti in place; tile ti - 2's stage is free everywhere */
         load(ti + WDIST);
-        wg_tile<HD, WBK>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
+        wg_tile<HD>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
                          Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
                          scale2);
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
     if (ntiles > 0)
-        wg_finish<HD, WBK>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
+        wg_finish<HD>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
 #else
     (void)a;
 #endif
@@ -347,18 +349,18 @@ int cu_flash_wg_probe(void) {
     return on == 1;
 }
 
-template <int HD, int NWG, int BK, int NST> static void wg_launch(int n, int H, const wg_args &a) {
+template <int HD> static void wg_launch(int n, int H, const wg_args &a) {
     static int ready; /* the shared-memory opt-in, once per instance */
-    const size_t smem = wg_smem(HD, BK, NST);
+    const size_t smem = wg_smem(HD);
     if (!ready) {
-        if (!cu_ok(cudaFuncSetAttribute(k_flash_wg<HD, NWG, BK, NST>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+        if (!cu_ok(cudaFuncSetAttribute(k_flash_wg<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        (int)smem),
                    "wgmma attention shared memory"))
             return;
         ready = 1;
     }
-    const dim3 grid(H, (n + 64 * NWG - 1) / (64 * NWG));
-    k_flash_wg<HD, NWG, BK, NST><<<grid, 128 * NWG, smem, g_cu.stream>>>(a);
+    const dim3 grid(H, (n + WBQ - 1) / WBQ);
+    k_flash_wg<HD><<<grid, WG_THREADS, smem, g_cu.stream>>>(a);
 }
 
 int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
@@ -370,8 +372,8 @@ int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int 
     const wg_args a = {out, q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, p0, n,
                        p->n_head, p->n_head / p->n_head_kv, p->window, p->head_stride, p->scale,
                        0.0f};
-    if (hd == 128) wg_launch<128, 2, 128, 3>(n, p->n_head, a);
-    else wg_launch<64, 2, 128, 3>(n, p->n_head, a);
+    if (hd == 128) wg_launch<128>(n, p->n_head, a);
+    else wg_launch<64>(n, p->n_head, a);
     CU_LAUNCHED("wgmma attention");
     return 1;
 }
