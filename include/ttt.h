@@ -532,6 +532,12 @@ int ttt_cuda_compiled(void);
  * its peak since the last reset. */
 ttt_status ttt_device_probe(int device, double *gemm_flops, double *copy_bytes_per_s);
 ttt_status ttt_device_memory(int device, uint64_t *in_use, uint64_t *peak, int reset_peak);
+/* Decode steps on the GPU run their layers as CUDA graphs (TTT_CUDA_NO_GRAPH=1: kernel by
+ * kernel): how many graphs this process has recorded and how many it has replayed (each
+ * replay is one step's layers in one launch), and the operations (kernels, copies) in the
+ * last one recorded. Any pointer may be NULL. */
+ttt_status ttt_device_graphs(int device, uint64_t *recorded, uint64_t *replayed,
+                             uint64_t *last_nodes);
 /* ==== end devices ==== */
 
 #ifdef __cplusplus

@@ -383,6 +383,75 @@ out:
     ttt_model_free(gpu);
 }
 
+/* Decode steps replayed from CUDA graphs (src/model/batch.c, src/cuda/graph.cu) against the
+ * same steps run kernel by kernel (TTT_CUDA_NO_GRAPH=1, the same kernels and key splits):
+ * one session decoding across two chunk ends (chunk 64: the fast weight's update runs after
+ * replayed layers) and a power of two (a new recording), with a batch of two stepped in
+ * between, and a prefill longer than any before, which replaces the token scratch buffer:
+ * the session's recording is then stale and must be made again rather than replayed. */
+static void check_graphs(const char *dir) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    enum { T0 = 100, STEPS = 100, LONG = 4000, V = 512 };
+    int32_t *tok = malloc(sizeof(int32_t) * LONG);
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = 4096;
+    ttt_session *a = NULL, *r = NULL, *c = NULL, *d = NULL;
+    ttt_batch *b = NULL;
+    CHECK_OK(ttt_session_init(m, &sp, &a));
+    CHECK_OK(ttt_session_init(m, &sp, &r));
+    CHECK_OK(ttt_session_init(m, &sp, &d));
+    sp.n_batch = LONG; /* one step of LONG tokens: larger scratch than any call before */
+    CHECK_OK(ttt_session_init(m, &sp, &c));
+    CHECK_OK(ttt_batch_init(m, 2, &b));
+    uint64_t rec0 = 0, rep0 = 0, rec1 = 0, rep1 = 0;
+    double worst = 0;
+    if (!tok || !a || !r || !c || !d || !b) goto out;
+    for (int i = 0; i < LONG; i++) tok[i] = (i * 89 + 3) % V;
+    CHECK_OK(ttt_session_eval(a, tok, T0, NULL));
+    CHECK_OK(ttt_session_eval(r, tok, T0, NULL));
+    /* the batch's rows stay below 16 tokens: one key split, so its second step records */
+    CHECK_OK(ttt_session_eval(c, tok, 8, NULL));
+    CHECK_OK(ttt_session_eval(d, tok, 8, NULL));
+    CHECK_OK(ttt_device_graphs(TTT_DEVICE_CUDA, &rec0, &rep0, NULL));
+    for (int t = 0; t < STEPS; t++) {
+        float la[V], lr[V];
+        double ref[V];
+        CHECK_OK(ttt_session_eval(a, &tok[T0 + t], 1, &(ttt_eval_out){.logits = la}));
+        setenv("TTT_CUDA_NO_GRAPH", "1", 1);
+        CHECK_OK(ttt_session_eval(r, &tok[T0 + t], 1, &(ttt_eval_out){.logits = lr}));
+        unsetenv("TTT_CUDA_NO_GRAPH");
+        for (int j = 0; j < V; j++) ref[j] = lr[j];
+        const double e = check_max_rel(la, ref, V);
+        worst = e > worst ? e : worst;
+        if (t == STEPS / 2) {
+            for (int k = 0; k < 3; k++)
+                CHECK_OK(ttt_batch_decode(b, (ttt_session *const[]){c, d}, 2,
+                                          (const int32_t[]){tok[k], tok[k + 1]}, NULL));
+            CHECK_OK(ttt_session_eval(c, tok, LONG - 16, NULL));
+        }
+    }
+    CHECK_OK(ttt_device_graphs(TTT_DEVICE_CUDA, &rec1, &rep1, NULL));
+    printf("decode from graphs vs kernel by kernel, %d steps from %d tokens: max rel err %.3e; "
+           "%llu graphs recorded, %llu replayed\n", STEPS, T0, worst,
+           (unsigned long long)(rec1 - rec0), (unsigned long long)(rep1 - rep0));
+    CHECK(worst <= 1e-6);
+    /* the session: one per power of two and one after the stale one; the batch: one */
+    CHECK(rec1 - rec0 == 4);
+    CHECK(rep1 - rep0 >= STEPS - 4);
+out:
+    ttt_session_free(a);
+    ttt_session_free(r);
+    ttt_session_free(c);
+    ttt_session_free(d);
+    ttt_batch_free(b);
+    ttt_model_free(m);
+    free(tok);
+}
+
 /* Prefill attention over T tokens in three calls (so p0 > 0), all logits: the default kernel
  * (wgmma where the build and GPU have it) against the CPU's float32, against the CUDA-core
  * kernel (TTT_CUDA_NO_FLASH: float32 arithmetic on the same bf16 cache), and against the
@@ -537,6 +606,8 @@ int main(void) {
     check_model(dir, "ref_qwen3_bf16_c5", TTT_PREC_BF16, 5e-2);
     check_decode_kernel(tmp ? tmp : "tmp", 128, 8, 2);
     check_decode_kernel(tmp ? tmp : "tmp", 64, 4, 2);
+    snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
+    check_graphs(dir);
     /* the models check_decode_kernel made, and gemma3's sliding window (8) over many tiles */
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_prefill_kernel(dir, "hd 128, 8:2 heads", 700, 1e-2);

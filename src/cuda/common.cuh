@@ -25,6 +25,9 @@ typedef struct cu_state {
     size_t in_use, peak;   /* bytes held through cu_alloc */
     int n_sm;              /* multiprocessors */
     int wgmma;             /* the sm_90a attention kernel is in the build and runs here */
+    int capturing;         /* the stream is being recorded into a graph (graph.cu) */
+    int capture_broken;    /* something could not be recorded: the recording is dropped */
+    unsigned scratch_epoch; /* moves whenever a scratch buffer is replaced */
 } cu_state;
 
 extern cu_state g_cu;
@@ -204,11 +207,17 @@ static inline unsigned cu_blocks(size_t n, unsigned threads) {
 enum { CU_OP_EMBED, CU_OP_RMSNORM, CU_OP_MATMUL, CU_OP_MATMUL_MULTI, CU_OP_MATMUL_NT, CU_OP_GEMM,
        CU_OP_QKV_PREP, CU_OP_ATTENTION, CU_OP_ACT_MUL, CU_OP_ADD, CU_OP_SOFTCAP,
        CU_OP_CONV5, CU_OP_TO_F32, CU_OP_COPY, CU_OP_COUNT };
+int cu_prof_on(void);
 int cu_prof_begin(int op);   /* -1 when profiling is off */
 void cu_prof_end(int token);
 void cu_prof_flush(void);
 
 /* ---- the ops, by translation unit (table.cu gathers them) ---- */
+/* graph.cu: ttt_ops.rec_begin, rec_end, replay, rec_free */
+int cu_rec_begin(void);
+void *cu_rec_end(void);
+int cu_replay(void *rec);
+void cu_rec_free(void *rec);
 /* mem.cu */
 ttt_status cu_init(int precision);
 void *cu_alloc(size_t bytes);

@@ -158,6 +158,13 @@ size_t cu_kv_elem_size(void) { return g_cu.prec == TTT_PREC_F32 ? sizeof(float) 
 
 void *cu_scratch(int slot, size_t bytes) {
     if (g_scratch_bytes[slot] >= bytes) return g_scratch[slot];
+    if (g_cu.capturing) {
+        /* growing would wait for the stream, which a recording cannot do; the caller skips
+         * its op and the recording is dropped (the ops then run as they come) */
+        g_cu.capture_broken = 1;
+        return NULL;
+    }
+    g_cu.scratch_epoch++; /* recordings that hold the old buffer are stale */
     size_t want = bytes + bytes / 4;
     if (g_scratch[slot]) {
         cudaStreamSynchronize(g_cu.stream); /* earlier ops may still read it */

@@ -26,13 +26,17 @@ static void report(void) {
                     100 * g_ms[i] / (total > 0 ? total : 1), g_calls[i]);
 }
 
-int cu_prof_begin(int op) {
+int cu_prof_on(void) {
     if (g_on < 0) {
         const char *e = getenv("TTT_CUDA_PROFILE");
         g_on = e && *e && *e != '0';
         if (g_on) atexit(report);
     }
-    if (!g_on) return -1;
+    return g_on;
+}
+
+int cu_prof_begin(int op) {
+    if (!cu_prof_on()) return -1;
     if (g_n_ev == MAX_EV) cu_prof_flush();
     const int i = g_n_ev++;
     if (i >= g_made) {

@@ -102,5 +102,9 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .argmax = cu_argmax,
     .topk = cu_topk,
     .to_f32 = p_to_f32,
+    .rec_begin = cu_rec_begin,
+    .rec_end = cu_rec_end,
+    .replay = cu_replay,
+    .rec_free = cu_rec_free,
     .sync = p_sync,
 };

@@ -90,8 +90,8 @@ typedef struct ttt_ops {
     /* Batched decode: n rows, each one token of its own sequence (rows[i], backend memory).
      * rope_rows rotates row i at rows[i].pos; kv_store_rows writes row i's keys and values
      * at rows[i].pos of its caches; attention_rows attends row i's query over keys
-     * [0, rows[i].pos] of its caches (max_pos: the largest pos, for work splitting;
-     * p->head_stride is unused). */
+     * [0, rows[i].pos] of its caches (max_pos: at least the largest pos, for work
+     * splitting; p->head_stride is unused). */
     void (*rope_rows)(float *x, int n, int nh, int hd, const ttt_row_kv *rows,
                       const float *inv_freq);
     void (*kv_store_rows)(const ttt_row_kv *rows, const float *k, const float *v, int n,
@@ -136,6 +136,18 @@ typedef struct ttt_ops {
                  int k);
     /* dst[rows*cols] = float(W) */
     void (*to_f32)(float *dst, const ttt_mat *W);
+
+    /* Optional (NULL: not offered): a run of ops recorded once and replayed (CUDA graphs),
+     * for decode steps whose ops, sizes and buffers repeat. Between rec_begin (0: not
+     * recording, run the ops as they come) and rec_end the ops are recorded, not run; they
+     * must not copy to or from the host or wait. rec_end returns the recording, or NULL
+     * when it failed (nothing ran: the caller runs the ops itself). replay queues one run,
+     * or returns 0 without running anything when the backend has since replaced a buffer the
+     * recording holds (it must be recorded again). */
+    int (*rec_begin)(void);
+    void *(*rec_end)(void);
+    int (*replay)(void *rec);
+    void (*rec_free)(void *rec);
 
     /* Waits for queued work; returns, and clears, the first failure since the last sync
      * (ops return nothing: a failing op records its error here, as CUDA's sticky errors do). */

@@ -8,7 +8,14 @@
  *           rows' descriptors), and in TTT layers the fast weight S of the row's session,
  *           the session's pending chunk and its update when the chunk completes.
  * The layer order of work is that of forward.c, so a batched step equals a one-token
- * ttt_session_eval of each session (same ops, same order of float operations per row). */
+ * ttt_session_eval of each session (same ops, same order of float operations per row).
+ *
+ * On a backend that records (CUDA graphs), the layer loop is recorded once and replayed:
+ * everything that changes from step to step (positions, caches, where the pending rows go)
+ * is read from the row descriptors in the backend's memory, and what the ops are given by
+ * the host (row count, each row's fast weights, the split of the keys) is the recording's
+ * key. The host's own bookkeeping (pending rows, chunk updates) runs after the loop. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +43,12 @@ struct ttt_batch {
     float **dst_h;      /* [L, 2, cap] where each row's Z and target go in its session's
                            pending chunk (NULL: the row does not learn in that layer) */
     float **dst_d;      /* [L, 2, cap] the same in the backend's memory */
+    /* the recorded layer loop (ops->rec_*; NULL key: the backend does not record) */
+    void *rec;          /* the backend's recording, or NULL */
+    uintptr_t *key;     /* [3][key_cap] keys: the recording's, the last step's, this step's */
+    int key_cap;        /* 2 + cap * (1 + TTT layers) */
+    int key_len[3];
+    int rec_fails;      /* recordings in a row that failed; at 2 the batch stops trying */
 };
 
 void ttt_batch_free(ttt_batch *b) {
@@ -47,6 +60,8 @@ void ttt_batch_free(ttt_batch *b) {
     free(b->rows_h);
     o->free(b->dst_d);
     free(b->dst_h);
+    if (b->rec) o->rec_free(b->rec);
+    free(b->key);
     b->m->n_sessions--;
     free(b);
 }
@@ -99,6 +114,11 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
         b->dst_d = o->alloc(2 * n_rows * sizeof *b->dst_d);
         fail = !b->rows_h || !b->rows_d || !b->dst_h || !b->dst_d;
     }
+    if (!fail && o->rec_begin) {
+        b->key_cap = 2 + max_seqs * (1 + c->n_ttt_layers);
+        b->key = calloc(3 * (size_t)b->key_cap, sizeof *b->key);
+        fail = !b->key;
+    }
     if (fail) {
         ttt_batch_free(b);
         return ttt_err(TTT_ERR_NOMEM, "batch: out of memory for buffers of %d sequences",
@@ -111,8 +131,8 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
 /* The MLP's down-projection of n rows into b->o: W_down in one GEMM for the rows that use it,
  * each learned fast weight S for its own row; then the learning rows join their sessions'
  * pending chunks (one copy_rows each for Z and the target, to places fixed at the start of
- * the step), and a completed chunk updates that session's S. */
-static ttt_status mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
+ * the step; chunks_advance counts them after the layers). */
+static void mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
@@ -124,22 +144,33 @@ static ttt_status mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
         if (L->ttt && ss[i]->ttt_mode == TTT_MODE_ON) learn = 1;
     }
     if (shared) o->matmul(b->o, b->g, &L->w_down, n, 0);
-    if (!L->ttt) return TTT_OK;
+    if (!L->ttt) return;
     for (int i = 0; i < n; i++) {
         const ttt_fast *f = &ss[i]->fast[l];
         if (ss[i]->ttt_mode == TTT_MODE_OFF || !f->S) continue;
         ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
         o->matmul(b->o + (size_t)i * D, b->g + (size_t)i * F, &S, 1, 0);
     }
-    if (!learn) return TTT_OK;
+    if (!learn) return;
     float *const *dst = b->dst_d + (size_t)l * 2 * b->cap;
     o->copy_rows(dst, b->g, n, (size_t)F);
     o->copy_rows(dst + b->cap, c->ttt_target == TTT_TARGET_EMBED ? b->emb : b->xn, n, (size_t)D);
-    for (int i = 0; i < n; i++) {
-        ttt_fast *f = &ss[i]->fast[l];
-        if (ss[i]->ttt_mode != TTT_MODE_ON) continue;
-        ttt_status st;
-        if (++f->tail == c->ttt_chunk && (st = ttt_fast_update(ss[i], l)) != TTT_OK) return st;
+}
+
+/* After the layers: each learning row is one more pending row of its sessions' TTT layers,
+ * and a completed chunk updates that S. Layer l's update reads and writes only layer l's
+ * state, which later layers of the step do not use, so it may wait until here. */
+static ttt_status chunks_advance(ttt_batch *b, ttt_session *const *ss, int n) {
+    const ttt_config *c = &b->m->cfg;
+    for (int l = 0; l < c->n_layers; l++) {
+        if (!b->m->layers[l].ttt) continue;
+        for (int i = 0; i < n; i++) {
+            ttt_fast *f = &ss[i]->fast[l];
+            if (ss[i]->ttt_mode != TTT_MODE_ON) continue;
+            ttt_status st;
+            if (++f->tail == c->ttt_chunk && (st = ttt_fast_update(ss[i], l)) != TTT_OK)
+                return st;
+        }
     }
     return TTT_OK;
 }
@@ -163,7 +194,7 @@ static ttt_status pending_slots(ttt_batch *b, ttt_session *const *ss, int n) {
     return TTT_OK;
 }
 
-static ttt_status layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n, int max_pos) {
+static void layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n, int max_pos) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
@@ -194,12 +225,80 @@ static ttt_status layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n,
     if (!L->ttt && !L->post_ffn_norm) { /* the plain MLP adds straight into the residual */
         o->matmul(b->x, b->g, &L->w_down, n, 1);
     } else {
-        ttt_status st = mlp_down(b, ss, l, n);
-        if (st != TTT_OK) return st;
+        mlp_down(b, ss, l, n);
         if (L->post_ffn_norm) o->rmsnorm(b->o, b->o, L->post_ffn_norm, n, D, c->norm_eps);
         o->add(b->x, b->o, (size_t)n * D);
     }
-    return o->device ? TTT_OK : o->sync();
+}
+
+/* The layers, op by op; a host backend reports a failure after each layer. */
+static ttt_status run_layers(ttt_batch *b, ttt_session *const *ss, int n, int max_pos) {
+    const ttt_ops *o = b->ops;
+    for (int l = 0; l < b->m->cfg.n_layers; l++) {
+        layer_step(b, ss, l, n, max_pos);
+        ttt_status st = o->device ? TTT_OK : o->sync();
+        if (st != TTT_OK) return st;
+    }
+    return TTT_OK;
+}
+
+/* What the recorded ops are given by the host, besides the batch's own buffers and the
+ * model's weights: the row count, the key split, each row's TTT mode and fast weights. */
+static int step_key(const ttt_batch *b, ttt_session *const *ss, int n, int max_pos,
+                    uintptr_t *k) {
+    int j = 0;
+    k[j++] = (uintptr_t)n;
+    k[j++] = (uintptr_t)max_pos;
+    for (int i = 0; i < n; i++) {
+        k[j++] = (uintptr_t)ss[i]->ttt_mode;
+        for (int l = 0; l < b->m->cfg.n_layers; l++)
+            if (b->m->layers[l].ttt) k[j++] = (uintptr_t)ss[i]->fast[l].S;
+    }
+    return j;
+}
+
+static int key_same(const ttt_batch *b, int a, int c) {
+    return b->key_len[a] == b->key_len[c] &&
+           !memcmp(b->key + (size_t)a * b->key_cap, b->key + (size_t)c * b->key_cap,
+                   sizeof *b->key * (size_t)b->key_len[a]);
+}
+
+static void key_copy(ttt_batch *b, int dst, int src) {
+    memcpy(b->key + (size_t)dst * b->key_cap, b->key + (size_t)src * b->key_cap,
+           sizeof *b->key * (size_t)b->key_len[src]);
+    b->key_len[dst] = b->key_len[src];
+}
+
+/* The layers by replaying a recording where one fits this step. A key seen for the first
+ * time runs op by op (the backend's buffers settle); the second step with it is recorded. */
+enum { KEY_REC, KEY_SEEN, KEY_NOW };
+static ttt_status layers(ttt_batch *b, ttt_session *const *ss, int n, int max_pos) {
+    const ttt_ops *o = b->ops;
+    if (!b->key || b->rec_fails >= 2) return run_layers(b, ss, n, max_pos);
+    b->key_len[KEY_NOW] = step_key(b, ss, n, max_pos, b->key + (size_t)KEY_NOW * b->key_cap);
+    if (b->rec && key_same(b, KEY_REC, KEY_NOW)) {
+        if (o->replay(b->rec)) return TTT_OK;
+        o->rec_free(b->rec); /* the backend replaced a buffer it holds */
+        b->rec = NULL;
+    }
+    if (!key_same(b, KEY_SEEN, KEY_NOW)) {
+        key_copy(b, KEY_SEEN, KEY_NOW);
+        return run_layers(b, ss, n, max_pos);
+    }
+    if (!o->rec_begin()) return run_layers(b, ss, n, max_pos);
+    ttt_status st = run_layers(b, ss, n, max_pos); /* recorded: nothing runs yet */
+    void *r = o->rec_end();
+    if (st == TTT_OK && r) {
+        if (b->rec) o->rec_free(b->rec);
+        b->rec = r;
+        key_copy(b, KEY_REC, KEY_NOW);
+        b->rec_fails = 0;
+        if (o->replay(r)) return TTT_OK;
+    } else if (r) {
+        o->rec_free(r);
+    }
+    b->rec_fails++;
+    return run_layers(b, ss, n, max_pos);
 }
 
 static ttt_status check_args(const ttt_batch *b, ttt_session *const *ss, int n,
@@ -246,12 +345,20 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
     o->to_backend(b->rows_d, b->rows_h, sizeof *b->rows_h * (size_t)c->n_layers * b->cap);
     o->to_backend(b->dst_d, b->dst_h, sizeof *b->dst_h * (size_t)c->n_layers * 2 * b->cap);
 
+    /* a recording is made for a key split of up to 2^k - 1: a new one only when the longest
+     * sequence passes a power of two (the split of a row's keys depends on it, not whether
+     * they are right) */
+    if (b->key) {
+        unsigned u = (unsigned)max_pos;
+        for (int sh = 1; sh < 32; sh *= 2) u |= u >> sh;
+        max_pos = (int)u;
+    }
+
     o->embed(b->x, &m->embed, tokens, n, c->embed_scale);
     if (b->emb) o->copy(b->emb, b->x, sizeof(float) * (size_t)n * D);
-    for (int l = 0; l < c->n_layers; l++) {
-        ttt_status st = layer_step(b, ss, l, n, max_pos);
-        if (st != TTT_OK) return st;
-    }
+    ttt_status st = layers(b, ss, n, max_pos);
+    if (st == TTT_OK) st = chunks_advance(b, ss, n);
+    if (st != TTT_OK) return st;
     for (int i = 0; i < n; i++) ss[i]->n_past++;
     if (ttt_head_wanted(r)) {
         o->rmsnorm(b->xn, b->x, m->final_norm, n, D, c->norm_eps);

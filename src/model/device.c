@@ -54,3 +54,16 @@ ttt_status ttt_device_memory(int device, uint64_t *in_use, uint64_t *peak, int r
 #endif
     return st;
 }
+
+ttt_status ttt_device_graphs(int device, uint64_t *recorded, uint64_t *replayed,
+                             uint64_t *last_nodes) {
+    ttt_status st = need_cuda(device, "ttt_device_graphs");
+#ifdef TTT_CUDA
+    if (st == TTT_OK) ttt_cuda_graphs(recorded, replayed, last_nodes);
+#else
+    (void)recorded;
+    (void)replayed;
+    (void)last_nodes;
+#endif
+    return st;
+}

@@ -88,6 +88,7 @@ struct ttt_session {
     float *dW;      /* [D, F] a chunk's update, only with ttt_clip */
     float *lg;      /* [lg_rows, V] logits in device memory (device backends), on demand */
     int lg_rows;
+    ttt_batch *solo; /* one-token steps on a backend that records them (session.c), on demand */
 };
 
 /* What the head of a step writes to host memory, each pointer at the step's first row. */

@@ -27,6 +27,7 @@ static void *alloc_f(ttt_session *s, size_t n, int *fail) {
 
 void ttt_session_free(ttt_session *s) {
     if (!s) return;
+    ttt_batch_free(s->solo);
     s->m->n_sessions--;
     const ttt_ops *o = s->ops;
     const int L = s->m->cfg.n_layers;
@@ -242,6 +243,12 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
     if (n > s->n_ctx - s->n_past)
         return ttt_err(TTT_ERR_ARG, "eval: %d tokens after %d exceed the context of %d", n,
                        s->n_past, s->n_ctx);
+    /* one token on a backend that records its steps (CUDA graphs): the batched step of this
+     * one session, whose layers are replayed from a recording (batch.c) */
+    if (n == 1 && s->ops->rec_begin && !out->hidden) {
+        if (!s->solo && (st = ttt_batch_init(s->m, 1, &s->solo)) != TTT_OK) return st;
+        return ttt_batch_decode_out(s->solo, &s, 1, tokens, out);
+    }
     if ((st = ttt_session_kv_reserve(s, s->n_past + n)) != TTT_OK) return st;
     for (int b0 = 0; b0 < n; b0 += s->n_batch) {
         const int nb = n - b0 < s->n_batch ? n - b0 : s->n_batch;
