@@ -452,6 +452,57 @@ out:
     free(tok);
 }
 
+/* The gated MLP's input in one GEMV kernel (act(x W_gate^T) * (x W_up^T), ttt_ops.matmul_act)
+ * against the product and the activation one by one (TTT_CUDA_NO_FUSE=1): the same decode
+ * logits (the same float operations), and each recorded step one kernel per layer shorter. */
+static void check_fused(const char *dir, const char *name) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (!m) return;
+    ttt_model_info info;
+    ttt_model_get_info(m, &info);
+    const int V = info.n_vocab;
+    enum { T0 = 20, STEPS = 12 };
+    int32_t tok[T0 + STEPS];
+    for (int i = 0; i < T0 + STEPS; i++) tok[i] = (i * 53 + 1) % V;
+    ttt_session_params sp = ttt_session_default_params();
+    sp.n_ctx = 64;
+    ttt_session *a = NULL, *u = NULL;
+    CHECK_OK(ttt_session_init(m, &sp, &a));
+    CHECK_OK(ttt_session_init(m, &sp, &u));
+    float *la = malloc(sizeof(float) * V), *lu = malloc(sizeof(float) * V);
+    double *ref = malloc(sizeof(double) * V), worst = 0;
+    uint64_t nodes_fused = 0, nodes_plain = 0;
+    if (!a || !u || !la || !lu || !ref) goto out;
+    CHECK_OK(ttt_session_eval(a, tok, T0, NULL));
+    CHECK_OK(ttt_session_eval(u, tok, T0, NULL));
+    for (int t = 0; t < STEPS; t++) {
+        CHECK_OK(ttt_session_eval(a, &tok[T0 + t], 1, &(ttt_eval_out){.logits = la}));
+        if (t == 1) CHECK_OK(ttt_device_graphs(TTT_DEVICE_CUDA, NULL, NULL, &nodes_fused));
+        setenv("TTT_CUDA_NO_FUSE", "1", 1);
+        CHECK_OK(ttt_session_eval(u, &tok[T0 + t], 1, &(ttt_eval_out){.logits = lu}));
+        unsetenv("TTT_CUDA_NO_FUSE");
+        if (t == 1) CHECK_OK(ttt_device_graphs(TTT_DEVICE_CUDA, NULL, NULL, &nodes_plain));
+        for (int j = 0; j < V; j++) ref[j] = lu[j];
+        const double e = check_max_rel(la, ref, (size_t)V);
+        worst = e > worst ? e : worst;
+    }
+    printf("%s: gate/up GEMV with the activation vs one by one, %d steps: max rel err %.3e; "
+           "%llu vs %llu operations per recorded step\n", name, STEPS, worst,
+           (unsigned long long)nodes_fused, (unsigned long long)nodes_plain);
+    CHECK(worst <= 1e-6);
+    CHECK(nodes_plain - nodes_fused == (uint64_t)info.n_layers);
+out:
+    ttt_session_free(a);
+    ttt_session_free(u);
+    free(la);
+    free(lu);
+    free(ref);
+    ttt_model_free(m);
+}
+
 /* Prefill attention over T tokens in three calls (so p0 > 0), all logits: the default kernel
  * (wgmma where the build and GPU have it) against the CPU's float32, against the CUDA-core
  * kernel (TTT_CUDA_NO_FLASH: float32 arithmetic on the same bf16 cache), and against the
@@ -608,6 +659,9 @@ int main(void) {
     check_decode_kernel(tmp ? tmp : "tmp", 64, 4, 2);
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_graphs(dir);
+    check_fused(dir, "qwen3 hd 128 (SiLU)");
+    snprintf(dir, sizeof dir, "%s/gemma3", golden());
+    check_fused(dir, "gemma3 (GELU)");
     /* the models check_decode_kernel made, and gemma3's sliding window (8) over many tiles */
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_prefill_kernel(dir, "hd 128, 8:2 heads", 700, 1e-2);

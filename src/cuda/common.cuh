@@ -93,6 +93,15 @@ static __device__ __forceinline__ void cu_unpack_bf16x8(const uint4 &u, float *f
     }
 }
 
+/* The MLP's activation: SiLU, or GELU with the tanh approximation (gelu != 0). */
+static __device__ __forceinline__ float cu_act_of(float x, int gelu) {
+    if (gelu) {
+        const float k = 0.7978845608028654f;
+        return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    }
+    return x / (1.0f + expf(-x));
+}
+
 #define CU_GRID_STRIDE(i, n) \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
          i += (size_t)gridDim.x * blockDim.x)
@@ -253,6 +262,8 @@ void cu_fill_random(float *x, size_t count, unsigned seed);
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate);
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n);
 void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
+int cu_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
+                  ttt_act act);
 void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 /* What the prefill attention kernels (flash.cu, flash_wg.cu) take, one launch per call */

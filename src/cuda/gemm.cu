@@ -212,22 +212,35 @@ struct gemv_set {
     int count;
 };
 
+/* What a GEMV does besides the product. GV_PAIR: two matrices of one shape (gate, up) give
+ * y[0] = act(x W0^T) * (x W1^T), each warp taking RW/2 rows of both, which saves the
+ * activation's kernel and its boundary in a decode step (an RMSNorm folded in as well, each
+ * block normalising x itself, was slower: docs/PERF.md change 29). */
+enum { GV_PLAIN = 0, GV_PAIR = 1 };
+typedef struct gemv_pre {
+    int gelu; /* GV_PAIR: the activation */
+} gemv_pre;
+
 /* A warp takes RW consecutive weight rows (each matrix's rows a multiple of RW); KS warps
  * share them, each taking every KS-th 16-byte column block, their sums added through shared
  * memory: the W_o and W_down products have only D rows (2560 warps for Qwen3-4B, 2.4 blocks
  * per SM, the last wave half empty), so splitting K fills the GPU. */
-template <typename T, int NX, int KS, int RW>
+template <typename T, int NX, int KS, int RW, int MODE>
 static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
-                                                                 int K, int acc) {
+                                                                 int K, int acc, gemv_pre pre) {
     cu_pdl_enter();
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
     constexpr int U = GEMV_U / RW;    /* loads per weight row in flight */
+    constexpr bool PAIR = MODE & GV_PAIR;
+    constexpr int OUT = PAIR ? RW / 2 : RW; /* output rows per warp */
     __shared__ float part[GEMV_WARPS][RW][NX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
     /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
-    int r = (blockIdx.x * (GEMV_WARPS / KS) + warp / KS) * RW, mi = 0;
+    int r = (blockIdx.x * (GEMV_WARPS / KS) + warp / KS) * OUT, mi = 0;
     bool valid = true;
-    if (r >= set.N[0]) {
+    if (PAIR) {
+        valid = r < set.N[0];
+    } else if (r >= set.N[0]) {
         r -= set.N[0];
         mi = 1;
         if (set.count < 2) valid = false;
@@ -240,28 +253,39 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
     const int N = mi == 0 ? set.N[0] : mi == 1 ? set.N[1] : set.N[2];
     float *y = mi == 0 ? set.y[0] : mi == 1 ? set.y[1] : set.y[2];
     const T *w = (mi == 0 ? set.W[0] : mi == 1 ? set.W[1] : set.W[2]) + (size_t)r * K;
+    /* GV_PAIR: rows r.. of W0, then the same rows of W1 */
+    const T *w1 = PAIR ? set.W[1] + (size_t)r * K : w;
     float s[RW][NX];
 #pragma unroll
     for (int rr = 0; rr < RW; rr++)
 #pragma unroll
         for (int j = 0; j < NX; j++) s[rr][j] = 0.0f;
+    /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound by
+     * how many weight bytes are in flight. The last batch is predicated rather than a loop of
+     * single loads (measured the same: the compiler had already hoisted those loads; docs/
+     * PERF.md change 16). */
+    constexpr int STEP = 32 * E * KS;
+    int k = (kp * 32 + lane) * E;
+    uint4 wv[U][RW];
+    auto load = [&](int k0) {
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int rr = 0; rr < RW; rr++) {
+                const T *row = PAIR && rr >= OUT ? w1 + (size_t)(rr - OUT) * K
+                                                 : w + (size_t)rr * K;
+                wv[u][rr] = k0 + u * STEP < K ? ld_stream(row + k0 + u * STEP)
+                                              : make_uint4(0, 0, 0, 0);
+            }
+    };
+    if (valid && k < K) load(k);
     if (valid) {
-        /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound
-         * by how many weight bytes are in flight. The last batch is predicated rather than a
-         * loop of single loads (measured the same: the compiler had already hoisted those
-         * loads; docs/PERF.md change 16). */
-        constexpr int STEP = 32 * E * KS;
-        for (int k = (kp * 32 + lane) * E; k < K; k += U * STEP) {
-            uint4 wv[U][RW];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int rr = 0; rr < RW; rr++)
-                    wv[u][rr] = k + u * STEP < K ? ld_stream(w + (size_t)rr * K + k + u * STEP)
-                                                 : make_uint4(0, 0, 0, 0);
+        while (k < K) {
 #pragma unroll
             for (int u = 0; u < U; u++)
                 if (k + u * STEP < K) gemv_fma<T, NX, RW>(wv[u], x, K, k + u * STEP, s);
+            k += U * STEP;
+            if (k < K) load(k);
         }
     }
 #pragma unroll
@@ -289,64 +313,93 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
     }
     if (!valid || lane != 0) return;
 #pragma unroll
-    for (int rr = 0; rr < RW; rr++)
+    for (int rr = 0; rr < OUT; rr++)
 #pragma unroll
         for (int j = 0; j < NX; j++) {
             float *yy = y + (size_t)j * N + r + rr;
-            *yy = acc ? *yy + s[rr][j] : s[rr][j];
+            if (PAIR) *yy = cu_act_of(s[rr][j], pre.gelu) * s[rr + OUT][j];
+            else *yy = acc ? *yy + s[rr][j] : s[rr][j];
         }
 }
 
-template <typename T, int KS, int RW>
+template <typename T, int NX, int KS, int RW, int MODE>
+static void gemv_go(const gemv_set<T> &set, const float *x, int K, int acc, const gemv_pre &pre,
+                    unsigned blocks) {
+    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, pre);
+}
+
+template <typename T, int KS, int RW, int MODE>
 static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n, int acc,
-                           int rows) {
-    const int per = GEMV_WARPS / KS * RW; /* rows per block */
+                           int rows, const gemv_pre &pre) {
+    /* output rows per block */
+    const int per = GEMV_WARPS / KS * (MODE & GV_PAIR ? RW / 2 : RW);
     const unsigned blocks = (unsigned)((rows + per - 1) / per);
-    const int th = 32 * GEMV_WARPS;
     switch (n) {
-    case 1: cu_launch(k_gemv<T, 1, KS, RW>, blocks, th, 0, set, x, K, acc); break;
-    case 2: cu_launch(k_gemv<T, 2, KS, RW>, blocks, th, 0, set, x, K, acc); break;
-    case 3: cu_launch(k_gemv<T, 3, KS, RW>, blocks, th, 0, set, x, K, acc); break;
-    default: cu_launch(k_gemv<T, 4, KS, RW>, blocks, th, 0, set, x, K, acc); break;
+    case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
+    case 2: gemv_go<T, 2, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
+    case 3: gemv_go<T, 3, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
+    default: gemv_go<T, 4, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
     }
 }
 
 /* Weight rows per warp: 4 where every matrix's rows divide by it (TTT_CUDA_GEMV_RW = 1 or 2,
  * read once, for A/B measurements). With one row per warp, L1 ran at 80% (x, float32, is
  * twice the weights' bytes there) and DRAM at 37-63%; four rows per warp: L1 27-39%, DRAM
- * 41-70%, 32K decode 4.55 -> 4.39 ms (docs/PERF.md change 19). */
+ * 41-70%, 32K decode 4.55 -> 4.39 ms (docs/PERF.md change 19). GV_PAIR takes two rows of
+ * each matrix per warp. */
 template <typename T>
-static int gemv_rw(const gemv_set<T> &set) {
+static int gemv_rw(const gemv_set<T> &set, int mode) {
     static int want = 0;
     if (!want) {
         const char *e = getenv("TTT_CUDA_GEMV_RW");
         want = e && (atoi(e) == 1 || atoi(e) == 2) ? atoi(e) : 4;
     }
+    const int pair = mode & GV_PAIR, rw = pair && want == 1 ? 2 : want;
     for (int i = 0; i < set.count; i++)
-        if (set.N[i] % want) return 1;
-    return want;
+        if (set.N[i] % (pair ? rw / 2 : rw)) return pair ? 0 : 1;
+    return rw;
 }
 
-template <typename T, int KS>
+template <typename T, int KS, int MODE>
 static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
-                        int rw) {
+                        int rw, const gemv_pre &pre) {
     switch (rw) {
-    case 2: gemv_launch_rw<T, KS, 2>(set, x, K, n, acc, rows); break;
-    case 4: gemv_launch_rw<T, KS, 4>(set, x, K, n, acc, rows); break;
-    default: gemv_launch_rw<T, KS, 1>(set, x, K, n, acc, rows); break;
+    case 2: gemv_launch_rw<T, KS, 2, MODE>(set, x, K, n, acc, rows, pre); break;
+    case 4: gemv_launch_rw<T, KS, 4, MODE>(set, x, K, n, acc, rows, pre); break;
+    default:
+        if constexpr (!(MODE & GV_PAIR)) gemv_launch_rw<T, KS, 1, MODE>(set, x, K, n, acc, rows, pre);
+        break;
     }
 }
 
+template <typename T, int MODE>
+static void gemv_mode(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
+                      int rw, const gemv_pre &pre) {
+    /* about 4 warps' worth of weight rows per SM or fewer: split K */
+    const long long warps = (long long)rows * (MODE & GV_PAIR ? 2 : 1) / rw;
+    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4, MODE>(set, x, K, n, acc, rows, rw, pre);
+    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2, MODE>(set, x, K, n, acc, rows, rw, pre);
+    else gemv_launch<T, 1, MODE>(set, x, K, n, acc, rows, rw, pre);
+}
+
+/* 0 when the shapes do not suit (GV_PAIR: rows not a multiple of the rows per warp) */
 template <typename T>
-static void gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc) {
-    const int rows = set.N[0] + (set.count > 1 ? set.N[1] : 0) + (set.count > 2 ? set.N[2] : 0);
-    const int rw = gemv_rw(set);
-    /* about 4 warps' worth of rows per SM or fewer: split K */
-    const long long warps = (long long)rows / rw;
-    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4>(set, x, K, n, acc, rows, rw);
-    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2>(set, x, K, n, acc, rows, rw);
-    else gemv_launch<T, 1>(set, x, K, n, acc, rows, rw);
+static int gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc, int mode,
+                  const gemv_pre &pre) {
+    const int rows = mode & GV_PAIR ? set.N[0]
+                                    : set.N[0] + (set.count > 1 ? set.N[1] : 0) +
+                                          (set.count > 2 ? set.N[2] : 0);
+    const int rw = gemv_rw(set, mode);
+    if (!rw) return 0;
+    if (mode == GV_PLAIN) {
+        gemv_mode<T, GV_PLAIN>(set, x, K, n, acc, rows, rw, pre);
+    } else if constexpr (sizeof(T) == 2) { /* the fused mode: bf16 weights only */
+        gemv_mode<T, GV_PAIR>(set, x, K, n, acc, rows, rw, pre);
+    } else {
+        return 0;
+    }
     CU_LAUNCHED("gemv");
+    return 1;
 }
 
 template <typename T>
@@ -363,19 +416,32 @@ static gemv_set<T> make_set(int count, float *const *ys, const ttt_mat *const *W
 
 /* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
 static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
-                int acc) {
+                int acc, int mode, const gemv_pre &pre) {
     if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
     for (int i = 1; i < count; i++)
         if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
+    if ((mode & GV_PAIR) && (count != 2 || Ws[0]->rows != Ws[1]->rows)) return 0;
     const int K = Ws[0]->cols;
-    if (Ws[0]->dtype == TTT_DT_BF16) gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc);
-    else gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc);
-    return 1;
+    if (Ws[0]->dtype == TTT_DT_BF16)
+        return gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc, mode, pre);
+    return gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc, mode, pre);
+}
+
+/* ttt_ops.matmul_act: z = act(x Wg^T) * (x Wu^T) in one GEMV; 0 (nothing queued) where
+ * the GEMV kernel does not take the shapes, or with TTT_CUDA_NO_FUSE=1 (read per call, for
+ * A/B measurements and tests). */
+int cu_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
+                  ttt_act act) {
+    const char *e = getenv("TTT_CUDA_NO_FUSE");
+    if ((e && *e && *e != '0') || n <= 0 || Wg->dtype != TTT_DT_BF16) return 0;
+    float *ys[2] = {z, NULL};
+    const ttt_mat *Ws[2] = {Wg, Wu};
+    return gemv(2, ys, x, Ws, n, 0, GV_PAIR, gemv_pre{act == TTT_ACT_GELU_TANH});
 }
 
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
     if (n <= 0 || !check_type(W)) return;
-    if (gemv(1, &y, x, &W, n, accumulate)) return;
+    if (gemv(1, &y, x, &W, n, accumulate, GV_PLAIN, gemv_pre{})) return;
     if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
         const size_t nw = (size_t)W->rows * W->cols;
         const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
@@ -390,7 +456,7 @@ void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate
 
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                      int n) {
-    if (gemv(count, ys, x, Ws, n, 0)) return;
+    if (gemv(count, ys, x, Ws, n, 0, GV_PLAIN, gemv_pre{})) return;
     /* one conversion of x serves every matrix of the same type */
     const void *in = NULL;
     for (int i = 0; i < count && n > 0; i++) {

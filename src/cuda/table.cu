@@ -25,6 +25,12 @@ static void p_matmul_multi(int count, float *const *ys, const float *x, const tt
                            int n) {
     PROF(CU_OP_MATMUL_MULTI, cu_matmul_multi(count, ys, x, Ws, n));
 }
+static int p_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
+                        ttt_act act) {
+    int done = 0;
+    PROF(CU_OP_MATMUL_MULTI, done = cu_matmul_act(z, x, Wg, Wu, n, act));
+    return done;
+}
 static void p_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {
     PROF(CU_OP_MATMUL_NT, cu_matmul_nt(y, x, W, n));
 }
@@ -83,6 +89,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .rmsnorm = p_rmsnorm,
     .matmul = p_matmul,
     .matmul_multi = p_matmul_multi,
+    .matmul_act = p_matmul_act,
     .matmul_nt = p_matmul_nt,
     .gemm = p_gemm,
     .rope = NULL, /* qkv_prep does norms, RoPE and the KV store in one kernel */

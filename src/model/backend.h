@@ -74,6 +74,11 @@ typedef struct ttt_ops {
     /* ys[m] = x Ws[m]^T for count <= 4 matrices sharing x (Q/K/V, gate/up) */
     void (*matmul_multi)(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                          int n);
+    /* Optional (NULL: not offered): z[n, N] = act(x Wg^T) * (x Wu^T) in one pass (the gated
+     * MLP's input, Wg and Wu of one shape [N, K]), for decode-sized n. Returns 0, having done
+     * nothing, where it does not apply (the model then runs matmul_multi and act_mul). */
+    int (*matmul_act)(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
+                      ttt_act act);
     /* y[n, N] = x[n, K] W, W = [K, N] as stored */
     void (*matmul_nt)(float *y, const float *x, const ttt_mat *W, int n);
     /* C[M, N] = alpha op(A) op(B) + beta C, float32, row-major (cblas semantics) */

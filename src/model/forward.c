@@ -107,8 +107,9 @@ void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *
     } else {
         o->matmul(x, att, &L->wo, n, 1);
     }
-    /* gated MLP; Z overwrites the gate buffer */
+    /* gated MLP; Z overwrites the gate buffer (in one op where the backend has it) */
     o->rmsnorm(xn, x, L->ffn_norm, n, D, c->norm_eps);
+    if (o->matmul_act && o->matmul_act(g, xn, &L->w_gate, &L->w_up, n, c->act)) return;
     o->matmul_multi(2, (float *const[]){g, u}, xn, (const ttt_mat *const[]){&L->w_gate, &L->w_up},
                     n);
     o->act_mul(g, u, (size_t)n * c->d_ff, c->act);
