@@ -293,32 +293,44 @@ out:
     ttt_model_free(m);
 }
 
-/* The decode attention (head_dim 64 and 128, 2 and 4 query heads per KV head) on a random
- * bf16 model: decode logits after 700 tokens, alone and batched, against the CPU's float32
- * forward of the same weights, and against the GPU's older kernels that read the same bf16
- * cache: the warp-per-slice one (TTT_CUDA_OLD_DECODE) and the tiled CUDA-core one
- * (TTT_CUDA_DEC_SIMT). The default, on the tensor cores, rounds q and the probabilities to
- * bf16, so it is held to 1e-2 against them; the two older ones, float32 throughout, to 1e-3. */
-static void check_decode_kernel(const char *tmp, int hd, int heads, int kv_heads) {
-    char dir[4200], cfg[4300];
-    snprintf(dir, sizeof dir, "%s/dec_hd%d_g%d", tmp, hd, heads / kv_heads);
+/* A random bf16 checkpoint at dir from the config JSON (written to dir.json). */
+static void make_model(const char *dir, const char *json) {
+    char cfg[4300];
     snprintf(cfg, sizeof cfg, "%s.json", dir);
     FILE *f = fopen(cfg, "w");
     CHECK(f != NULL);
     if (!f) return;
-    fprintf(f, "{\"architectures\": [\"Qwen3ForCausalLM\"], \"model_type\": \"qwen3\", "
-               "\"head_dim\": %d, \"hidden_size\": 256, \"intermediate_size\": 512, "
-               "\"max_position_embeddings\": 4096, \"num_attention_heads\": %d, "
-               "\"num_hidden_layers\": 2, \"num_key_value_heads\": %d, "
-               "\"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, \"vocab_size\": 512, "
-               "\"tie_word_embeddings\": true, \"ttt_layers\": [1], \"ttt_chunk\": 64, "
-               "\"ttt_lr\": 0.3, \"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n",
-            hd, heads, kv_heads);
+    fputs(json, f);
     fclose(f);
     ttt_init_params ip = ttt_init_default_params();
     ip.config_path = cfg;
     ip.dtype = TTT_DT_BF16;
     CHECK_OK(ttt_checkpoint_init(dir, &ip));
+}
+
+/* Qwen3, 2 layers (TTT in layer 1, chunk 64), vocabulary 512, at tmp/dec_hd<hd>_g<G>. */
+static void make_qwen(const char *tmp, int hd, int heads, int kv_heads, char *dir, size_t cap) {
+    char json[1024];
+    snprintf(dir, cap, "%s/dec_hd%d_g%d", tmp, hd, heads / kv_heads);
+    snprintf(json, sizeof json,
+             "{\"architectures\": [\"Qwen3ForCausalLM\"], \"model_type\": \"qwen3\", "
+             "\"head_dim\": %d, \"hidden_size\": 256, \"intermediate_size\": 512, "
+             "\"max_position_embeddings\": 4096, \"num_attention_heads\": %d, "
+             "\"num_hidden_layers\": 2, \"num_key_value_heads\": %d, "
+             "\"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, \"vocab_size\": 512, "
+             "\"tie_word_embeddings\": true, \"ttt_layers\": [1], \"ttt_chunk\": 64, "
+             "\"ttt_lr\": 0.3, \"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n",
+             hd, heads, kv_heads);
+    make_model(dir, json);
+}
+
+/* The decode attention on the random bf16 model at dir (vocabulary 512): decode logits after
+ * 700 tokens, alone and batched, against the CPU's float32 forward of the same weights, and
+ * against the GPU's older kernels that read the same bf16 cache: the warp-per-slice one
+ * (TTT_CUDA_OLD_DECODE) and the tiled CUDA-core one (TTT_CUDA_DEC_SIMT). The default, on the
+ * tensor cores, rounds q and the probabilities to bf16, so it is held to 1e-2 against them;
+ * the two older ones, float32 throughout, to 1e-3. */
+static void check_decode_kernel(const char *dir, const char *name) {
     ttt_model_params mp = ttt_model_default_params();
     ttt_model *cpu = NULL, *gpu = NULL;
     CHECK_OK(ttt_model_load_ex(dir, &mp, &cpu));
@@ -368,9 +380,9 @@ static void check_decode_kernel(const char *tmp, int hd, int heads, int kv_heads
         e_old = y > e_old ? y : e_old;
         e_batch = z > e_batch ? z : e_batch;
     }
-    printf("decode attention hd %d, %d:%d heads, after %d tokens: vs CPU float32 %.3e, vs the "
-           "warp-per-slice kernel %.3e, batched vs alone %.3e; CUDA-core tiled vs "
-           "warp-per-slice %.3e\n", hd, heads, kv_heads, T0, e_cpu, e_old, e_batch, e_simt);
+    printf("decode attention %s, after %d tokens: vs CPU float32 %.3e, vs the warp-per-slice "
+           "kernel %.3e, batched vs alone %.3e; CUDA-core tiled vs warp-per-slice %.3e\n", name,
+           T0, e_cpu, e_old, e_batch, e_simt);
     CHECK(e_cpu < 5e-2);  /* bf16 weights, activations and cache against float32 */
     CHECK(e_old < 1e-2);  /* same bf16 cache; q and P in bf16 on the tensor cores */
     CHECK(e_simt < 1e-3); /* same bf16 cache, float32 arithmetic in another order */
@@ -655,14 +667,33 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/ref_qwen3_bf16_c5", tmp ? tmp : "tmp");
     check_model(dir, "ref_qwen3_bf16_c5", TTT_PREC_F32, 1e-4);
     check_model(dir, "ref_qwen3_bf16_c5", TTT_PREC_BF16, 5e-2);
-    check_decode_kernel(tmp ? tmp : "tmp", 128, 8, 2);
-    check_decode_kernel(tmp ? tmp : "tmp", 64, 4, 2);
+    make_qwen(tmp ? tmp : "tmp", 128, 8, 2, dir, sizeof dir);
+    check_decode_kernel(dir, "hd 128, 8:2 heads");
+    make_qwen(tmp ? tmp : "tmp", 64, 4, 2, dir, sizeof dir);
+    check_decode_kernel(dir, "hd 64, 4:2 heads");
+    /* sliding windows on the tensor-core kernels: Gemma 3 with hd 128 (no soft-cap) and a
+     * 200-token window in its first layer, so that the wgmma prefill kernel masks inside and
+     * across 128-key tiles and the decode kernel's slices start at the window's edge */
+    snprintf(dir, sizeof dir, "%s/gemma3_hd128_w200", tmp ? tmp : "tmp");
+    make_model(dir, "{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": "
+                    "\"gemma3_text\", \"head_dim\": 128, \"hidden_size\": 256, "
+                    "\"intermediate_size\": 512, \"hidden_activation\": \"gelu_pytorch_tanh\", "
+                    "\"max_position_embeddings\": 4096, \"num_attention_heads\": 8, "
+                    "\"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
+                    "\"query_pre_attn_scalar\": 128, \"rms_norm_eps\": 1e-6, "
+                    "\"rope_theta\": 1000000.0, \"rope_local_base_freq\": 10000.0, "
+                    "\"sliding_window\": 200, \"layer_types\": [\"sliding_attention\", "
+                    "\"full_attention\"], \"vocab_size\": 512, \"tie_word_embeddings\": true, "
+                    "\"ttt_layers\": [1], \"ttt_chunk\": 64, \"ttt_lr\": 0.3, "
+                    "\"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n");
+    check_decode_kernel(dir, "gemma3 hd 128, window 200");
+    check_prefill_kernel(dir, "gemma3 hd 128, window 200", 700, 1e-2);
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_graphs(dir);
     check_fused(dir, "qwen3 hd 128 (SiLU)");
     snprintf(dir, sizeof dir, "%s/gemma3", golden());
     check_fused(dir, "gemma3 (GELU)");
-    /* the models check_decode_kernel made, and gemma3's sliding window (8) over many tiles */
+    /* the models make_qwen made, and gemma3's sliding window (8) over many tiles */
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_prefill_kernel(dir, "hd 128, 8:2 heads", 700, 1e-2);
     snprintf(dir, sizeof dir, "%s/dec_hd64_g2", tmp ? tmp : "tmp");
