@@ -171,6 +171,9 @@ typedef struct ttt_eval_out {
                          sampler needs only these: ttt_sampler_top_k, ttt_sampler_sample_top) */
     float *top_logit; /* [rows, top_k], rows as for argmax */
     int32_t *top_id;  /* [rows, top_k] */
+    float *top_lse;   /* NULL, or [rows] with top_k > 0: the log of the sum of exp over the
+                         row's logits below argmax_limit, so that the candidates' share of the
+                         row's probability is known (ttt_sampler_sample_nucleus) */
 } ttt_eval_out;
 /* The most candidates per row ttt_eval_out.top_k may ask for. */
 #define TTT_TOP_K_MAX 1024
@@ -178,6 +181,11 @@ typedef struct ttt_eval_out {
 /* Appends n tokens to the sequence and runs the model over them. Any split of a sequence into
  * calls gives the same outputs as a single call (fast-weight updates happen at chunk ends). */
 ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const ttt_eval_out *out);
+/* logits [n_vocab]: the last row's logits of the session's last eval when it asked for top
+ * candidates or the argmax and not for the logits (they stay where the model ran until the
+ * next eval; a GPU copies them now). For a sampler that found the candidates too few
+ * (ttt_sampler_sample_nucleus). TTT_ERR_ARG when that eval kept none. */
+ttt_status ttt_session_logits(ttt_session *s, float *logits);
 
 /* ---- batch: several sessions decoding together ---- */
 /* A batch steps n sessions of one model by one token each in a single pass over the weights
@@ -260,6 +268,16 @@ int ttt_sampler_top_k(const ttt_sampler *s);
 /* Samples from the n largest logits of a row (logit[i] of token id[i], in any order) as
  * ttt_sampler_sample would from the whole row, provided n >= ttt_sampler_top_k(s) > 0. */
 int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t *id, int n);
+/* Top-p without top-k (temp > 0, no repetition penalty, top_k <= 0, top_p < 1) needs only the
+ * nucleus, usually a few dozen tokens: how many of the largest logits to ask for with their
+ * row's log-sum-exp (ttt_eval_out.top_lse), else 0. */
+int ttt_sampler_nucleus_k(const ttt_sampler *s);
+/* Samples from the n largest logits of a row (largest first or in any order) whose whole row
+ * has log-sum-exp lse, as ttt_sampler_sample would from the whole row, when they hold top_p of
+ * its probability; -1, drawing nothing, when they do not (then sample the whole row: its
+ * logits from ttt_session_logits). The same draws up to the rounding of the row's sum. */
+int32_t ttt_sampler_sample_nucleus(ttt_sampler *s, const float *logit, const int32_t *id, int n,
+                                   float lse);
 /* The vocabulary size the sampler was made for (ids it may return lie below it). */
 int ttt_sampler_n_vocab(const ttt_sampler *s);
 

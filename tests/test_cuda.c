@@ -586,15 +586,24 @@ static void check_topk(const char *dir) {
         CHECK_OK(ttt_session_eval(a, tok, N, &(ttt_eval_out){.logits = lg, .logits_all = 1,
                                                             .top_k = K, .top_logit = val,
                                                             .top_id = id}));
-        ttt_cpu_topk(cval, cid, lg, N, V, V, K);
+        ttt_cpu_topk(cval, cid, NULL, lg, N, V, V, K);
         bad += memcmp(id, cid, sizeof(int32_t) * N * K) != 0;
         bad += memcmp(val, cval, sizeof(float) * N * K) != 0;
-        CHECK_OK(ttt_session_eval(b, tok, N, NULL));
+        /* the logits kept on the GPU (ttt_session_logits) are those the candidates came from:
+         * after a prefill and after a one-token step (a recorded batch of one) */
+        for (int step = 0; step < 2; step++) {
+            CHECK_OK(ttt_session_eval(b, step ? tok : tok + 1, step ? 1 : N - 1,
+                                      &(ttt_eval_out){.top_k = K, .top_logit = cval,
+                                                      .top_id = cid}));
+            CHECK_OK(ttt_session_logits(b, lg));
+            bad += cid[0] != first_max(lg, V) || cval[0] != lg[cid[0]];
+            cases++;
+        }
         const int32_t nt[2] = {3, 4};
         CHECK_OK(ttt_batch_decode_out(bt, (ttt_session *const[]){a, b}, 2, nt,
                                       &(ttt_eval_out){.logits = lg, .top_k = K,
                                                       .top_logit = val, .top_id = id}));
-        ttt_cpu_topk(cval, cid, lg, 2, V, V, K);
+        ttt_cpu_topk(cval, cid, NULL, lg, 2, V, V, K);
         bad += memcmp(id, cid, sizeof(int32_t) * 2 * K) != 0;
         cases += 2;
 
@@ -615,19 +624,24 @@ static void check_topk(const char *dir) {
             const int ks[] = {1, 40, 257, TTT_TOP_K_MAX}, lims[] = {RV, 100000};
             for (int li = 0; li < 2; li++)
                 for (int ki = 0; ki < 4; ki++) {
-                    o->topk(val, id, d, RN, RV, lims[li], ks[ki]);
+                    float lse[RN], clse[RN];
+                    o->topk(val, id, lse, d, RN, RV, lims[li], ks[ki]);
                     CHECK_OK(o->sync());
-                    ttt_cpu_topk(cval, cid, lg, RN, RV, lims[li], ks[ki]);
+                    ttt_cpu_topk(cval, cid, clse, lg, RN, RV, lims[li], ks[ki]);
                     const size_t c = (size_t)RN * ks[ki];
                     bad += memcmp(id, cid, sizeof(int32_t) * c) != 0;
                     bad += memcmp(val, cval, sizeof(float) * c) != 0;
+                    /* the row's log-sum-exp: float sums on the GPU, double on the CPU */
+                    for (int r = 0; r < RN; r++)
+                        bad += !(lse[r] == clse[r] ||
+                                 fabsf(lse[r] - clse[r]) <= 1e-5f * fabsf(clse[r]));
                     cases++;
                 }
             o->free(d);
         }
     }
     printf("top-k on the GPU: %d of %d cases differ from the CPU's selection\n", bad, cases);
-    CHECK(bad == 0 && cases == 10);
+    CHECK(bad == 0 && cases == 12);
     free(lg);
     free(id);
     free(cid);

@@ -68,7 +68,7 @@ static void test_select(void) {
         for (int ki = 0; ki < 6; ki++) {
             const int k = ks[ki], limit = limits[li];
             if (k > limit) continue;
-            ttt_cpu_topk(tv, tid, x, N, V, limit, k);
+            ttt_cpu_topk(tv, tid, NULL, x, N, V, limit, k);
             for (int r = 0; r < N; r++) {
                 ref_top(x + r * V, limit, k, rv, rid);
                 for (int j = 0; j < k; j++)
@@ -79,6 +79,17 @@ static void test_select(void) {
     printf("top-k on the CPU: %d of %d rows x k disagree with a full sort\n", bad, cases);
     CHECK(bad == 0 && cases == 36);
     free(x);
+}
+
+/* Two samplers of one setting (the same seed): one draws from the whole row, the other from
+ * the candidates. 0 (and nothing to free) when either failed. */
+static int sampler_pair(const ttt_sampler_params *p, int V, ttt_sampler **a, ttt_sampler **b) {
+    CHECK_OK(ttt_sampler_init(p, V, a));
+    CHECK_OK(ttt_sampler_init(p, V, b));
+    if (*a && *b) return 1;
+    ttt_sampler_free(*a);
+    ttt_sampler_free(*b);
+    return 0;
 }
 
 /* ttt_sampler_sample_top from ttt_sampler_top_k candidates draws what ttt_sampler_sample draws
@@ -99,9 +110,7 @@ static void test_sample_equal(void) {
     int32_t tid[TTT_TOP_K_MAX];
     for (size_t p = 0; p < sizeof ps / sizeof ps[0]; p++) {
         ttt_sampler *a = NULL, *b = NULL;
-        CHECK_OK(ttt_sampler_init(&ps[p], V, &a));
-        CHECK_OK(ttt_sampler_init(&ps[p], V, &b));
-        if (!a || !b) continue;
+        if (!sampler_pair(&ps[p], V, &a, &b)) continue;
         int differ = 0, no_k = 0, distinct = 0, last = -1;
         for (int s = 0; s < STEPS; s++) {
             /* sharp rows with ties, so the filters and the penalty decide */
@@ -126,6 +135,85 @@ static void test_sample_equal(void) {
         ttt_sampler_free(a);
         ttt_sampler_free(b);
     }
+    free(row);
+}
+
+/* The row's log-sum-exp beside the candidates (ttt_eval_out.top_lse): against a direct sum in
+ * long double, on rows with ties, NaN (left out), -inf, +inf and nothing but -inf. */
+static void test_lse(void) {
+    enum { V = 3000, N = 4 };
+    float *x = malloc(sizeof(float) * V * N), tv[N], lse[N];
+    int32_t tid[N];
+    for (int r = 0; r < N; r++) tied_row(x + r * V, V, r == 1);
+    for (int i = 0; i < V; i++) x[2 * V + i] = i == 17 ? INFINITY : x[2 * V + i];
+    for (int i = 0; i < V; i++) x[3 * V + i] = -INFINITY;
+    ttt_cpu_topk(tv, tid, lse, x, N, V, V, 1);
+    int bad = 0;
+    for (int r = 0; r < 2; r++) {
+        long double mx = -INFINITY, z = 0;
+        for (int i = 0; i < V; i++)
+            if (x[r * V + i] > mx) mx = x[r * V + i];
+        for (int i = 0; i < V; i++)
+            if (x[r * V + i] == x[r * V + i]) z += expl((long double)x[r * V + i] - mx);
+        const double ref = (double)(mx + logl(z));
+        bad += fabs(lse[r] - ref) > 1e-5 * fabs(ref) + 1e-6;
+    }
+    bad += lse[2] != INFINITY || lse[3] != -INFINITY;
+    printf("row log-sum-exp on the CPU: %d of %d rows off\n", bad, N);
+    CHECK(bad == 0);
+    free(x);
+}
+
+/* Top-p without top-k from the 1024 largest logits and the row's log-sum-exp
+ * (ttt_sampler_sample_nucleus) draws what ttt_sampler_sample draws from the whole row; where
+ * the candidates hold less than top_p it draws nothing (-1) and the whole row is sampled. The
+ * rows are Zipf-like, logit = -a log(1 + rank) for random ranks, from sharp (a = 3: a nucleus
+ * of a few tokens) to flat (a = 0.5: wider than the candidates). */
+static void test_nucleus(void) {
+    enum { V = 5000, STEPS = 120 };
+    const ttt_sampler_params ps[] = {
+        {.temp = 0.8f, .top_k = 0, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1, .seed = 1},
+        {.temp = 1.3f, .top_k = 0, .top_p = 0.5f, .min_p = 0, .repeat_penalty = 1, .seed = 2},
+        {.temp = 0.6f, .top_k = -1, .top_p = 0.99f, .min_p = 0, .repeat_penalty = 1, .seed = 3},
+    };
+    float *row = malloc(sizeof(float) * V), tv[TTT_TOP_K_MAX], lse;
+    int32_t tid[TTT_TOP_K_MAX];
+    for (size_t p = 0; p < sizeof ps / sizeof ps[0]; p++) {
+        ttt_sampler *a = NULL, *b = NULL;
+        if (!sampler_pair(&ps[p], V, &a, &b)) continue;
+        const int k = ttt_sampler_nucleus_k(b);
+        CHECK(k == TTT_TOP_K_MAX && ttt_sampler_top_k(b) == 0);
+        int differ = 0, from_cands = 0, whole = 0;
+        unsigned h = 99u + (unsigned)p;
+        for (int s = 0; s < STEPS && k > 0; s++) {
+            const float zipf = 0.5f * (float)(1 + s % 6);
+            for (int i = 0; i < V; i++) {
+                h = h * 1103515245u + 12345u;
+                row[i] = -zipf * logf(1.0f + (float)((h >> 8) % (unsigned)V));
+            }
+            ttt_cpu_topk(tv, tid, &lse, row, 1, V, V, k);
+            const int32_t x = ttt_sampler_sample(a, row);
+            int32_t y = ttt_sampler_sample_nucleus(b, tv, tid, k, lse);
+            if (y < 0) {
+                whole++;
+                y = ttt_sampler_sample(b, row);
+            } else {
+                from_cands++;
+            }
+            differ += x != y;
+        }
+        printf("sampler set %zu, top-p %.2f: nucleus from %d candidates vs the whole row: %d of "
+               "%d draws differ (%d from the candidates, %d from the whole row)\n", p,
+               ps[p].top_p, k, differ, STEPS, from_cands, whole);
+        CHECK(differ == 0 && from_cands > STEPS / 3 && whole > 0);
+        ttt_sampler_free(a);
+        ttt_sampler_free(b);
+    }
+    ttt_sampler_params g = ttt_sampler_default_params(); /* top_k 40: not this path */
+    ttt_sampler *s = NULL;
+    CHECK_OK(ttt_sampler_init(&g, V, &s));
+    CHECK(ttt_sampler_nucleus_k(s) == 0 && ttt_sampler_sample_nucleus(s, tv, tid, 10, 0) == -1);
+    ttt_sampler_free(s);
     free(row);
 }
 
@@ -198,6 +286,17 @@ static void test_model(const char *golden) {
                                                         .top_id = id1, .argmax_limit = LIM}));
     CHECK(!memcmp(id1, id + (T - 1) * K, sizeof id1));
 
+    /* the logits kept where the model ran, for a sampler that needs the whole row */
+    float *kept = malloc(sizeof(float) * (size_t)V);
+    ttt_session_reset(s);
+    CHECK_OK(ttt_session_eval(s, tok, T, &(ttt_eval_out){.top_k = K, .top_logit = val1,
+                                                        .top_id = id1}));
+    CHECK_OK(ttt_session_logits(s, kept));
+    CHECK(kept && !memcmp(kept, lg + (size_t)(T - 1) * V, sizeof(float) * V));
+    CHECK_OK(ttt_session_eval(s, tok, 1, &(ttt_eval_out){.logits = kept}));
+    CHECK_FAILS(ttt_session_logits(s, kept), TTT_ERR_ARG, "kept no logits");
+    free(kept);
+
     /* a batch of two sessions: its candidates against its own logits */
     ttt_batch *b = NULL;
     CHECK_OK(ttt_batch_init(m, 2, &b));
@@ -241,6 +340,8 @@ int main(void) {
     test_select();
     test_sample_equal();
     test_top_k_bounds();
+    test_lse();
+    test_nucleus();
     const char *golden = getenv("TTT_GOLDEN");
     if (golden) test_model(golden);
     else printf("TTT_GOLDEN not set: the model checks skipped\n");

@@ -82,13 +82,38 @@ bool gen_is_eos(const gen_params *p, int32_t id) {
 /* What the next eval returns for the sampler (ttt_sampler_top_k changes as tokens are
  * accepted). */
 static ttt_eval_out out_for(ttt_sampler *smp, bool greedy, int32_t *next, float *logits,
-                            float *top_logit, int32_t *top_id) {
-    const int lim = ttt_sampler_n_vocab(smp), k = ttt_sampler_top_k(smp);
+                            float *top_logit, int32_t *top_id, float *top_lse) {
+    const int lim = ttt_sampler_n_vocab(smp), k = ttt_sampler_top_k(smp),
+              nk = ttt_sampler_nucleus_k(smp);
     if (greedy) return (ttt_eval_out){.argmax = next, .argmax_limit = lim};
     if (k > 0)
         return (ttt_eval_out){.top_k = k, .top_logit = top_logit, .top_id = top_id,
                               .argmax_limit = lim};
+    /* top-p alone: the largest logits and the row's mass, which usually hold the nucleus */
+    if (nk > 0)
+        return (ttt_eval_out){.top_k = nk, .top_logit = top_logit, .top_id = top_id,
+                              .top_lse = top_lse, .argmax_limit = lim};
     return (ttt_eval_out){.logits = logits};
+}
+
+/* The next token from what the step returned (out_for's choice). */
+static ttt_status draw(ttt_session *s, ttt_sampler *smp, const ttt_eval_out *eo, int32_t next,
+                       float *logits, int32_t *id) {
+    if (eo->argmax) {
+        *id = next;
+    } else if (eo->top_lse) {
+        *id = ttt_sampler_sample_nucleus(smp, eo->top_logit, eo->top_id, eo->top_k, *eo->top_lse);
+        if (*id >= 0) return TTT_OK;
+        /* the nucleus is wider than the candidates: the whole row, from where the model ran */
+        ttt_status rc = ttt_session_logits(s, logits);
+        if (rc != TTT_OK) return rc;
+        *id = ttt_sampler_sample(smp, logits);
+    } else if (eo->top_k) {
+        *id = ttt_sampler_sample_top(smp, eo->top_logit, eo->top_id, eo->top_k);
+    } else {
+        *id = ttt_sampler_sample(smp, logits);
+    }
+    return TTT_OK;
 }
 
 ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int n_prompt,
@@ -106,8 +131,8 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
      * candidates where they suffice (from a GPU, a few bytes instead of the logits) */
     const bool greedy = ttt_sampler_is_greedy(smp);
     int32_t next = 0, top_id[TTT_TOP_K_MAX];
-    float top_logit[TTT_TOP_K_MAX];
-    ttt_eval_out eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
+    float top_logit[TTT_TOP_K_MAX], top_lse = 0;
+    ttt_eval_out eo = out_for(smp, greedy, &next, logits, top_logit, top_id, &top_lse);
     double t0 = cli_now();
     if (n_prompt > 0) {
         if (n_past + n_prompt > n_ctx) {
@@ -117,7 +142,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
         }
         /* the prompt joins the penalty's history first: it sets how many candidates suffice */
         for (int i = 0; i < n_prompt; i++) ttt_sampler_accept(smp, prompt[i]);
-        eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
+        eo = out_for(smp, greedy, &next, logits, top_logit, top_id, &top_lse);
         rc = ttt_session_eval(s, prompt, n_prompt, &eo);
     } else if (n_past == 0) {
         rc = TTT_ERR_ARG; /* nothing to continue from */
@@ -127,9 +152,8 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
     t0 = cli_now();
     bool ids_out = p->ids_out || !decode, first = true;
     while (rc == TTT_OK && (p->n_predict < 0 || st->n_gen < p->n_predict)) {
-        int32_t id = greedy     ? next
-                     : eo.top_k ? ttt_sampler_sample_top(smp, top_logit, top_id, eo.top_k)
-                                : ttt_sampler_sample(smp, logits);
+        int32_t id = 0;
+        if ((rc = draw(s, smp, &eo, next, logits, &id)) != TTT_OK) break;
         st->pending = id;
         if (!p->ignore_eos && gen_is_eos(p, id)) {
             st->hit_eos = true;
@@ -158,7 +182,7 @@ ttt_status gen_run(ttt_session *s, ttt_sampler *smp, const int32_t *prompt, int 
             break;
         }
         if (p->n_predict >= 0 && st->n_gen == p->n_predict) break;
-        eo = out_for(smp, greedy, &next, logits, top_logit, top_id);
+        eo = out_for(smp, greedy, &next, logits, top_logit, top_id, &top_lse);
         rc = ttt_session_eval(s, &id, 1, &eo);
         if (rc == TTT_OK) st->pending = -1;
     }

@@ -13,7 +13,8 @@ void ttt_cpu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
 void ttt_cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void ttt_cpu_to_f32(float *dst, const ttt_mat *W);
-void ttt_cpu_topk(float *val, int32_t *id, const float *x, int n, int V, int limit, int k);
+void ttt_cpu_topk(float *val, int32_t *id, float *lse, const float *x, int n, int V, int limit,
+                  int k);
 void ttt_cpu_row_to_f32(float *dst, const void *src, ttt_dtype dt, size_t n);
 
 void ttt_cpu_attention(float *out, const float *q, const float *kc, const float *vc, int p0,

@@ -1,6 +1,8 @@
 /* topk.c - the k largest logits of each row (the candidates a sampler draws from), by a
  * bounded heap: O(V log k) per row. Its order is the GPU kernel's (src/cuda/topk.cu), so the
  * two backends return the same ids for the same logits. */
+#include <math.h>
+
 #include "cpu/cpu.h"
 #include "util/fp.h"
 
@@ -29,12 +31,26 @@ static void sift_down(tk_ent *h, int n, int i) {
     }
 }
 
-void ttt_cpu_topk(float *val, int32_t *id, const float *x, int n, int V, int limit, int k) {
+/* log sum exp of l[0 .. n) in double, NaN left out; -inf for an empty or all -inf row */
+static float row_lse(const float *l, int n) {
+    double mx = -INFINITY, z = 0;
+    for (int i = 0; i < n; i++)
+        if (l[i] > mx) mx = l[i];
+    if (mx == -INFINITY) return -INFINITY;
+    if (mx == INFINITY) return INFINITY;
+    for (int i = 0; i < n; i++)
+        if (l[i] == l[i]) z += exp((double)l[i] - mx);
+    return (float)(mx + log(z));
+}
+
+void ttt_cpu_topk(float *val, int32_t *id, float *lse, const float *x, int n, int V, int limit,
+                  int k) {
     tk_ent h[TTT_TOP_K_MAX];
     if (k > TTT_TOP_K_MAX) k = TTT_TOP_K_MAX;
     if (k > limit) k = limit;
     for (int r = 0; r < n; r++) {
         const float *l = x + (size_t)r * V;
+        if (lse) lse[r] = row_lse(l, limit);
         int m = 0;
         for (int i = 0; i < limit; i++) {
             const tk_ent e = {ttt_f32_order_key(l[i]), i};

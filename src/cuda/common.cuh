@@ -252,7 +252,8 @@ void cu_softcap(float *x, size_t count, float cap);
 void cu_conv5(float *U, const float *t, const float *w, int rows, int dim, int left);
 double cu_sumsq(const float *x, size_t count);
 void cu_argmax(int32_t *out_host, const float *x, int n, int V, int limit);
-void cu_topk(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit, int k);
+void cu_topk(float *val_host, int32_t *id_host, float *lse_host, const float *x, int n, int V,
+             int limit, int k);
 void cu_to_f32(float *dst, const ttt_mat *W);
 /* Converts count floats to bf16 (for GEMM inputs). */
 void cu_f32_to_bf16(__nv_bfloat16 *dst, const float *src, size_t count);

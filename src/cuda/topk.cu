@@ -161,17 +161,34 @@ static __device__ void tk_select(const float *x, const int32_t *xid, int id0, in
 }
 
 /* Stage 1: block (segment s, row r) stages TK_SEG logits in shared memory and keeps its
- * min(k, length) largest, at cand[r][s * k ..]. One read of the row from memory in all. */
+ * min(k, length) largest, at cand[r][s * k ..]. One read of the row from memory in all.
+ * With segz (the row's log-sum-exp wanted) it also writes the segment's largest logit and
+ * its sum of exp(logit - largest), NaN left out, at segm / segz [r][s]. */
 static __global__ void __launch_bounds__(256)
-    k_topk_seg(float *cval, int32_t *cid, const float *x, int V, int limit, int k, int ncand) {
+    k_topk_seg(float *cval, int32_t *cid, float *segm, float *segz, const float *x, int V,
+               int limit, int k, int ncand) {
     cu_pdl_enter();
     __shared__ tk_shared sh;
     __shared__ float seg[TK_SEG];
+    __shared__ float red[32];
     const int s = blockIdx.x, r = blockIdx.y, base = s * TK_SEG;
     const int len = min(TK_SEG, limit - base), kk = min(k, len);
     const float *l = x + (size_t)r * V + base;
     for (int i = threadIdx.x; i < len; i += 256) seg[i] = l[i];
     __syncthreads();
+    if (segz) {
+        float mx = -INFINITY, z = 0.0f;
+        for (int i = threadIdx.x; i < len; i += 256) mx = fmaxf(mx, seg[i]); /* NaN skipped */
+        mx = cu_block_max(mx, red);
+        if (mx > -INFINITY && mx < INFINITY)
+            for (int i = threadIdx.x; i < len; i += 256)
+                if (seg[i] == seg[i]) z += expf(seg[i] - mx);
+        z = cu_block_sum(z, red);
+        if (threadIdx.x == 0) {
+            segm[(size_t)r * gridDim.x + s] = mx;
+            segz[(size_t)r * gridDim.x + s] = mx == INFINITY ? INFINITY : z;
+        }
+    }
     const size_t at = (size_t)r * ncand + (size_t)s * k;
     tk_select<256>(seg, NULL, base, len, kk, cval + at, cid + at, sh);
 }
@@ -179,30 +196,44 @@ static __global__ void __launch_bounds__(256)
 /* Stage 2: one block per row selects k of its ncand candidates (in id order among ties, as
  * stage 1 leaves them). */
 static __global__ void __launch_bounds__(1024)
-    k_topk_final(float *val, int32_t *ids, const float *cval, const int32_t *cid, int ncand, int k) {
+    k_topk_final(float *val, int32_t *ids, float *lse, const float *segm, const float *segz,
+                 int S, const float *cval, const int32_t *cid, int ncand, int k) {
     cu_pdl_enter();
     __shared__ tk_shared sh;
     const size_t r = blockIdx.x;
+    if (lse && threadIdx.x == 0) {
+        /* the segments' (largest, sum) pairs: S = 38 for a 152K vocabulary */
+        float M = -INFINITY, Z = 0.0f;
+        for (int s = 0; s < S; s++) M = fmaxf(M, segm[r * S + s]);
+        if (M > -INFINITY && M < INFINITY)
+            for (int s = 0; s < S; s++)
+                if (segz[r * S + s] > 0) Z += segz[r * S + s] * expf(segm[r * S + s] - M);
+        lse[r] = M > -INFINITY && M < INFINITY ? M + logf(Z) : M;
+    }
     tk_select<1024>(cval + r * ncand, cid + r * ncand, 0, ncand, k, val + r * k, ids + r * k, sh);
 }
 
-void cu_topk(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit, int k) {
+void cu_topk(float *val_host, int32_t *id_host, float *lse_host, const float *x, int n, int V,
+             int limit, int k) {
     if (n <= 0 || k <= 0) return;
     if (k > TTT_TOP_K_MAX) k = TTT_TOP_K_MAX;
     if (k > limit) k = limit;
     const int S = (limit + TK_SEG - 1) / TK_SEG, last = limit - (S - 1) * TK_SEG;
     const int ncand = (S - 1) * k + (last < k ? last : k);
-    const size_t cnt = (size_t)n * k, cc = (size_t)n * ncand;
-    float *val = (float *)cu_scratch(CU_SCRATCH_TOP,
-                                     (sizeof(float) + sizeof(int32_t)) * (cnt + cc));
+    const size_t cnt = (size_t)n * k, cc = (size_t)n * ncand, ns = (size_t)n * S;
+    float *val = (float *)cu_scratch(CU_SCRATCH_TOP, (sizeof(float) + sizeof(int32_t)) *
+                                                         (cnt + cc) + sizeof(float) * (2 * ns + n));
     if (!val) return;
     int32_t *ids = (int32_t *)(val + cnt);
     float *cval = (float *)(ids + cnt);
     int32_t *cid = (int32_t *)(cval + cc);
-    cu_launch(k_topk_seg, dim3(S, n), 256, 0, cval, cid, x, V, limit, k, ncand);
-    cu_launch(k_topk_final, n, 1024, 0, val, ids, (const float *)cval, (const int32_t *)cid,
-              ncand, k);
+    float *segm = lse_host ? (float *)(cid + cc) : NULL, *segz = segm ? segm + ns : NULL;
+    float *lse = segz ? segz + ns : NULL;
+    cu_launch(k_topk_seg, dim3(S, n), 256, 0, cval, cid, segm, segz, x, V, limit, k, ncand);
+    cu_launch(k_topk_final, n, 1024, 0, val, ids, lse, (const float *)segm, (const float *)segz,
+              S, (const float *)cval, (const int32_t *)cid, ncand, k);
     if (!CU_LAUNCHED("top-k")) return;
     cu_to_host(val_host, val, sizeof(float) * cnt);
     cu_to_host(id_host, ids, sizeof(int32_t) * cnt);
+    if (lse) cu_to_host(lse_host, lse, sizeof(float) * n);
 }

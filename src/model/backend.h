@@ -136,9 +136,10 @@ typedef struct ttt_ops {
     void (*argmax)(int32_t *out_host, const float *x, int n, int V, int limit);
     /* The k (1..TTT_TOP_K_MAX, <= limit) largest of x[r, 0 .. limit) for n rows of width V,
      * largest first, the lower index first on ties, NaN below everything (ttt_f32_order_key):
-     * val_host[r * k + j], id_host[r * k + j] (host memory) */
-    void (*topk)(float *val_host, int32_t *id_host, const float *x, int n, int V, int limit,
-                 int k);
+     * val_host[r * k + j], id_host[r * k + j] (host memory); and, when lse_host is not NULL,
+     * lse_host[r] = log sum exp x[r, 0 .. limit) (NaN logits left out) */
+    void (*topk)(float *val_host, int32_t *id_host, float *lse_host, const float *x, int n,
+                 int V, int limit, int k);
     /* dst[rows*cols] = float(W) */
     void (*to_f32)(float *dst, const ttt_mat *W);
 

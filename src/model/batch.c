@@ -367,6 +367,10 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
     return o->sync();
 }
 
+const float *ttt_batch_logits(const ttt_batch *b, int i) {
+    return b && b->lg && i >= 0 && i < b->cap ? b->lg + (size_t)i * b->m->cfg.n_vocab : NULL;
+}
+
 ttt_status ttt_batch_decode(ttt_batch *b, ttt_session *const *ss, int n, const int32_t *tokens,
                             float *logits) {
     return ttt_batch_decode_out(b, ss, n, tokens, &(ttt_eval_out){.logits = logits});
@@ -393,7 +397,10 @@ ttt_status ttt_batch_decode_out(ttt_batch *b, ttt_session *const *ss, int n,
     if ((st = pending_slots(b, ss, n)) != TTT_OK) return st;
     const ttt_head_req hr = {.logits = out->logits, .argmax = out->argmax,
                              .top_logit = out->top_logit, .top_id = out->top_id,
-                             .top_k = out->top_k, .limit = out->argmax_limit, .all = 1};
+                             .top_lse = out->top_lse, .top_k = out->top_k,
+                             .limit = out->argmax_limit, .all = 1};
+    /* a session's own kept logits (ttt_session_logits) are stale once it steps here */
+    for (int i = 0; i < n; i++) ss[i]->last_lg = NULL;
     st = decode(b, ss, n, tokens, &hr);
     if (st != TTT_OK)
         for (int i = 0; i < n; i++) ss[i]->failed = 1;

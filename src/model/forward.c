@@ -187,7 +187,7 @@ void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float
     o->matmul(lg, h, &m->lm_head, rows, 0);
     if (c->final_softcap > 0) o->softcap(lg, (size_t)rows * V, c->final_softcap);
     if (r->argmax) o->argmax(r->argmax, lg, rows, V, limit);
-    if (r->top_k > 0) o->topk(r->top_logit, r->top_id, lg, rows, V, limit, r->top_k);
+    if (r->top_k > 0) o->topk(r->top_logit, r->top_id, r->top_lse, lg, rows, V, limit, r->top_k);
     if (o->device && r->logits) o->to_host(r->logits, lg, sizeof(float) * (size_t)rows * V);
 }
 
@@ -225,6 +225,7 @@ ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, const ttt
             lg = s->lg;
         }
         ttt_head_apply(o, m, lg, s->xn + (size_t)(rows - lrows) * D, lrows, r);
+        if (lg == s->lg) s->last_lg = lg + (size_t)(lrows - 1) * c->n_vocab;
     }
     return o->sync();
 }

@@ -89,6 +89,8 @@ struct ttt_session {
     float *lg;      /* [lg_rows, V] logits in device memory (device backends), on demand */
     int lg_rows;
     ttt_batch *solo; /* one-token steps on a backend that records them (session.c), on demand */
+    const float *last_lg; /* [V] in backend memory: the last eval's last logits when they stayed
+                             there (ttt_session_logits), else NULL */
 };
 
 /* What the head of a step writes to host memory, each pointer at the step's first row. */
@@ -97,6 +99,7 @@ typedef struct ttt_head_req {
     int32_t *argmax;   /* NULL or [rows]: the ids of the largest logits below limit */
     float *top_logit;  /* [rows, top_k] when top_k > 0: the top_k largest below limit */
     int32_t *top_id;   /* [rows, top_k] */
+    float *top_lse;    /* NULL or [rows]: each row's log-sum-exp (with top_k) */
     int top_k;         /* 0: none */
     int limit;         /* <= 0: the whole vocabulary */
     int all;           /* every row of the step, else the last */
@@ -108,6 +111,8 @@ ttt_status ttt_eval_out_check(const ttt_eval_out *out, int V);
 int ttt_head_wanted(const ttt_head_req *r);
 /* The head over `rows` final-norm rows h [rows, D] (backend memory): logits into lg (backend
  * memory, [rows, V]), then what r asks for. */
+/* batch.c: row i's logits of the batch's last step, in backend memory (NULL: none) */
+const float *ttt_batch_logits(const ttt_batch *b, int i);
 void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
                     const ttt_head_req *r);
 

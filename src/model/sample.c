@@ -124,8 +124,10 @@ static int find(const cand *c, int m, int by_id, int32_t t) {
 
 /* The draw from m candidates holding raw logits: the whole row (m == V), or the m largest of
  * it with m >= ttt_sampler_top_k. The filters only ever look at the top_k largest penalised
- * logits, which the m largest raw ones contain when the penalty only lowers logits. */
-static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
+ * logits, which the m largest raw ones contain when the penalty only lowers logits. With lse
+ * (the whole row's log-sum-exp; top-p without top-k or penalty) the m largest hold the nucleus
+ * if their share of the row's mass reaches top_p; -1, drawing nothing, if it does not. */
+static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id, const float *lse) {
     const int V = s->n_vocab;
     if (s->p.repeat_penalty != 1.0f) {
         /* each distinct recent token once, as llama.cpp's penalty */
@@ -152,7 +154,19 @@ static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
     if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
     /* probabilities at temperature 1 for the filters (llama.cpp applies temp last) */
     double mx, z = 0;
-    if (n == m && s->p.top_p < 1.0f && m > NUCLEUS_HEAD) {
+    if (lse) {
+        top_k_sort(c, m, m);
+        mx = c[0].logit;
+        z = exp((double)*lse - mx); /* the row's mass, in units of its largest logit's */
+        double cum = 0;
+        int keep = 0;
+        for (int i = 0; i < m && !keep; i++) {
+            cum += exp((double)c[i].logit - mx) / z;
+            if (cum >= s->p.top_p) keep = i + 1;
+        }
+        if (!keep) return -1;
+        n = keep;
+    } else if (n == m && s->p.top_p < 1.0f && m > NUCLEUS_HEAD) {
         /* top-p over the whole row: its mass first, then ever larger heads of the largest
          * candidates until one holds top_p of it - sorting all 152K logits of a vocabulary
          * took milliseconds per token, and the nucleus is usually a few dozen */
@@ -173,7 +187,7 @@ static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
         mx = c[0].logit;
         for (int i = 0; i < n; i++) z += exp((double)c[i].logit - mx);
     }
-    if (s->p.top_p < 1.0f) {
+    if (s->p.top_p < 1.0f && !lse) {
         double cum = 0;
         int keep = n;
         for (int i = 0; i < n; i++) {
@@ -205,7 +219,7 @@ static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id) {
 int32_t ttt_sampler_sample(ttt_sampler *s, const float *logits) {
     const int V = s->n_vocab;
     for (int i = 0; i < V; i++) s->c[i] = (cand){logits[i], i};
-    return sample_cands(s, s->c, V, 1);
+    return sample_cands(s, s->c, V, 1, NULL);
 }
 
 int ttt_sampler_top_k(const ttt_sampler *s) {
@@ -220,7 +234,23 @@ int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t
     int m = 0;
     for (int i = 0; i < n && m < s->n_vocab; i++)
         if (id[i] >= 0 && id[i] < s->n_vocab) s->c[m++] = (cand){logit[i], id[i]};
-    return m > 0 ? sample_cands(s, s->c, m, 0) : 0;
+    return m > 0 ? sample_cands(s, s->c, m, 0, NULL) : 0;
+}
+
+int ttt_sampler_nucleus_k(const ttt_sampler *s) {
+    if (!s || s->p.temp <= 0 || s->p.repeat_penalty != 1.0f || s->p.top_k > 0 ||
+        !(s->p.top_p < 1.0f) || s->n_vocab <= TTT_TOP_K_MAX)
+        return 0;
+    return TTT_TOP_K_MAX;
+}
+
+int32_t ttt_sampler_sample_nucleus(ttt_sampler *s, const float *logit, const int32_t *id, int n,
+                                   float lse) {
+    if (!ttt_sampler_nucleus_k(s) || !logit || !id || n <= 0 || !isfinite(lse)) return -1;
+    int m = 0;
+    for (int i = 0; i < n && m < s->n_vocab; i++)
+        if (id[i] >= 0 && id[i] < s->n_vocab) s->c[m++] = (cand){logit[i], id[i]};
+    return m > 0 ? sample_cands(s, s->c, m, 0, &lse) : -1;
 }
 
 int ttt_sampler_n_vocab(const ttt_sampler *s) {

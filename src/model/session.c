@@ -233,6 +233,7 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
     ttt_eval_out none = {0};
     if (!out) out = &none;
     ttt_status st;
+    s->last_lg = NULL;
     if (n < 0 || (n > 0 && !tokens)) return ttt_err(TTT_ERR_ARG, "eval: bad token array");
     if (n == 0) return TTT_OK;
     for (int i = 0; i < n; i++)
@@ -247,7 +248,10 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
      * one session, whose layers are replayed from a recording (batch.c) */
     if (n == 1 && s->ops->rec_begin && !out->hidden) {
         if (!s->solo && (st = ttt_batch_init(s->m, 1, &s->solo)) != TTT_OK) return st;
-        return ttt_batch_decode_out(s->solo, &s, 1, tokens, out);
+        st = ttt_batch_decode_out(s->solo, &s, 1, tokens, out);
+        if (st == TTT_OK && !out->logits && (out->argmax || out->top_k > 0))
+            s->last_lg = ttt_batch_logits(s->solo, 0);
+        return st;
     }
     if ((st = ttt_session_kv_reserve(s, s->n_past + n)) != TTT_OK) return st;
     for (int b0 = 0; b0 < n; b0 += s->n_batch) {
@@ -264,6 +268,7 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
                 hr.top_k = out->top_k;
                 hr.top_logit = out->top_logit + r0 * out->top_k;
                 hr.top_id = out->top_id + r0 * out->top_k;
+                hr.top_lse = out->top_lse ? out->top_lse + r0 : NULL;
             }
         }
         st = ttt_forward_step(s, tokens + b0, nb, &hr, out->hidden, n, b0);
@@ -274,6 +279,15 @@ ttt_status ttt_session_eval(ttt_session *s, const int32_t *tokens, int n, const 
         }
     }
     return TTT_OK;
+}
+
+ttt_status ttt_session_logits(ttt_session *s, float *logits) {
+    if (!s || !logits) return ttt_err(TTT_ERR_ARG, "ttt_session_logits: NULL argument");
+    if (!s->last_lg)
+        return ttt_err(TTT_ERR_ARG, "session: the last eval kept no logits (it returned them, "
+                       "or asked for no argmax or candidates)");
+    s->ops->to_host(logits, s->last_lg, sizeof(float) * (size_t)s->m->cfg.n_vocab);
+    return s->ops->sync();
 }
 
 void ttt_session_cost(const ttt_session *s, int n, int n_logits, ttt_cost *cost) {
