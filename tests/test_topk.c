@@ -192,6 +192,12 @@ static void test_nucleus(void) {
                 row[i] = -zipf * logf(1.0f + (float)((h >> 8) % (unsigned)V));
             }
             ttt_cpu_topk(tv, tid, &lse, row, 1, V, V, k);
+            for (int i = 0; s % 2 && i < k / 2; i++) { /* in any order, as the API allows */
+                const float t = tv[i];
+                const int32_t u = tid[i];
+                tv[i] = tv[k - 1 - i], tid[i] = tid[k - 1 - i];
+                tv[k - 1 - i] = t, tid[k - 1 - i] = u;
+            }
             const int32_t x = ttt_sampler_sample(a, row);
             int32_t y = ttt_sampler_sample_nucleus(b, tv, tid, k, lse);
             if (y < 0) {

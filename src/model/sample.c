@@ -155,7 +155,9 @@ static int32_t sample_cands(ttt_sampler *s, cand *c, int m, int by_id, const flo
     /* probabilities at temperature 1 for the filters (llama.cpp applies temp last) */
     double mx, z = 0;
     if (lse) {
-        top_k_sort(c, m, m);
+        int sorted = 1; /* as the model returns them: then no sort */
+        for (int i = 1; i < m && sorted; i++) sorted = cmp_desc(&c[i - 1], &c[i]) <= 0;
+        if (!sorted) top_k_sort(c, m, m);
         mx = c[0].logit;
         z = exp((double)*lse - mx); /* the row's mass, in units of its largest logit's */
         double cum = 0;
