@@ -565,6 +565,55 @@ static void check_prefill_kernel(const char *dir, const char *name, int T, doubl
     ttt_model_free(gpu);
 }
 
+/* The RMSNorm op against the CPU's on random rows: few rows (a block per row) and many (a warp
+ * per row, the row in registers), widths a multiple of 4 and not, in place as well. */
+static void check_rmsnorm(void) {
+    const ttt_ops *o = ttt_cuda_ops;
+    const int shapes[][2] = {{3, 2560}, {100, 2560}, {100, 100}, {70, 4096}, {80, 4098}};
+    double worst = 0;
+    for (size_t c = 0; o && c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int rows = shapes[c][0], dim = shapes[c][1];
+        const size_t n = (size_t)rows * dim;
+        float *x = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * dim),
+              *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        double *refd = malloc(sizeof(double) * n);
+        float *dx = o->alloc(sizeof(float) * n), *dw = o->alloc(sizeof(float) * dim),
+              *dy = o->alloc(sizeof(float) * n);
+        CHECK(x && w && ref && got && refd && dx && dw && dy);
+        if (x && w && ref && got && refd && dx && dw && dy) {
+            unsigned h = 7u + (unsigned)c;
+            for (size_t i = 0; i < n; i++) {
+                h = h * 1103515245u + 12345u;
+                x[i] = (float)((int)((h >> 8) % 20001u) - 10000) / 1000.0f;
+            }
+            for (int i = 0; i < dim; i++) w[i] = 0.5f + (float)(i % 7) / 4.0f;
+            ttt_cpu_ops.rmsnorm(ref, x, w, rows, dim, 1e-6f);
+            for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+            o->to_backend(dx, x, sizeof(float) * n);
+            o->to_backend(dw, w, sizeof(float) * dim);
+            o->rmsnorm(dy, dx, dw, rows, dim, 1e-6f);
+            o->rmsnorm(dx, dx, dw, rows, dim, 1e-6f); /* in place */
+            CHECK_OK(o->sync());
+            for (int pass = 0; pass < 2; pass++) {
+                o->to_host(got, pass ? dx : dy, sizeof(float) * n);
+                const double e = check_max_rel(got, refd, n);
+                worst = e > worst ? e : worst;
+            }
+        }
+        o->free(dx);
+        o->free(dw);
+        o->free(dy);
+        free(x);
+        free(w);
+        free(ref);
+        free(got);
+        free(refd);
+    }
+    printf("rmsnorm on the GPU vs the CPU, 5 shapes from 3 x 2560 to 100 x 100: max rel err "
+           "%.3e\n", worst);
+    CHECK(worst < 1e-5);
+}
+
 /* Top-k on the GPU against the CPU's selection on the same logits: through a session and a
  * batch (the logits the GPU returns in the same call), and the op alone on vocabulary-sized
  * rows full of ties, NaN, +-0 and infinities, for k up to TTT_TOP_K_MAX and below a limit. */
@@ -667,6 +716,7 @@ int main(void) {
         return check_failures ? 1 : 77;
     }
     ttt_model_free(m);
+    check_rmsnorm();
     check_argmax(dir);
     check_topk(dir);
     check_out_of_memory(dir);

@@ -42,10 +42,62 @@ static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int
     for (int d = threadIdx.x; d < dim; d += blockDim.x) o[d] = xr[d] * inv * w[d];
 }
 
+/* One warp per row, the row in registers (NV float4 per lane, 128 floats per step): one read
+ * of x and w, a shuffle reduction, no block barrier. The block-per-row kernel above moved an
+ * 8K prefill's norms at about 36% of the copy bandwidth (2.5 elements per thread between two
+ * barriers); for a decode step's few rows it is the faster one (a warp alone takes longer
+ * over a row than 32 warps do): docs/PERF.md change 34. dim % 4 == 0, dim <= 128 NV. */
+#define NORM_ROWS 8 /* rows (warps) per block */
+template <int NV>
+static __global__ void __launch_bounds__(32 * NORM_ROWS)
+    k_rmsnorm_warp(float *out, const float *x, const float *w, int rows, int dim, float eps) {
+    cu_pdl_enter();
+    const int lane = threadIdx.x % 32, row = blockIdx.x * NORM_ROWS + threadIdx.x / 32;
+    if (row >= rows) return;
+    const int d4 = dim / 4;
+    const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)row * dim);
+    const float4 *w4 = reinterpret_cast<const float4 *>(w);
+    float4 v[NV];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int i = lane + 32 * j;
+        v[j] = i < d4 ? xr[i] : make_float4(0, 0, 0, 0);
+        ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    float4 *orow = reinterpret_cast<float4 *>(out + (size_t)row * dim);
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int i = lane + 32 * j;
+        if (i >= d4) continue;
+        const float4 g = w4[i];
+        orow[i] = make_float4(v[j].x * inv * g.x, v[j].y * inv * g.y, v[j].z * inv * g.z,
+                              v[j].w * inv * g.w);
+    }
+}
+
+#define NORM_WARP_MIN_ROWS 64
+
+/* The warp-per-row kernel from NORM_WARP_MIN_ROWS rows; TTT_CUDA_OLD_NORM=1 (read per call,
+ * for A/B measurements) keeps the block-per-row kernel for every call. */
 void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, float eps) {
     if (rows <= 0) return;
-    int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
-    cu_launch(k_rmsnorm, rows, threads, 0, out, x, w, dim, eps);
+    const char *e = getenv("TTT_CUDA_OLD_NORM");
+    const int nv = (dim / 4 + 31) / 32;
+    const unsigned blocks = (unsigned)((rows + NORM_ROWS - 1) / NORM_ROWS);
+    if (rows >= NORM_WARP_MIN_ROWS && dim % 4 == 0 && nv <= 32 && !(e && *e && *e != '0')) {
+        switch ((nv + 7) / 8) { /* registers for the row: 8, 16, 24 or 32 float4 per lane */
+        case 1: cu_launch(k_rmsnorm_warp<8>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
+        case 2: cu_launch(k_rmsnorm_warp<16>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
+        case 3: cu_launch(k_rmsnorm_warp<24>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
+        default: cu_launch(k_rmsnorm_warp<32>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
+        }
+    } else {
+        int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
+        cu_launch(k_rmsnorm, rows, threads, 0, out, x, w, dim, eps);
+    }
     CU_LAUNCHED("rmsnorm");
 }
 
