@@ -238,18 +238,25 @@ static void check_out_of_memory(const char *dir) {
     ttt_model_free(m);
 }
 
+/* The model at dir on the GPU in a TTT_PREC_* mode, and its info (info may be NULL); NULL
+ * (a failed check) when it does not load. */
+static ttt_model *gpu_model(const char *dir, int precision, ttt_model_info *info) {
+    ttt_model_params mp = ttt_model_default_params();
+    mp.device = TTT_DEVICE_CUDA;
+    mp.precision = precision;
+    ttt_model *m = NULL;
+    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    if (m && info) ttt_model_get_info(m, info);
+    return m;
+}
+
 /* Batched decode at contexts long enough for the attention to split its keys (one row's
  * range differs from another's) against the same tokens decoded one session at a time, in
  * the fp32 mode. */
 static void check_batch_long(const char *dir) {
-    ttt_model_params mp = ttt_model_default_params();
-    mp.device = TTT_DEVICE_CUDA;
-    mp.precision = TTT_PREC_F32;
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
-    if (!m) return;
     ttt_model_info info;
-    ttt_model_get_info(m, &info);
+    ttt_model *m = gpu_model(dir, TTT_PREC_F32, &info);
+    if (!m) return;
     const int V = info.n_vocab, pre[2] = {700, 300}, steps = 5;
     int32_t tok[720];
     for (int i = 0; i < 720; i++) tok[i] = (i * 37 + 11) % V;
@@ -402,10 +409,7 @@ out:
  * between, and a prefill longer than any before, which replaces the token scratch buffer:
  * the session's recording is then stale and must be made again rather than replayed. */
 static void check_graphs(const char *dir) {
-    ttt_model_params mp = ttt_model_default_params();
-    mp.device = TTT_DEVICE_CUDA;
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
+    ttt_model *m = gpu_model(dir, TTT_PREC_DEFAULT, NULL);
     if (!m) return;
     enum { T0 = 100, STEPS = 100, LONG = 4000, V = 512 };
     int32_t *tok = malloc(sizeof(int32_t) * LONG);
@@ -468,13 +472,9 @@ out:
  * against the product and the activation one by one (TTT_CUDA_NO_FUSE=1): the same decode
  * logits (the same float operations), and each recorded step one kernel per layer shorter. */
 static void check_fused(const char *dir, const char *name) {
-    ttt_model_params mp = ttt_model_default_params();
-    mp.device = TTT_DEVICE_CUDA;
-    ttt_model *m = NULL;
-    CHECK_OK(ttt_model_load_ex(dir, &mp, &m));
-    if (!m) return;
     ttt_model_info info;
-    ttt_model_get_info(m, &info);
+    ttt_model *m = gpu_model(dir, TTT_PREC_DEFAULT, &info);
+    if (!m) return;
     const int V = info.n_vocab;
     enum { T0 = 20, STEPS = 12 };
     int32_t tok[T0 + STEPS];

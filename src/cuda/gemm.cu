@@ -216,10 +216,7 @@ struct gemv_set {
  * y[0] = act(x W0^T) * (x W1^T), each warp taking RW/2 rows of both, which saves the
  * activation's kernel and its boundary in a decode step (an RMSNorm folded in as well, each
  * block normalising x itself, was slower: docs/PERF.md change 29). */
-enum { GV_PLAIN = 0, GV_PAIR = 1 };
-typedef struct gemv_pre {
-    int gelu; /* GV_PAIR: the activation */
-} gemv_pre;
+enum { GV_PLAIN = 0, GV_PAIR = 1 }; /* GV_PAIR's activation: gelu 1 GELU (tanh), 0 SiLU */
 
 /* A warp takes RW consecutive weight rows (each matrix's rows a multiple of RW); KS warps
  * share them, each taking every KS-th 16-byte column block, their sums added through shared
@@ -227,7 +224,7 @@ typedef struct gemv_pre {
  * per SM, the last wave half empty), so splitting K fills the GPU. */
 template <typename T, int NX, int KS, int RW, int MODE>
 static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
-                                                                 int K, int acc, gemv_pre pre) {
+                                                                 int K, int acc, int gelu) {
     cu_pdl_enter();
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
     constexpr int U = GEMV_U / RW;    /* loads per weight row in flight */
@@ -317,28 +314,28 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
 #pragma unroll
         for (int j = 0; j < NX; j++) {
             float *yy = y + (size_t)j * N + r + rr;
-            if (PAIR) *yy = cu_act_of(s[rr][j], pre.gelu) * s[rr + OUT][j];
+            if (PAIR) *yy = cu_act_of(s[rr][j], gelu) * s[rr + OUT][j];
             else *yy = acc ? *yy + s[rr][j] : s[rr][j];
         }
 }
 
 template <typename T, int NX, int KS, int RW, int MODE>
-static void gemv_go(const gemv_set<T> &set, const float *x, int K, int acc, const gemv_pre &pre,
+static void gemv_go(const gemv_set<T> &set, const float *x, int K, int acc, int gelu,
                     unsigned blocks) {
-    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, pre);
+    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, gelu);
 }
 
 template <typename T, int KS, int RW, int MODE>
 static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n, int acc,
-                           int rows, const gemv_pre &pre) {
+                           int rows, int gelu) {
     /* output rows per block */
     const int per = GEMV_WARPS / KS * (MODE & GV_PAIR ? RW / 2 : RW);
     const unsigned blocks = (unsigned)((rows + per - 1) / per);
     switch (n) {
-    case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
-    case 2: gemv_go<T, 2, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
-    case 3: gemv_go<T, 3, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
-    default: gemv_go<T, 4, KS, RW, MODE>(set, x, K, acc, pre, blocks); break;
+    case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
+    case 2: gemv_go<T, 2, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
+    case 3: gemv_go<T, 3, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
+    default: gemv_go<T, 4, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
     }
 }
 
@@ -362,39 +359,40 @@ static int gemv_rw(const gemv_set<T> &set, int mode) {
 
 template <typename T, int KS, int MODE>
 static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
-                        int rw, const gemv_pre &pre) {
+                        int rw, int gelu) {
     switch (rw) {
-    case 2: gemv_launch_rw<T, KS, 2, MODE>(set, x, K, n, acc, rows, pre); break;
-    case 4: gemv_launch_rw<T, KS, 4, MODE>(set, x, K, n, acc, rows, pre); break;
+    case 2: gemv_launch_rw<T, KS, 2, MODE>(set, x, K, n, acc, rows, gelu); break;
+    case 4: gemv_launch_rw<T, KS, 4, MODE>(set, x, K, n, acc, rows, gelu); break;
     default:
-        if constexpr (!(MODE & GV_PAIR)) gemv_launch_rw<T, KS, 1, MODE>(set, x, K, n, acc, rows, pre);
+        if constexpr (!(MODE & GV_PAIR))
+            gemv_launch_rw<T, KS, 1, MODE>(set, x, K, n, acc, rows, gelu);
         break;
     }
 }
 
 template <typename T, int MODE>
 static void gemv_mode(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
-                      int rw, const gemv_pre &pre) {
+                      int rw, int gelu) {
     /* about 4 warps' worth of weight rows per SM or fewer: split K */
     const long long warps = (long long)rows * (MODE & GV_PAIR ? 2 : 1) / rw;
-    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4, MODE>(set, x, K, n, acc, rows, rw, pre);
-    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2, MODE>(set, x, K, n, acc, rows, rw, pre);
-    else gemv_launch<T, 1, MODE>(set, x, K, n, acc, rows, rw, pre);
+    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4, MODE>(set, x, K, n, acc, rows, rw, gelu);
+    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2, MODE>(set, x, K, n, acc, rows, rw, gelu);
+    else gemv_launch<T, 1, MODE>(set, x, K, n, acc, rows, rw, gelu);
 }
 
 /* 0 when the shapes do not suit (GV_PAIR: rows not a multiple of the rows per warp) */
 template <typename T>
 static int gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc, int mode,
-                  const gemv_pre &pre) {
+                  int gelu) {
     const int rows = mode & GV_PAIR ? set.N[0]
                                     : set.N[0] + (set.count > 1 ? set.N[1] : 0) +
                                           (set.count > 2 ? set.N[2] : 0);
     const int rw = gemv_rw(set, mode);
     if (!rw) return 0;
     if (mode == GV_PLAIN) {
-        gemv_mode<T, GV_PLAIN>(set, x, K, n, acc, rows, rw, pre);
+        gemv_mode<T, GV_PLAIN>(set, x, K, n, acc, rows, rw, gelu);
     } else if constexpr (sizeof(T) == 2) { /* the fused mode: bf16 weights only */
-        gemv_mode<T, GV_PAIR>(set, x, K, n, acc, rows, rw, pre);
+        gemv_mode<T, GV_PAIR>(set, x, K, n, acc, rows, rw, gelu);
     } else {
         return 0;
     }
@@ -416,15 +414,15 @@ static gemv_set<T> make_set(int count, float *const *ys, const ttt_mat *const *W
 
 /* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
 static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
-                int acc, int mode, const gemv_pre &pre) {
+                int acc, int mode, int gelu) {
     if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
     for (int i = 1; i < count; i++)
         if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
     if ((mode & GV_PAIR) && (count != 2 || Ws[0]->rows != Ws[1]->rows)) return 0;
     const int K = Ws[0]->cols;
     if (Ws[0]->dtype == TTT_DT_BF16)
-        return gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc, mode, pre);
-    return gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc, mode, pre);
+        return gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc, mode, gelu);
+    return gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc, mode, gelu);
 }
 
 /* ttt_ops.matmul_act: z = act(x Wg^T) * (x Wu^T) in one GEMV; 0 (nothing queued) where
@@ -436,12 +434,12 @@ int cu_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu
     if ((e && *e && *e != '0') || n <= 0 || Wg->dtype != TTT_DT_BF16) return 0;
     float *ys[2] = {z, NULL};
     const ttt_mat *Ws[2] = {Wg, Wu};
-    return gemv(2, ys, x, Ws, n, 0, GV_PAIR, gemv_pre{act == TTT_ACT_GELU_TANH});
+    return gemv(2, ys, x, Ws, n, 0, GV_PAIR, act == TTT_ACT_GELU_TANH);
 }
 
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {
     if (n <= 0 || !check_type(W)) return;
-    if (gemv(1, &y, x, &W, n, accumulate, GV_PLAIN, gemv_pre{})) return;
+    if (gemv(1, &y, x, &W, n, accumulate, GV_PLAIN, 0)) return;
     if (W->dtype == TTT_DT_F32 && g_cu.prec != TTT_PREC_F32 && n >= BF16_MIN_ROWS) {
         const size_t nw = (size_t)W->rows * W->cols;
         const ttt_mat Wb = {to_bf16(CU_SCRATCH_B16, (const float *)W->data, nw), TTT_DT_BF16,
@@ -456,7 +454,7 @@ void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate
 
 void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat *const *Ws,
                      int n) {
-    if (gemv(count, ys, x, Ws, n, 0, GV_PLAIN, gemv_pre{})) return;
+    if (gemv(count, ys, x, Ws, n, 0, GV_PLAIN, 0)) return;
     /* one conversion of x serves every matrix of the same type */
     const void *in = NULL;
     for (int i = 0; i < count && n > 0; i++) {

@@ -88,12 +88,11 @@ void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, f
     const int nv = (dim / 4 + 31) / 32;
     const unsigned blocks = (unsigned)((rows + NORM_ROWS - 1) / NORM_ROWS);
     if (rows >= NORM_WARP_MIN_ROWS && dim % 4 == 0 && nv <= 32 && !(e && *e && *e != '0')) {
-        switch ((nv + 7) / 8) { /* registers for the row: 8, 16, 24 or 32 float4 per lane */
-        case 1: cu_launch(k_rmsnorm_warp<8>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
-        case 2: cu_launch(k_rmsnorm_warp<16>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
-        case 3: cu_launch(k_rmsnorm_warp<24>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
-        default: cu_launch(k_rmsnorm_warp<32>, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps); break;
-        }
+        /* registers for the row: 8, 16, 24 or 32 float4 per lane */
+        void (*k)(float *, const float *, const float *, int, int, float) =
+            nv <= 8 ? k_rmsnorm_warp<8> : nv <= 16 ? k_rmsnorm_warp<16>
+                                        : nv <= 24 ? k_rmsnorm_warp<24> : k_rmsnorm_warp<32>;
+        cu_launch(k, blocks, 32 * NORM_ROWS, 0, out, x, w, rows, dim, eps);
     } else {
         int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
         cu_launch(k_rmsnorm, rows, threads, 0, out, x, w, dim, eps);

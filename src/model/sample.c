@@ -232,10 +232,16 @@ int ttt_sampler_top_k(const ttt_sampler *s) {
     return k < s->n_vocab && k <= TTT_TOP_K_MAX ? (int)k : 0;
 }
 
-int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t *id, int n) {
+/* The caller's (logit, id) pairs into the working candidates, ids out of range dropped. */
+static int load_cands(ttt_sampler *s, const float *logit, const int32_t *id, int n) {
     int m = 0;
     for (int i = 0; i < n && m < s->n_vocab; i++)
         if (id[i] >= 0 && id[i] < s->n_vocab) s->c[m++] = (cand){logit[i], id[i]};
+    return m;
+}
+
+int32_t ttt_sampler_sample_top(ttt_sampler *s, const float *logit, const int32_t *id, int n) {
+    const int m = load_cands(s, logit, id, n);
     return m > 0 ? sample_cands(s, s->c, m, 0, NULL) : 0;
 }
 
@@ -249,9 +255,7 @@ int ttt_sampler_nucleus_k(const ttt_sampler *s) {
 int32_t ttt_sampler_sample_nucleus(ttt_sampler *s, const float *logit, const int32_t *id, int n,
                                    float lse) {
     if (!ttt_sampler_nucleus_k(s) || !logit || !id || n <= 0 || !isfinite(lse)) return -1;
-    int m = 0;
-    for (int i = 0; i < n && m < s->n_vocab; i++)
-        if (id[i] >= 0 && id[i] < s->n_vocab) s->c[m++] = (cand){logit[i], id[i]};
+    const int m = load_cands(s, logit, id, n);
     return m > 0 ? sample_cands(s, s->c, m, 0, &lse) : -1;
 }
 
