@@ -516,9 +516,11 @@ out:
 }
 
 /* Prefill attention over T tokens in three calls (so p0 > 0), all logits: the default kernel
- * (wgmma where the build and GPU have it) against the CPU's float32, against the CUDA-core
- * kernel (TTT_CUDA_NO_FLASH: float32 arithmetic on the same bf16 cache), and against the
- * mma.sync kernel (TTT_CUDA_NO_WGMMA: the same roundings of q and P to bf16). */
+ * (wgmma with a TMA producer where the build and GPU have it) against the CPU's float32,
+ * against the CUDA-core kernel (TTT_CUDA_NO_FLASH: float32 arithmetic on the same bf16
+ * cache), against the mma.sync kernel (TTT_CUDA_NO_WGMMA: the same roundings of q and P to
+ * bf16), and against the wgmma kernel whose threads copy the tiles (TTT_CUDA_NO_TMA: the same
+ * arithmetic in the same order, so the same logits). */
 static void check_prefill_kernel(const char *dir, const char *name, int T, double tol) {
     ttt_model_params mp = ttt_model_default_params();
     ttt_model *cpu = NULL, *gpu = NULL;
@@ -529,10 +531,11 @@ static void check_prefill_kernel(const char *dir, const char *name, int T, doubl
     if (cpu) ttt_model_get_info(cpu, &mi);
     const size_t n = cpu ? (size_t)T * mi.n_vocab : 0;
     float *lc = malloc(sizeof(float) * n), *l2 = malloc(sizeof(float) * n),
-          *l1 = malloc(sizeof(float) * n), *l3 = malloc(sizeof(float) * n);
+          *l1 = malloc(sizeof(float) * n), *l3 = malloc(sizeof(float) * n),
+          *l4 = malloc(sizeof(float) * n);
     double *r2 = calloc(n ? n : 1, sizeof(double)), *rc = calloc(n ? n : 1, sizeof(double));
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)T);
-    if (cpu && gpu && lc && l2 && l1 && l3 && r2 && rc && tok) {
+    if (cpu && gpu && lc && l2 && l1 && l3 && l4 && r2 && rc && tok) {
         const int V = mi.n_vocab, step = T / 3 + 1;
         for (int i = 0; i < T; i++) tok[i] = (i * 131 + 7) % V;
         CHECK_OK(run(cpu, tok, T, V, step, lc));
@@ -543,21 +546,28 @@ static void check_prefill_kernel(const char *dir, const char *name, int T, doubl
         setenv("TTT_CUDA_NO_WGMMA", "1", 1);
         CHECK_OK(run(gpu, tok, T, V, step, l3));
         unsetenv("TTT_CUDA_NO_WGMMA");
+        setenv("TTT_CUDA_NO_TMA", "1", 1);
+        CHECK_OK(run(gpu, tok, T, V, step, l4));
+        unsetenv("TTT_CUDA_NO_TMA");
+        for (size_t i = 0; i < n; i++) r2[i] = l4[i];
+        const double e_tma = check_max_rel(l2, r2, n);
         for (size_t i = 0; i < n; i++) rc[i] = lc[i], r2[i] = l1[i];
         const double e_cpu = check_max_rel(l2, rc, n), e_simt = check_max_rel(l2, r2, n);
         for (size_t i = 0; i < n; i++) r2[i] = l3[i];
         const double e_mma = check_max_rel(l2, r2, n);
         printf("prefill attention %s, %d tokens in calls of %d: vs CPU float32 %.3e, vs the "
-               "CUDA-core kernel %.3e, vs the mma.sync kernel %.3e\n", name, T, step, e_cpu,
-               e_simt, e_mma);
+               "CUDA-core kernel %.3e, vs the mma.sync kernel %.3e, vs copies by the threads "
+               "%.3e\n", name, T, step, e_cpu, e_simt, e_mma, e_tma);
         CHECK(e_cpu < 5e-2);  /* bf16 weights, activations and cache against float32 */
         CHECK(e_simt < tol); /* same bf16 cache; q and P rounded to bf16 */
         CHECK(e_mma < tol);  /* the same roundings, sums in another order */
+        CHECK(e_tma <= 1e-6); /* the same sums in the same order */
     }
     free(lc);
     free(l2);
     free(l1);
     free(l3);
+    free(l4);
     free(r2);
     free(rc);
     free(tok);

@@ -25,6 +25,7 @@
  * 4 hd FLOPs; bytes: K and V once per query tile of 128 (64 KB per 128-key tile at hd 128,
  * 8.4 MFLOP). Built only for sm_90a: elsewhere the kernel is empty, and a probe at start-up
  * (cu_init) keeps it from being chosen. */
+#include <cuda.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,6 +94,15 @@ static __device__ __forceinline__ void wg_proxy_fence() {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
+/* named barriers 1 and 2 of the two consumer warpgroups (256 threads: one waits, the other
+ * arrives) */
+static __device__ __forceinline__ void wg_bar_sync(int id) {
+    asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory");
+}
+static __device__ __forceinline__ void wg_bar_arrive(int id) {
+    asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory");
+}
+
 /* d[32] (+)= A B, one 64 x 64 x 16 step; A in registers (4 bf16 pairs), B in shared
  * memory, MN-major when TB (V) or K-major (K); acc 0 overwrites d */
 template <int TB>
@@ -144,15 +154,16 @@ static __device__ __forceinline__ void wg_copy_tile(unsigned char *kd, unsigned 
  * fragments in qa) and O += P V for the tile before (V in Vp, its P in pa), then runs the
  * online softmax of S while the tensor cores do P V, and leaves this tile's P in pa. wr: the
  * warp's first row. */
-template <int HD>
+template <int HD, int PP>
 static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uint32_t (*pa)[4],
                                                const uint32_t (*qa)[4],
                                                const unsigned char *Kt,
                                                const unsigned char *Vp, int k0,
                                                const wg_args &a, int wr, int lane,
-                                               float scale2) {
+                                               float scale2, int wgi, bool last) {
     const int g = lane / 4, c = lane % 4;
     float s[WBK / 2];
+    if (PP) wg_bar_sync(1 + wgi); /* this warpgroup's turn on the tensor cores */
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
@@ -165,6 +176,9 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
     for (int kk = 0; kk < WBK / 16; kk++)
         wg_mma_pv<HD>(o, pa[kk], wg_desc(Vp + kk * 16 * 128, WBK * 128, 1024));
     wg_commit();
+    /* the other warpgroup's turn; the second one's last turn is not given, so that every
+     * barrier is passed as often as it is arrived at */
+    if (PP && !(wgi == 1 && last)) wg_bar_arrive(2 - wgi);
     wg_wait1(); /* S is in; P V runs on */
 
     /* mask, online softmax per row; m stays in the scores' units and the scale into the
@@ -218,6 +232,27 @@ static __device__ __forceinline__ void wg_tile(float *o, float *m, float *l, uin
     for (int i = 0; i < HD / 2; i++) o[i] *= corr[(i >> 1) & 1];
 #pragma unroll
     for (int j = 0; j < WBK / 2; j += 2) pa[j / 8][(j / 2) % 4] = cu_pack_bf16x2(s[j], s[j + 1]);
+}
+
+/* the warp's 16 queries as A fragments, bf16, unscaled: rows g, g + 8, dims 2c.. (+8) */
+template <int HD>
+static __device__ __forceinline__ void wg_load_q(uint32_t (*qa)[4], const wg_args &a, int wr,
+                                                 int lane, int h) {
+    const int g = lane / 4, c = lane % 4;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = wr + g + 8 * r;
+            float2 x0 = make_float2(0, 0), x1 = make_float2(0, 0);
+            if (row < a.n) {
+                const float *qr = a.q + ((size_t)row * a.H + h) * HD + kk * 16 + 2 * c;
+                x0 = *reinterpret_cast<const float2 *>(qr);
+                x1 = *reinterpret_cast<const float2 *>(qr + 8);
+            }
+            qa[kk][r] = cu_pack_bf16x2(x0.x, x0.y);
+            qa[kk][2 + r] = cu_pack_bf16x2(x1.x, x1.y);
+        }
 }
 
 /* O += P V for the last tile, and the rows' results into out */
@@ -277,25 +312,8 @@ static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
     };
 #pragma unroll
     for (int t = 0; t < WDIST; t++) load(t);
-    /* the warp's 16 queries as A fragments, bf16, unscaled: rows g, g + 8, dims 2c.. (+8) */
     uint32_t qa[HD / 16][4];
-    {
-        const int g = lane / 4, c = lane % 4;
-#pragma unroll
-        for (int kk = 0; kk < HD / 16; kk++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const int row = wr + g + 8 * r;
-                float2 x0 = make_float2(0, 0), x1 = make_float2(0, 0);
-                if (row < a.n) {
-                    const float *qr = a.q + ((size_t)row * a.H + h) * HD + kk * 16 + 2 * c;
-                    x0 = *reinterpret_cast<const float2 *>(qr);
-                    x1 = *reinterpret_cast<const float2 *>(qr + 8);
-                }
-                qa[kk][r] = cu_pack_bf16x2(x0.x, x0.y);
-                qa[kk][2 + r] = cu_pack_bf16x2(x1.x, x1.y);
-            }
-    }
+    wg_load_q<HD>(qa, a, wr, lane, h);
     float o[HD / 2];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0.0f;
@@ -314,14 +332,134 @@ static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
         wg_proxy_fence();
         __syncthreads(); /* tile ti in place; tile ti - 2's stage is free everywhere */
         load(ti + WDIST);
-        wg_tile<HD>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
-                         Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
-                         scale2);
+        wg_tile<HD, 0>(o, m, l, pa, qa, Ks + (ti % WNST) * TB,
+                       Vs + ((ti > 0 ? ti - 1 : 0) % WNST) * TB, kbeg + ti * WBK, a, wr, lane,
+                       scale2, 0, false);
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
     if (ntiles > 0)
         wg_finish<HD>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
 #else
+    (void)a;
+#endif
+}
+
+/* ---- The same with a copy-engine producer (TMA) and the two warpgroups taking turns ----
+ * Flash-attention 3's schedule: a third warpgroup gives up its registers (setmaxnreg 24) and
+ * one of its threads issues each tile's K and V as 2-D boxes through the tensor memory
+ * accelerator, which writes them in the 128-byte swizzle the descriptors above read, and
+ * signals an mbarrier when the bytes are in. The two consumer warpgroups (240 registers each)
+ * no longer copy anything, and a pair of named barriers makes them take turns issuing their
+ * products: while one runs its softmax, the tensor cores work on the other's S and P V. The
+ * first kernel synchronised all 256 threads per tile (so both softmaxes ran at once, with the
+ * tensor cores idle) and spent issue slots on 16 cp.async per thread per tile. Same FLOPs
+ * and bytes as k_flash_wg. */
+#define WT_THREADS 384 /* producer warpgroup + two consumer warpgroups */
+
+#ifdef WG_ON
+static __device__ __forceinline__ uint32_t wg_sa(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+static __device__ __forceinline__ void wg_mb_init(uint64_t *b, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(wg_sa(b)), "r"(count)
+                 : "memory");
+}
+/* the producer's arrival, which also says how many bytes the copies will complete */
+static __device__ __forceinline__ void wg_mb_expect(uint64_t *b, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(wg_sa(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+static __device__ __forceinline__ void wg_mb_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(wg_sa(b)) : "memory");
+}
+/* until the barrier's phase of this parity has completed */
+static __device__ __forceinline__ void wg_mb_wait(uint64_t *b, uint32_t parity) {
+    asm volatile("{\n.reg .pred p;\nWG_WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra WG_WAIT;\n}\n" ::"r"(wg_sa(b)),
+                 "r"(parity)
+                 : "memory");
+}
+/* one box (64 dims x WBK keys of one KV head) from the tensor map into shared memory */
+static __device__ __forceinline__ void wg_tma(void *dst, const CUtensorMap *m, int d, int key,
+                                              int hk, uint64_t *bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::"
+                 "bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(wg_sa(dst)),
+                 "l"(m), "r"(d), "r"(key), "r"(hk), "r"(wg_sa(bar))
+                 : "memory");
+}
+#endif
+
+template <int HD>
+static __global__ void __launch_bounds__(WT_THREADS, 1)
+    k_flash_tma(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
+                wg_args a) {
+#ifdef WG_ON
+    constexpr int TB = WBK * HD * 2; /* bytes of a K or V tile */
+    extern __shared__ __align__(128) unsigned char wg_raw[];
+    __shared__ __align__(8) uint64_t full[WNST], empty[WNST];
+    unsigned char *const sm =
+        wg_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(wg_raw) & 1023)) & 1023);
+    unsigned char *const Ks = sm; /* [WNST][WBK x HD] */
+    unsigned char *const Vs = Ks + WNST * TB;
+    const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y; /* long tiles first */
+    const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
+    const int q0 = tile * WBQ;
+    const int qlo = a.p0 + q0, qhi = min(a.p0 + a.n, qlo + WBQ) - 1;
+    int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
+    kbeg -= kbeg % WBK;
+    const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
+    if (tid == 0) {
+        for (int st = 0; st < WNST; st++) {
+            wg_mb_init(&full[st], 1);
+            wg_mb_init(&empty[st], 8); /* every consumer warp */
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+        if (tid == 0) {
+            const int hk = h / a.G;
+            for (int t = 0; t < ntiles; t++) {
+                const int st = t % WNST;
+                if (t >= WNST) wg_mb_wait(&empty[st], ((t / WNST) + 1) & 1);
+                wg_mb_expect(&full[st], 2 * TB);
+#pragma unroll
+                for (int half = 0; half < HD / 64; half++) {
+                    const int key = kbeg + t * WBK;
+                    wg_tma(Ks + st * TB + half * WBK * 128, &tk, half * 64, key, hk, &full[st]);
+                    wg_tma(Vs + st * TB + half * WBK * 128, &tv, half * 64, key, hk, &full[st]);
+                }
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
+    const int wgi = wg - 1, wr = q0 + wgi * 64 + ((tid / 32) % 4) * 16;
+    uint32_t qa[HD / 16][4];
+    wg_load_q<HD>(qa, a, wr, lane, h);
+    float o[HD / 2];
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const float scale2 = a.scale * WLOG2E;
+    uint32_t pa[WBK / 16][4] = {}; /* as in k_flash_wg */
+    if (wgi == 1) wg_bar_arrive(1); /* the first warpgroup goes first */
+    for (int t = 0; t < ntiles; t++) {
+        wg_mb_wait(&full[t % WNST], (t / WNST) & 1);
+        wg_tile<HD, 1>(o, m, l, pa, qa, Ks + (t % WNST) * TB,
+                       Vs + ((t > 0 ? t - 1 : 0) % WNST) * TB, kbeg + t * WBK, a, wr, lane,
+                       scale2, wgi, t == ntiles - 1);
+        /* tile t - 1's K and V are read (its P V waited for in wg_tile): the stage is free */
+        if (t > 0 && lane == 0) wg_mb_arrive(&empty[(t - 1) % WNST]);
+    }
+    if (ntiles > 0)
+        wg_finish<HD>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
+#else
+    (void)tk;
+    (void)tv;
     (void)a;
 #endif
 }
@@ -363,6 +501,67 @@ template <int HD> static void wg_launch(int n, int H, const wg_args &a) {
     k_flash_wg<HD><<<grid, WG_THREADS, smem, g_cu.stream>>>(a);
 }
 
+typedef CUresult (*wg_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
+                                 const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+                                 const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+/* the driver's tensor-map encoder, through the runtime (no link against libcuda); NULL when
+ * the driver has none */
+static wg_encode_fn wg_encoder(void) {
+    static wg_encode_fn fn;
+    static int tried;
+    if (!tried) {
+        tried = 1;
+        void *f = NULL;
+        cudaDriverEntryPointQueryResult qr = cudaDriverEntryPointSymbolNotFound;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                             cudaEnableDefault, &qr) == cudaSuccess &&
+            qr == cudaDriverEntryPointSuccess)
+            fn = (wg_encode_fn)f;
+        cudaGetLastError();
+    }
+    return fn;
+}
+
+/* a cache's rows [0, rows) of every KV head as a 3-D tensor (dims, positions, heads) read in
+ * boxes of 64 dims x WBK positions, 128-byte swizzled; positions from rows on read as zeros,
+ * so a tile's rows past the last key hold no stale NaN for P V */
+static int wg_map(CUtensorMap *m, const void *base, int hd, int rows, int hkv, size_t hs) {
+    wg_encode_fn enc = wg_encoder();
+    if (!enc) return 0;
+    const cuuint64_t dims[3] = {(cuuint64_t)hd, (cuuint64_t)rows, (cuuint64_t)hkv};
+    const cuuint64_t strides[2] = {(cuuint64_t)hd * 2, (cuuint64_t)hs * 2};
+    const cuuint32_t box[3] = {64, WBK, 1}, estr[3] = {1, 1, 1};
+    return enc(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)base, dims, strides, box, estr,
+               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/* the TMA kernel when the driver encodes the maps; 0 to fall back to k_flash_wg. Not while a
+ * graph is recorded: the maps hold this call's cache address and length. */
+template <int HD> static int tma_launch(int n, int H, const wg_args &a) {
+    const char *e = getenv("TTT_CUDA_NO_TMA");
+    if ((e && *e && *e != '0') || g_cu.capturing) return 0;
+    CUtensorMap tk, tv;
+    const int hkv = H / a.G, rows = a.p0 + a.n;
+    if (!wg_map(&tk, a.kc, HD, rows, hkv, a.hs) || !wg_map(&tv, a.vc, HD, rows, hkv, a.hs))
+        return 0;
+    static int ready;
+    const size_t smem = wg_smem(HD);
+    if (!ready) {
+        if (!cu_ok(cudaFuncSetAttribute(k_flash_tma<HD>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                   "TMA attention shared memory"))
+            return 0;
+        ready = 1;
+    }
+    const dim3 grid(H, (n + WBQ - 1) / WBQ);
+    k_flash_tma<HD><<<grid, WT_THREADS, smem, g_cu.stream>>>(tk, tv, a);
+    return 1;
+}
+
 int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
                 const ttt_attn_params *p) {
     const int hd = p->head_dim;
@@ -372,8 +571,11 @@ int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int 
     const wg_args a = {out, q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, p0, n,
                        p->n_head, p->n_head / p->n_head_kv, p->window, p->head_stride, p->scale,
                        0.0f};
-    if (hd == 128) wg_launch<128>(n, p->n_head, a);
-    else wg_launch<64>(n, p->n_head, a);
+    if (hd == 128) {
+        if (!tma_launch<128>(n, p->n_head, a)) wg_launch<128>(n, p->n_head, a);
+    } else if (!tma_launch<64>(n, p->n_head, a)) {
+        wg_launch<64>(n, p->n_head, a);
+    }
     CU_LAUNCHED("wgmma attention");
     return 1;
 }
