@@ -4,6 +4,7 @@
 #define TTT_CUDA_COMMON_CUH
 
 #include <cublasLt.h>
+#include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
@@ -150,6 +151,57 @@ static __device__ __forceinline__ void cu_cp16_zfill(void *smem, const void *gme
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
                  "r"(valid ? 16 : 0));
 }
+
+/* ---- mbarriers and the tensor memory accelerator (TMA, sm_90) ----
+ * A stage of a shared-memory pipeline is "full" when its mbarrier has seen the producer's
+ * arrival and the bytes it announced (the copy engine completes them), "empty" when every
+ * consumer has arrived. Waits name the phase by its parity: phase k of a barrier has parity
+ * k % 2, and a wait returns once that phase has completed. */
+static __device__ __forceinline__ uint32_t cu_smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+static __device__ __forceinline__ void cu_mb_init(uint64_t *b, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(cu_smem_addr(b)), "r"(count)
+                 : "memory");
+}
+/* after the barriers' initialisation, before any other thread or the copy engine uses them */
+static __device__ __forceinline__ void cu_mb_init_fence() {
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+/* the producer's arrival, which also announces how many bytes the copies will complete */
+static __device__ __forceinline__ void cu_mb_expect(uint64_t *b, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                     cu_smem_addr(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+static __device__ __forceinline__ void cu_mb_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(cu_smem_addr(b)) : "memory");
+}
+static __device__ __forceinline__ void cu_mb_wait(uint64_t *b, uint32_t parity) {
+    asm volatile("{\n.reg .pred p;\nCU_MB_WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra CU_MB_WAIT;\n}\n" ::"r"(cu_smem_addr(b)),
+                 "r"(parity)
+                 : "memory");
+}
+/* one box of a 3-D tensor map at coordinates (x, y, z) into shared memory; completes its
+ * bytes on bar */
+static __device__ __forceinline__ void cu_tma3(void *dst, const CUtensorMap *m, int x, int y,
+                                               int z, uint64_t *bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::"
+                 "bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(cu_smem_addr(dst)),
+                 "l"(m), "r"(x), "r"(y), "r"(z), "r"(cu_smem_addr(bar))
+                 : "memory");
+}
+#endif
+
+/* tma.cu: a bf16 KV cache [hkv][hs][hd] (rows [0, rows) of each head) as a 3-D tensor map
+ * read in 128-byte-swizzled boxes of 64 dims x box_rows positions; positions from rows on
+ * read as zeros. 0 when the driver cannot encode it. */
+int cu_tmap_kv(CUtensorMap *m, const void *base, int hd, int rows, int hkv, size_t hs,
+               int box_rows);
 
 /* Four 8x8 bf16 matrices from shared memory, lane i addressing row i % 8 of matrix i / 8;
  * lane l receives elements (l / 4, 2 (l % 4) ..+1) of each: A fragments of a row-major tile,

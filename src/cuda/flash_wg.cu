@@ -25,7 +25,6 @@
  * 4 hd FLOPs; bytes: K and V once per query tile of 128 (64 KB per 128-key tile at hd 128,
  * 8.4 MFLOP). Built only for sm_90a: elsewhere the kernel is empty, and a probe at start-up
  * (cu_init) keeps it from being chosen. */
-#include <cuda.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -356,40 +355,6 @@ static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
  * and bytes as k_flash_wg. */
 #define WT_THREADS 384 /* producer warpgroup + two consumer warpgroups */
 
-#ifdef WG_ON
-static __device__ __forceinline__ uint32_t wg_sa(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-static __device__ __forceinline__ void wg_mb_init(uint64_t *b, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(wg_sa(b)), "r"(count)
-                 : "memory");
-}
-/* the producer's arrival, which also says how many bytes the copies will complete */
-static __device__ __forceinline__ void wg_mb_expect(uint64_t *b, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(wg_sa(b)),
-                 "r"(bytes)
-                 : "memory");
-}
-static __device__ __forceinline__ void wg_mb_arrive(uint64_t *b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(wg_sa(b)) : "memory");
-}
-/* until the barrier's phase of this parity has completed */
-static __device__ __forceinline__ void wg_mb_wait(uint64_t *b, uint32_t parity) {
-    asm volatile("{\n.reg .pred p;\nWG_WAIT:\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-                 "@!p bra WG_WAIT;\n}\n" ::"r"(wg_sa(b)),
-                 "r"(parity)
-                 : "memory");
-}
-/* one box (64 dims x WBK keys of one KV head) from the tensor map into shared memory */
-static __device__ __forceinline__ void wg_tma(void *dst, const CUtensorMap *m, int d, int key,
-                                              int hk, uint64_t *bar) {
-    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::"
-                 "bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(wg_sa(dst)),
-                 "l"(m), "r"(d), "r"(key), "r"(hk), "r"(wg_sa(bar))
-                 : "memory");
-}
-#endif
 
 template <int HD>
 static __global__ void __launch_bounds__(WT_THREADS, 1)
@@ -412,10 +377,10 @@ static __global__ void __launch_bounds__(WT_THREADS, 1)
     const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
     if (tid == 0) {
         for (int st = 0; st < WNST; st++) {
-            wg_mb_init(&full[st], 1);
-            wg_mb_init(&empty[st], 8); /* every consumer warp */
+            cu_mb_init(&full[st], 1);
+            cu_mb_init(&empty[st], 8); /* every consumer warp */
         }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        cu_mb_init_fence();
     }
     __syncthreads();
     if (wg == 0) {
@@ -424,13 +389,13 @@ static __global__ void __launch_bounds__(WT_THREADS, 1)
             const int hk = h / a.G;
             for (int t = 0; t < ntiles; t++) {
                 const int st = t % WNST;
-                if (t >= WNST) wg_mb_wait(&empty[st], ((t / WNST) + 1) & 1);
-                wg_mb_expect(&full[st], 2 * TB);
+                if (t >= WNST) cu_mb_wait(&empty[st], ((t / WNST) + 1) & 1);
+                cu_mb_expect(&full[st], 2 * TB);
 #pragma unroll
                 for (int half = 0; half < HD / 64; half++) {
                     const int key = kbeg + t * WBK;
-                    wg_tma(Ks + st * TB + half * WBK * 128, &tk, half * 64, key, hk, &full[st]);
-                    wg_tma(Vs + st * TB + half * WBK * 128, &tv, half * 64, key, hk, &full[st]);
+                    cu_tma3(Ks + st * TB + half * WBK * 128, &tk, half * 64, key, hk, &full[st]);
+                    cu_tma3(Vs + st * TB + half * WBK * 128, &tv, half * 64, key, hk, &full[st]);
                 }
             }
         }
@@ -448,12 +413,12 @@ static __global__ void __launch_bounds__(WT_THREADS, 1)
     uint32_t pa[WBK / 16][4] = {}; /* as in k_flash_wg */
     if (wgi == 1) wg_bar_arrive(1); /* the first warpgroup goes first */
     for (int t = 0; t < ntiles; t++) {
-        wg_mb_wait(&full[t % WNST], (t / WNST) & 1);
+        cu_mb_wait(&full[t % WNST], (t / WNST) & 1);
         wg_tile<HD, 1>(o, m, l, pa, qa, Ks + (t % WNST) * TB,
                        Vs + ((t > 0 ? t - 1 : 0) % WNST) * TB, kbeg + t * WBK, a, wr, lane,
                        scale2, wgi, t == ntiles - 1);
         /* tile t - 1's K and V are read (its P V waited for in wg_tile): the stage is free */
-        if (t > 0 && lane == 0) wg_mb_arrive(&empty[(t - 1) % WNST]);
+        if (t > 0 && lane == 0) cu_mb_arrive(&empty[(t - 1) % WNST]);
     }
     if (ntiles > 0)
         wg_finish<HD>(o, l, pa, Vs + ((ntiles - 1) % WNST) * TB, a, wr, lane, h);
@@ -501,44 +466,6 @@ template <int HD> static void wg_launch(int n, int H, const wg_args &a) {
     k_flash_wg<HD><<<grid, WG_THREADS, smem, g_cu.stream>>>(a);
 }
 
-typedef CUresult (*wg_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
-                                 const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
-                                 const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-/* the driver's tensor-map encoder, through the runtime (no link against libcuda); NULL when
- * the driver has none */
-static wg_encode_fn wg_encoder(void) {
-    static wg_encode_fn fn;
-    static int tried;
-    if (!tried) {
-        tried = 1;
-        void *f = NULL;
-        cudaDriverEntryPointQueryResult qr = cudaDriverEntryPointSymbolNotFound;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
-                                             cudaEnableDefault, &qr) == cudaSuccess &&
-            qr == cudaDriverEntryPointSuccess)
-            fn = (wg_encode_fn)f;
-        cudaGetLastError();
-    }
-    return fn;
-}
-
-/* a cache's rows [0, rows) of every KV head as a 3-D tensor (dims, positions, heads) read in
- * boxes of 64 dims x WBK positions, 128-byte swizzled; positions from rows on read as zeros,
- * so a tile's rows past the last key hold no stale NaN for P V */
-static int wg_map(CUtensorMap *m, const void *base, int hd, int rows, int hkv, size_t hs) {
-    wg_encode_fn enc = wg_encoder();
-    if (!enc) return 0;
-    const cuuint64_t dims[3] = {(cuuint64_t)hd, (cuuint64_t)rows, (cuuint64_t)hkv};
-    const cuuint64_t strides[2] = {(cuuint64_t)hd * 2, (cuuint64_t)hs * 2};
-    const cuuint32_t box[3] = {64, WBK, 1}, estr[3] = {1, 1, 1};
-    return enc(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)base, dims, strides, box, estr,
-               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-               CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 /* the TMA kernel when the driver encodes the maps; 0 to fall back to k_flash_wg. Not while a
  * graph is recorded: the maps hold this call's cache address and length. */
 template <int HD> static int tma_launch(int n, int H, const wg_args &a) {
@@ -546,7 +473,8 @@ template <int HD> static int tma_launch(int n, int H, const wg_args &a) {
     if ((e && *e && *e != '0') || g_cu.capturing) return 0;
     CUtensorMap tk, tv;
     const int hkv = H / a.G, rows = a.p0 + a.n;
-    if (!wg_map(&tk, a.kc, HD, rows, hkv, a.hs) || !wg_map(&tv, a.vc, HD, rows, hkv, a.hs))
+    if (!cu_tmap_kv(&tk, a.kc, HD, rows, hkv, a.hs, WBK) ||
+        !cu_tmap_kv(&tv, a.vc, HD, rows, hkv, a.hs, WBK))
         return 0;
     static int ready;
     const size_t smem = wg_smem(HD);
