@@ -762,6 +762,23 @@ int main(void) {
                     "\"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n");
     check_decode_kernel(dir, "gemma3 hd 128, window 200");
     check_prefill_kernel(dir, "gemma3 hd 128, window 200", 700, 1e-2);
+    /* Gemma 3's own head size, 256 (gemma3-1b: 4 query heads on 1 KV head), with the same
+     * window: the mma.sync prefill kernel with one row tile per warp, and the tensor-core
+     * decode kernel (before, both fell back to the CUDA-core kernels) */
+    snprintf(dir, sizeof dir, "%s/gemma3_hd256_w200", tmp ? tmp : "tmp");
+    make_model(dir, "{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": "
+                    "\"gemma3_text\", \"head_dim\": 256, \"hidden_size\": 256, "
+                    "\"intermediate_size\": 512, \"hidden_activation\": \"gelu_pytorch_tanh\", "
+                    "\"max_position_embeddings\": 4096, \"num_attention_heads\": 4, "
+                    "\"num_hidden_layers\": 2, \"num_key_value_heads\": 1, "
+                    "\"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-6, "
+                    "\"rope_theta\": 1000000.0, \"rope_local_base_freq\": 10000.0, "
+                    "\"sliding_window\": 200, \"layer_types\": [\"sliding_attention\", "
+                    "\"full_attention\"], \"vocab_size\": 512, \"tie_word_embeddings\": true, "
+                    "\"ttt_layers\": [1], \"ttt_chunk\": 64, \"ttt_lr\": 0.3, "
+                    "\"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n");
+    check_decode_kernel(dir, "gemma3 hd 256, window 200");
+    check_prefill_kernel(dir, "gemma3 hd 256, window 200", 700, 1e-2);
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");
     check_graphs(dir);
     check_fused(dir, "qwen3 hd 128 (SiLU)");

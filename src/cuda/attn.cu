@@ -372,7 +372,7 @@ static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) 
 /* Launches the decode-style kernels (and the merge) for a.n queries whose longest visible
  * key range is `range`. */
 static void launch(attn_args a, long long range) {
-    /* bf16 cache, head_dim 64 or 128: the tiled kernel of decode.cu, one block per (query,
+    /* bf16 cache, head_dim 64, 128 or 256: the tiled kernel of decode.cu, one block per (query,
      * KV head, slice); slices for one wave of as many blocks as an SM holds (docs/PERF.md),
      * at least 64 keys each */
     if (cu_attn_decode_ok(a.H / a.G, a.G, a.hd)) {

@@ -338,7 +338,7 @@ int cu_flash_attention(float *out, const float *q, const void *kc, const void *v
 int cu_flash_wg(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
                 const ttt_attn_params *p);
 int cu_flash_wg_probe(void);
-/* decode.cu: tiled decode attention on the bf16 cache (head_dim 64 or 128, G a power of two
+/* decode.cu: tiled decode attention on the bf16 cache (head_dim 64, 128 or 256, G a power of two
  * up to 8); _ok says whether it applies; 0 when it does not */
 int cu_attn_decode_ok(int n_head_kv, int G, int hd);
 int cu_attn_decode_blocks_per_sm(int G, int hd);

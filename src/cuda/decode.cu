@@ -16,7 +16,7 @@
 #define NST 3          /* pipeline stages: tiles in shared memory at once */
 #define PAD 8          /* bf16 elements of padding per shared row: 16 bytes, fewer conflicts */
 #define DMAX_G 8
-#define DMAX_HD 128
+#define DMAX_HD 256
 
 typedef struct dec_args {
     float *out;              /* [n, H, hd] (nsplit == 1) */
@@ -435,7 +435,7 @@ static constexpr size_t dec_smem(int hd) {
 }
 
 /* Dynamic shared memory above 48 KB needs an opt-in per kernel, once (kernels remembered by
- * address; there are 16). */
+ * address; there are 24). */
 static int dec_smem_ok(void (*k)(dec_args), size_t bytes) {
     static void (*done[32])(dec_args);
     static int n_done;
@@ -450,7 +450,7 @@ static int dec_smem_ok(void (*k)(dec_args), size_t bytes) {
 
 int cu_attn_decode_ok(int n_head_kv, int G, int hd) {
     return !getenv("TTT_CUDA_OLD_DECODE") && cu_kv_elem_size() == 2 && n_head_kv > 0 &&
-           (hd == 64 || hd == 128) && G >= 1 && G <= DMAX_G && !(G & (G - 1));
+           (hd == 64 || hd == 128 || hd == 256) && G >= 1 && G <= DMAX_G && !(G & (G - 1));
 }
 
 /* The kernel for (head_dim, G): on the tensor cores, or the CUDA-core one with
@@ -465,6 +465,7 @@ static dec_kernel_fn dec_kernel(int hd, int G, size_t *smem) {
     case h * 16 + g: return tc ? k_attn_decode_tc<h, g> : k_attn_decode<h, g>;
         DEC_CASE(64, 1) DEC_CASE(64, 2) DEC_CASE(64, 4) DEC_CASE(64, 8)
         DEC_CASE(128, 1) DEC_CASE(128, 2) DEC_CASE(128, 4) DEC_CASE(128, 8)
+        DEC_CASE(256, 1) DEC_CASE(256, 2) DEC_CASE(256, 4) DEC_CASE(256, 8)
 #undef DEC_CASE
     default: return NULL;
     }
@@ -476,8 +477,8 @@ int cu_attn_decode_blocks_per_sm(int G, int hd) {
     const char *e = getenv("TTT_CUDA_DEC_BPS");
     if (e && atoi(e) > 0) return atoi(e);
     if (getenv("TTT_CUDA_DEC_SIMT")) return 4; /* measured best for that kernel (PERF.md) */
-    static int cache[2][DMAX_G + 1];
-    const int h = hd == 128;
+    static int cache[3][DMAX_G + 1];
+    const int h = hd == 64 ? 0 : hd == 128 ? 1 : 2;
     if (G < 1 || G > DMAX_G) return 4;
     if (cache[h][G]) return cache[h][G];
     size_t smem;

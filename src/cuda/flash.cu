@@ -9,7 +9,10 @@
  * kernel. Here each K and V fragment feeds both tiles: K 16 KB + V 16 KB + Q 8 KB (Q is
  * re-read from shared memory; the registers hold the 2 x 16 x HD output instead) per 256 mma.
  * K and V tiles come in by cp.async, double-buffered, so a tile's copy overlaps the math of
- * the one before. hd 128: 102 KB of shared memory per block, 2 blocks (8 warps) per SM;
+ * the one before. hd 256 (Gemma 3) keeps one row tile per warp (64 rows per block): two
+ * tiles' outputs would not fit the registers; 244 registers, 165 KB of shared memory, one
+ * block per SM.
+ * hd 128: 102 KB of shared memory per block, 2 blocks (8 warps) per SM;
  * 255 registers (a 76-byte spill). Measured against the one-tile kernel (identical results, same arithmetic in
  * the same order): pp32768 15.3K -> 17.7K t/s on an H200; 32-key tiles were slower (16.9K).
  * Per (query, key) pair 4 hd FLOPs (QK and PV); bytes: K and V once per query tile of 128.
@@ -22,21 +25,25 @@
 #include "cuda/common.cuh"
 
 #define WARPS 4
-#define MT 2                   /* m16 row tiles per warp */
-#define BQ (16 * MT * WARPS)   /* query rows per block */
 #define BK 64                  /* keys per tile */
 #define NST 2                  /* K/V tiles in flight */
 #define LOG2E 1.4426950408889634f
 
 typedef cu_flash_args flash_args;
 
+/* m16 row tiles per warp: two, but one at hd 256 (Gemma 3), where two tiles' output alone
+ * would be 256 registers per thread */
+static __host__ __device__ constexpr int fl_mt(int hd) { return hd > 128 ? 1 : 2; }
+/* query rows per block */
+static __host__ __device__ constexpr int fl_bq(int hd) { return 16 * fl_mt(hd) * WARPS; }
+
 static constexpr size_t smem_bytes(int hd) {
-    return (size_t)(BQ + 2 * NST * BK) * (hd + 8) * 2;
+    return (size_t)(fl_bq(hd) + 2 * NST * BK) * (hd + 8) * 2;
 }
 
 template <int HD, bool SOFTCAP>
 static __global__ void __launch_bounds__(32 * WARPS) k_flash(flash_args a) {
-    constexpr int KS = HD + 8;
+    constexpr int KS = HD + 8, MT = fl_mt(HD), BQ = fl_bq(HD);
     extern __shared__ __align__(16) unsigned char fl_smem[];
     __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(fl_smem); /* [BQ][KS] */
     __nv_bfloat16 *Ks = Qs + BQ * KS;                             /* [NST][BK][KS] */
@@ -229,16 +236,18 @@ template <int HD> static void launch_hd(const dim3 &grid, const flash_args &a) {
 int cu_flash_attention(float *out, const float *q, const void *kc, const void *vc, int p0, int n,
                        const ttt_attn_params *p) {
     const int hd = p->head_dim;
-    if (cu_kv_elem_size() != 2 || (hd != 16 && hd != 32 && hd != 64 && hd != 128)) return 0;
+    if (cu_kv_elem_size() != 2 || (hd != 16 && hd != 32 && hd != 64 && hd != 128 && hd != 256))
+        return 0;
     flash_args a = {out, q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, p0, n,
                     p->n_head, p->n_head / p->n_head_kv, p->window, p->head_stride, p->scale,
                     p->softcap};
-    const dim3 grid(p->n_head, (n + BQ - 1) / BQ);
+    const dim3 grid(p->n_head, (n + fl_bq(hd) - 1) / fl_bq(hd));
     switch (hd) {
     case 16: launch_hd<16>(grid, a); break;
     case 32: launch_hd<32>(grid, a); break;
     case 64: launch_hd<64>(grid, a); break;
-    default: launch_hd<128>(grid, a); break;
+    case 128: launch_hd<128>(grid, a); break;
+    default: launch_hd<256>(grid, a); break;
     }
     CU_LAUNCHED("flash attention");
     return 1;
