@@ -21,6 +21,9 @@
  * g + 8 (e / 2), column 8 j + 2 c + e % 2 - the m16n8 C layout of flash.cu, repeated over j,
  * so P's A fragments are packed from S exactly as there; an A fragment (64 x 16) is the
  * m16n8k16 one per warp.
+ * k_flash_tma below is the same computation with the tiles copied by the TMA and the two
+ * warpgroups taking turns on the tensor cores; it runs by default, and this kernel where the
+ * driver cannot encode tensor maps, inside a graph recording, or with TTT_CUDA_NO_TMA=1.
  * hd 64 and 128 without a soft-cap; anything else goes to flash.cu. Per (query, key) pair
  * 4 hd FLOPs; bytes: K and V once per query tile of 128 (64 KB per 128-key tile at hd 128,
  * 8.4 MFLOP). Built only for sm_90a: elsewhere the kernel is empty, and a probe at start-up
