@@ -331,6 +331,28 @@ static void make_qwen(const char *tmp, int hd, int heads, int kv_heads, char *di
     make_model(dir, json);
 }
 
+/* Gemma 3, 2 layers (a 200-token window in the first, TTT in the second, chunk 64),
+ * vocabulary 512, at tmp/gemma3_hd<hd>_w200. */
+static void make_gemma3(const char *tmp, int hd, int heads, int kv_heads, char *dir,
+                        size_t cap) {
+    char json[1400];
+    snprintf(dir, cap, "%s/gemma3_hd%d_w200", tmp, hd);
+    snprintf(json, sizeof json,
+             "{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": \"gemma3_text\", "
+             "\"head_dim\": %d, \"hidden_size\": 256, \"intermediate_size\": 512, "
+             "\"hidden_activation\": \"gelu_pytorch_tanh\", \"max_position_embeddings\": 4096, "
+             "\"num_attention_heads\": %d, \"num_hidden_layers\": 2, "
+             "\"num_key_value_heads\": %d, \"query_pre_attn_scalar\": %d, "
+             "\"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, "
+             "\"rope_local_base_freq\": 10000.0, \"sliding_window\": 200, "
+             "\"layer_types\": [\"sliding_attention\", \"full_attention\"], "
+             "\"vocab_size\": 512, \"tie_word_embeddings\": true, \"ttt_layers\": [1], "
+             "\"ttt_chunk\": 64, \"ttt_lr\": 0.3, \"ttt_target\": \"hidden_states\", "
+             "\"ttt_proj\": true}\n",
+             hd, heads, kv_heads, hd);
+    make_model(dir, json);
+}
+
 /* The decode attention on the random bf16 model at dir (vocabulary 512): decode logits after
  * 700 tokens, alone and batched, against the CPU's float32 forward of the same weights, and
  * against the GPU's older kernels that read the same bf16 cache: the warp-per-slice one
@@ -748,35 +770,13 @@ int main(void) {
     /* sliding windows on the tensor-core kernels: Gemma 3 with hd 128 (no soft-cap) and a
      * 200-token window in its first layer, so that the wgmma prefill kernel masks inside and
      * across 128-key tiles and the decode kernel's slices start at the window's edge */
-    snprintf(dir, sizeof dir, "%s/gemma3_hd128_w200", tmp ? tmp : "tmp");
-    make_model(dir, "{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": "
-                    "\"gemma3_text\", \"head_dim\": 128, \"hidden_size\": 256, "
-                    "\"intermediate_size\": 512, \"hidden_activation\": \"gelu_pytorch_tanh\", "
-                    "\"max_position_embeddings\": 4096, \"num_attention_heads\": 8, "
-                    "\"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
-                    "\"query_pre_attn_scalar\": 128, \"rms_norm_eps\": 1e-6, "
-                    "\"rope_theta\": 1000000.0, \"rope_local_base_freq\": 10000.0, "
-                    "\"sliding_window\": 200, \"layer_types\": [\"sliding_attention\", "
-                    "\"full_attention\"], \"vocab_size\": 512, \"tie_word_embeddings\": true, "
-                    "\"ttt_layers\": [1], \"ttt_chunk\": 64, \"ttt_lr\": 0.3, "
-                    "\"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n");
+    make_gemma3(tmp ? tmp : "tmp", 128, 8, 2, dir, sizeof dir);
     check_decode_kernel(dir, "gemma3 hd 128, window 200");
     check_prefill_kernel(dir, "gemma3 hd 128, window 200", 700, 1e-2);
     /* Gemma 3's own head size, 256 (gemma3-1b: 4 query heads on 1 KV head), with the same
      * window: the mma.sync prefill kernel with one row tile per warp, and the tensor-core
      * decode kernel (before, both fell back to the CUDA-core kernels) */
-    snprintf(dir, sizeof dir, "%s/gemma3_hd256_w200", tmp ? tmp : "tmp");
-    make_model(dir, "{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": "
-                    "\"gemma3_text\", \"head_dim\": 256, \"hidden_size\": 256, "
-                    "\"intermediate_size\": 512, \"hidden_activation\": \"gelu_pytorch_tanh\", "
-                    "\"max_position_embeddings\": 4096, \"num_attention_heads\": 4, "
-                    "\"num_hidden_layers\": 2, \"num_key_value_heads\": 1, "
-                    "\"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-6, "
-                    "\"rope_theta\": 1000000.0, \"rope_local_base_freq\": 10000.0, "
-                    "\"sliding_window\": 200, \"layer_types\": [\"sliding_attention\", "
-                    "\"full_attention\"], \"vocab_size\": 512, \"tie_word_embeddings\": true, "
-                    "\"ttt_layers\": [1], \"ttt_chunk\": 64, \"ttt_lr\": 0.3, "
-                    "\"ttt_target\": \"hidden_states\", \"ttt_proj\": true}\n");
+    make_gemma3(tmp ? tmp : "tmp", 256, 4, 1, dir, sizeof dir);
     check_decode_kernel(dir, "gemma3 hd 256, window 200");
     check_prefill_kernel(dir, "gemma3 hd 256, window 200", 700, 1e-2);
     snprintf(dir, sizeof dir, "%s/dec_hd128_g4", tmp ? tmp : "tmp");

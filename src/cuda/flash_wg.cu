@@ -286,14 +286,32 @@ static __device__ __forceinline__ void wg_finish(float *o, const float *l, uint3
 }
 #endif
 
+#ifdef WG_ON
+/* The keys block q0's 128 queries see: tiles of WBK from kbeg (aligned down) to kend. */
+typedef struct wg_span {
+    int kbeg, kend, ntiles;
+} wg_span;
+
+static __device__ __forceinline__ wg_span wg_span_of(const wg_args &a, int q0) {
+    const int qlo = a.p0 + q0, qhi = min(a.p0 + a.n, qlo + WBQ) - 1;
+    int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
+    kbeg -= kbeg % WBK;
+    return wg_span{kbeg, qhi + 1, (qhi + 1 - kbeg + WBK - 1) / WBK};
+}
+
+/* the dynamic shared memory from its first 1024-byte boundary (the swizzle pattern repeats
+ * every 1024 bytes and the tiles must start on it) */
+static __device__ __forceinline__ unsigned char *wg_align1k(unsigned char *raw) {
+    return raw + ((1024 - (cu_smem_addr(raw) & 1023)) & 1023);
+}
+#endif
+
 template <int HD>
 static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
 #ifdef WG_ON
     constexpr int TB = WBK * HD * 2; /* bytes of a K or V tile */
     extern __shared__ __align__(128) unsigned char wg_raw[];
-    unsigned char *const sm =
-        wg_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(wg_raw) & 1023)) & 1023);
-    unsigned char *const Ks = sm; /* [WNST][WBK x HD] */
+    unsigned char *const Ks = wg_align1k(wg_raw); /* [WNST][WBK x HD] */
     unsigned char *const Vs = Ks + WNST * TB;
     const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y; /* long tiles first */
     const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
@@ -301,10 +319,8 @@ static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
     const __nv_bfloat16 *K = a.kc + (size_t)(h / a.G) * a.hs;
     const __nv_bfloat16 *V = a.vc + (size_t)(h / a.G) * a.hs;
 
-    const int qlo = a.p0 + q0, qhi = min(a.p0 + a.n, qlo + WBQ) - 1;
-    int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
-    kbeg -= kbeg % WBK;
-    const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
+    const wg_span sp = wg_span_of(a, q0);
+    const int kbeg = sp.kbeg, kend = sp.kend, ntiles = sp.ntiles;
     /* tile ti into stage ti % WNST by every thread, one cp.async group per call */
     auto load = [&](int ti) {
         if (ti < ntiles)
@@ -367,17 +383,13 @@ static __global__ void __launch_bounds__(WT_THREADS, 1)
     constexpr int TB = WBK * HD * 2; /* bytes of a K or V tile */
     extern __shared__ __align__(128) unsigned char wg_raw[];
     __shared__ __align__(8) uint64_t full[WNST], empty[WNST];
-    unsigned char *const sm =
-        wg_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(wg_raw) & 1023)) & 1023);
-    unsigned char *const Ks = sm; /* [WNST][WBK x HD] */
+    unsigned char *const Ks = wg_align1k(wg_raw); /* [WNST][WBK x HD] */
     unsigned char *const Vs = Ks + WNST * TB;
     const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y; /* long tiles first */
     const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
     const int q0 = tile * WBQ;
-    const int qlo = a.p0 + q0, qhi = min(a.p0 + a.n, qlo + WBQ) - 1;
-    int kbeg = a.window > 0 ? max(0, qlo - a.window + 1) : 0;
-    kbeg -= kbeg % WBK;
-    const int kend = qhi + 1, ntiles = (kend - kbeg + WBK - 1) / WBK;
+    const wg_span sp = wg_span_of(a, q0);
+    const int kbeg = sp.kbeg, ntiles = sp.ntiles;
     if (tid == 0) {
         for (int st = 0; st < WNST; st++) {
             cu_mb_init(&full[st], 1);
