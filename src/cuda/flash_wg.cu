@@ -374,7 +374,6 @@ static __global__ void __launch_bounds__(WG_THREADS, 1) k_flash_wg(wg_args a) {
  * and bytes as k_flash_wg. */
 #define WT_THREADS 384 /* producer warpgroup + two consumer warpgroups */
 
-
 template <int HD>
 static __global__ void __launch_bounds__(WT_THREADS, 1)
     k_flash_tma(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
