@@ -466,18 +466,24 @@ int cu_flash_wg_probe(void) {
     return on == 1;
 }
 
+/* Dynamic shared memory above 48 KB needs an opt-in per kernel, once (ready: the kernel's
+ * flag); 0 when it failed (the failure is reported by sync). */
+static int wg_smem_optin(const void *kernel, size_t bytes, int *ready, const char *what) {
+    if (!*ready && !cu_ok(cudaFuncSetAttribute(kernel,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               (int)bytes),
+                          what))
+        return 0;
+    return *ready = 1;
+}
+
 template <int HD> static void wg_launch(int n, int H, const wg_args &a) {
-    static int ready; /* the shared-memory opt-in, once per instance */
-    const size_t smem = wg_smem(HD);
-    if (!ready) {
-        if (!cu_ok(cudaFuncSetAttribute(k_flash_wg<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        (int)smem),
-                   "wgmma attention shared memory"))
-            return;
-        ready = 1;
-    }
+    static int ready;
+    if (!wg_smem_optin((const void *)k_flash_wg<HD>, wg_smem(HD), &ready,
+                       "wgmma attention shared memory"))
+        return;
     const dim3 grid(H, (n + WBQ - 1) / WBQ);
-    k_flash_wg<HD><<<grid, WG_THREADS, smem, g_cu.stream>>>(a);
+    k_flash_wg<HD><<<grid, WG_THREADS, wg_smem(HD), g_cu.stream>>>(a);
 }
 
 /* the TMA kernel when the driver encodes the maps; 0 to fall back to k_flash_wg. Not while a
@@ -491,16 +497,11 @@ template <int HD> static int tma_launch(int n, int H, const wg_args &a) {
         !cu_tmap_kv(&tv, a.vc, HD, rows, hkv, a.hs, WBK))
         return 0;
     static int ready;
-    const size_t smem = wg_smem(HD);
-    if (!ready) {
-        if (!cu_ok(cudaFuncSetAttribute(k_flash_tma<HD>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-                   "TMA attention shared memory"))
-            return 0;
-        ready = 1;
-    }
+    if (!wg_smem_optin((const void *)k_flash_tma<HD>, wg_smem(HD), &ready,
+                       "TMA attention shared memory"))
+        return 0;
     const dim3 grid(H, (n + WBQ - 1) / WBQ);
-    k_flash_tma<HD><<<grid, WT_THREADS, smem, g_cu.stream>>>(tk, tv, a);
+    k_flash_tma<HD><<<grid, WT_THREADS, wg_smem(HD), g_cu.stream>>>(tk, tv, a);
     return 1;
 }
 
