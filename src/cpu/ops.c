@@ -105,9 +105,12 @@ static void cpu_attention_rows(float *out, const float *q, const ttt_row_kv *row
     }
 }
 
-static void cpu_copy_rows(float *const *dst, const float *src, int n, size_t width) {
-    for (int i = 0; i < n; i++)
-        if (dst[i]) memcpy(dst[i], src + i * width, sizeof(float) * width);
+static void cpu_copy_rows(float *const *dst, int stride, const float *a, size_t wa,
+                          const float *b, size_t wb, int n) {
+    for (int i = 0; i < n; i++) {
+        if (dst[i]) memcpy(dst[i], a + i * wa, sizeof(float) * wa);
+        if (b && dst[stride + i]) memcpy(dst[stride + i], b + i * wb, sizeof(float) * wb);
+    }
 }
 
 static inline float gelu_tanh(float x) {

@@ -286,6 +286,8 @@ void cu_free(void *p);
 void cu_copy(void *dst, const void *src, size_t bytes);
 void cu_zero(void *dst, size_t bytes);
 void cu_to_host(void *dst, const void *src, size_t bytes);
+/* count (<= 4) copies to the host with one wait */
+void cu_to_host_n(int count, void *const *dst, const void *const *src, const size_t *bytes);
 void cu_to_backend(void *dst, const void *src, size_t bytes);
 ttt_status cu_sync(void);
 /* bf16 cache in the bf16 mode, float32 in the fp32 mode */
@@ -296,7 +298,8 @@ void cu_rmsnorm(float *out, const float *x, const float *w, int rows, int dim, f
 void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int hd,
                  const float *q_norm, const float *k_norm, float eps, const float *inv_freq,
                  int p0, const ttt_row_kv *rows, float *kc, float *vc, size_t head_stride);
-void cu_copy_rows(float *const *dst, const float *src, int n, size_t width);
+void cu_copy_rows(float *const *dst, int stride, const float *a, size_t wa, const float *b,
+                  size_t wb, int n);
 void cu_act_mul(float *g, const float *u, size_t count, ttt_act act);
 void cu_add(float *x, const float *y, size_t count);
 void cu_axpy(float *y, const float *x, float a, size_t count);
@@ -317,6 +320,8 @@ void cu_matmul_multi(int count, float *const *ys, const float *x, const ttt_mat 
 void cu_matmul_nt(float *y, const float *x, const ttt_mat *W, int n);
 int cu_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
                   ttt_act act);
+int cu_matmul_normed(const ttt_norm_in *in, int count, float *const *ys,
+                     const ttt_mat *const *Ws, int n, int pair, ttt_act act);
 void cu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 /* What the prefill attention kernels (flash.cu, flash_wg.cu) take, one launch per call */

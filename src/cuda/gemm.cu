@@ -175,11 +175,20 @@ static __device__ __forceinline__ uint4 ld_stream(const void *p) {
 /* s[rr][j] += w_rr[k .. k+E) . x[j, k .. k+E) for the RW weight rows and the NX rows of x:
  * each piece of x is loaded once for all RW weight rows (x, float32, is read from L1 and was
  * twice the weights' bytes there with one weight row per warp) */
-template <typename T, int NX, int RW>
-static __device__ __forceinline__ void gemv_fma(const uint4 *wu, const float *x, int K, int k,
-                                                float (*s)[NX]) {
+template <typename T, int NX, int RW, bool NORM>
+static __device__ __forceinline__ void gemv_fma(const uint4 *wu, const float *x, const float *nw,
+                                                int K, int k, float (*s)[NX], float *ss) {
     constexpr int E = 16 / sizeof(T);
     float xf[NX][E];
+    float g[E];
+    if constexpr (NORM) {
+        const float4 *gv = reinterpret_cast<const float4 *>(nw + k);
+#pragma unroll
+        for (int e = 0; e < E / 4; e++) {
+            const float4 v = gv[e];
+            g[4 * e] = v.x, g[4 * e + 1] = v.y, g[4 * e + 2] = v.z, g[4 * e + 3] = v.w;
+        }
+    }
 #pragma unroll
     for (int j = 0; j < NX; j++) {
         const float4 *xv = reinterpret_cast<const float4 *>(x + (size_t)j * K + k);
@@ -188,6 +197,14 @@ static __device__ __forceinline__ void gemv_fma(const uint4 *wu, const float *x,
             const float4 v = xv[e];
             xf[j][4 * e] = v.x, xf[j][4 * e + 1] = v.y, xf[j][4 * e + 2] = v.z,
             xf[j][4 * e + 3] = v.w;
+        }
+        if constexpr (NORM) {
+            /* the norm's sum of squares of raw x; the weight scales x before the product */
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                ss[j] += xf[j][e] * xf[j][e];
+                xf[j][e] *= g[e];
+            }
         }
     }
 #pragma unroll
@@ -216,21 +233,33 @@ struct gemv_set {
  * y[0] = act(x W0^T) * (x W1^T), each warp taking RW/2 rows of both, which saves the
  * activation's kernel and its boundary in a decode step (an RMSNorm folded in as well, each
  * block normalising x itself, was slower: docs/PERF.md change 29). */
-enum { GV_PLAIN = 0, GV_PAIR = 1 }; /* GV_PAIR's activation: gelu 1 GELU (tanh), 0 SiLU */
+enum { GV_PLAIN = 0, GV_PAIR = 1, GV_NORM = 2 }; /* GV_PAIR's activation: gelu 1 GELU (tanh), 0 SiLU */
+
+/* GV_NORM: the products read norm(x) = x / sqrt(mean(x^2) + eps) * w without a norm kernel
+ * before them (a decode step's two RMSNorms per layer, each a kernel boundary of about
+ * 2.3 us, docs/PERF.md change 31). A block reads all of x anyway, so each warp sums the
+ * squares of the columns it reads, the KS warps of a row add theirs through shared memory,
+ * and the sums are scaled at the end: sum_k W[r,k] (x_k w_k) / rms(x). Block 0 writes
+ * norm(x) to xn where asked (a TTT layer's target). */
+struct gemv_norm {
+    const float *w; /* [K] norm weight (Gemma's 1 + w already added) */
+    float eps;
+    float *xn;      /* [n, K] norm(x), or NULL */
+};
 
 /* A warp takes RW consecutive weight rows (each matrix's rows a multiple of RW); KS warps
  * share them, each taking every KS-th 16-byte column block, their sums added through shared
  * memory: the W_o and W_down products have only D rows (2560 warps for Qwen3-4B, 2.4 blocks
  * per SM, the last wave half empty), so splitting K fills the GPU. */
 template <typename T, int NX, int KS, int RW, int MODE>
-static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set, const float *x,
-                                                                 int K, int acc, int gelu) {
+static __global__ void __launch_bounds__(32 * GEMV_WARPS)
+    k_gemv(gemv_set<T> set, const float *x, int K, int acc, int gelu, gemv_norm nm) {
     cu_pdl_enter();
     constexpr int E = 16 / sizeof(T); /* elements per 16-byte load */
     constexpr int U = GEMV_U / RW;    /* loads per weight row in flight */
-    constexpr bool PAIR = MODE & GV_PAIR;
+    constexpr bool PAIR = MODE & GV_PAIR, NORM = MODE & GV_NORM;
     constexpr int OUT = PAIR ? RW / 2 : RW; /* output rows per warp */
-    __shared__ float part[GEMV_WARPS][RW][NX];
+    __shared__ float part[GEMV_WARPS][RW + NORM][NX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
     /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
     int r = (blockIdx.x * (GEMV_WARPS / KS) + warp / KS) * OUT, mi = 0;
@@ -252,11 +281,13 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
     const T *w = (mi == 0 ? set.W[0] : mi == 1 ? set.W[1] : set.W[2]) + (size_t)r * K;
     /* GV_PAIR: rows r.. of W0, then the same rows of W1 */
     const T *w1 = PAIR ? set.W[1] + (size_t)r * K : w;
-    float s[RW][NX];
+    float s[RW][NX], ss[NX];
 #pragma unroll
-    for (int rr = 0; rr < RW; rr++)
+    for (int j = 0; j < NX; j++) {
+        ss[j] = 0.0f;
 #pragma unroll
-        for (int j = 0; j < NX; j++) s[rr][j] = 0.0f;
+        for (int rr = 0; rr < RW; rr++) s[rr][j] = 0.0f;
+    }
     /* GEMV_U loads of 16 bytes per lane issued before any is used: a decode step is bound by
      * how many weight bytes are in flight. The last batch is predicated rather than a loop of
      * single loads (measured the same: the compiler had already hoisted those loads; docs/
@@ -280,7 +311,8 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
         while (k < K) {
 #pragma unroll
             for (int u = 0; u < U; u++)
-                if (k + u * STEP < K) gemv_fma<T, NX, RW>(wv[u], x, K, k + u * STEP, s);
+                if (k + u * STEP < K)
+                    gemv_fma<T, NX, RW, NORM>(wv[u], x, nm.w, K, k + u * STEP, s, ss);
             k += U * STEP;
             if (k < K) load(k);
         }
@@ -290,23 +322,46 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
 #pragma unroll
         for (int j = 0; j < NX; j++)
             for (int o = 16; o > 0; o >>= 1) s[rr][j] += __shfl_xor_sync(0xffffffffu, s[rr][j], o);
+    if constexpr (NORM)
+#pragma unroll
+        for (int j = 0; j < NX; j++)
+            for (int o = 16; o > 0; o >>= 1) ss[j] += __shfl_xor_sync(0xffffffffu, ss[j], o);
     if constexpr (KS > 1) {
         if (lane == 0)
 #pragma unroll
-            for (int rr = 0; rr < RW; rr++)
+            for (int j = 0; j < NX; j++) {
 #pragma unroll
-                for (int j = 0; j < NX; j++) part[warp][rr][j] = s[rr][j];
+                for (int rr = 0; rr < RW; rr++) part[warp][rr][j] = s[rr][j];
+                if constexpr (NORM) part[warp][RW][j] = ss[j];
+            }
         __syncthreads();
         if (kp != 0) return;
 #pragma unroll
-        for (int rr = 0; rr < RW; rr++)
+        for (int rr = 0; rr < RW + NORM; rr++)
 #pragma unroll
             for (int j = 0; j < NX; j++) {
                 float t = 0.0f;
 #pragma unroll
                 for (int q = 0; q < KS; q++) t += part[warp + q][rr][j];
-                s[rr][j] = t;
+                if (rr < RW) s[rr][j] = t;
+                else ss[j] = t;
             }
+    }
+    if constexpr (NORM) {
+#pragma unroll
+        for (int j = 0; j < NX; j++) {
+            const float inv = 1.0f / sqrtf(ss[j] / (float)K + nm.eps);
+#pragma unroll
+            for (int rr = 0; rr < RW; rr++) s[rr][j] *= inv;
+            if (nm.xn && blockIdx.x == 0 && warp == 0) /* the first row group has all of K */
+                for (int i = lane * 4; i < K; i += 128) {
+                    const float4 v = *reinterpret_cast<const float4 *>(x + (size_t)j * K + i);
+                    const float4 g = *reinterpret_cast<const float4 *>(nm.w + i);
+                    *reinterpret_cast<float4 *>(nm.xn + (size_t)j * K + i) =
+                        make_float4(v.x * inv * g.x, v.y * inv * g.y, v.z * inv * g.z,
+                                    v.w * inv * g.w);
+                }
+        }
     }
     if (!valid || lane != 0) return;
 #pragma unroll
@@ -321,21 +376,21 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(gemv_set<T> set
 
 template <typename T, int NX, int KS, int RW, int MODE>
 static void gemv_go(const gemv_set<T> &set, const float *x, int K, int acc, int gelu,
-                    unsigned blocks) {
-    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, gelu);
+                    const gemv_norm &nm, unsigned blocks) {
+    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, gelu, nm);
 }
 
 template <typename T, int KS, int RW, int MODE>
 static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n, int acc,
-                           int rows, int gelu) {
+                           int rows, int gelu, const gemv_norm &nm) {
     /* output rows per block */
     const int per = GEMV_WARPS / KS * (MODE & GV_PAIR ? RW / 2 : RW);
     const unsigned blocks = (unsigned)((rows + per - 1) / per);
     switch (n) {
-    case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
-    case 2: gemv_go<T, 2, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
-    case 3: gemv_go<T, 3, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
-    default: gemv_go<T, 4, KS, RW, MODE>(set, x, K, acc, gelu, blocks); break;
+    case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, gelu, nm, blocks); break;
+    case 2: gemv_go<T, 2, KS, RW, MODE>(set, x, K, acc, gelu, nm, blocks); break;
+    case 3: gemv_go<T, 3, KS, RW, MODE>(set, x, K, acc, gelu, nm, blocks); break;
+    default: gemv_go<T, 4, KS, RW, MODE>(set, x, K, acc, gelu, nm, blocks); break;
     }
 }
 
@@ -359,40 +414,44 @@ static int gemv_rw(const gemv_set<T> &set, int mode) {
 
 template <typename T, int KS, int MODE>
 static void gemv_launch(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
-                        int rw, int gelu) {
+                        int rw, int gelu, const gemv_norm &nm) {
     switch (rw) {
-    case 2: gemv_launch_rw<T, KS, 2, MODE>(set, x, K, n, acc, rows, gelu); break;
-    case 4: gemv_launch_rw<T, KS, 4, MODE>(set, x, K, n, acc, rows, gelu); break;
+    case 2: gemv_launch_rw<T, KS, 2, MODE>(set, x, K, n, acc, rows, gelu, nm); break;
+    case 4: gemv_launch_rw<T, KS, 4, MODE>(set, x, K, n, acc, rows, gelu, nm); break;
     default:
         if constexpr (!(MODE & GV_PAIR))
-            gemv_launch_rw<T, KS, 1, MODE>(set, x, K, n, acc, rows, gelu);
+            gemv_launch_rw<T, KS, 1, MODE>(set, x, K, n, acc, rows, gelu, nm);
         break;
     }
 }
 
 template <typename T, int MODE>
 static void gemv_mode(const gemv_set<T> &set, const float *x, int K, int n, int acc, int rows,
-                      int rw, int gelu) {
+                      int rw, int gelu, const gemv_norm &nm) {
     /* about 4 warps' worth of weight rows per SM or fewer: split K */
     const long long warps = (long long)rows * (MODE & GV_PAIR ? 2 : 1) / rw;
-    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4, MODE>(set, x, K, n, acc, rows, rw, gelu);
-    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2, MODE>(set, x, K, n, acc, rows, rw, gelu);
-    else gemv_launch<T, 1, MODE>(set, x, K, n, acc, rows, rw, gelu);
+    if (warps <= 32LL * g_cu.n_sm) gemv_launch<T, 4, MODE>(set, x, K, n, acc, rows, rw, gelu, nm);
+    else if (warps <= 64LL * g_cu.n_sm) gemv_launch<T, 2, MODE>(set, x, K, n, acc, rows, rw, gelu, nm);
+    else gemv_launch<T, 1, MODE>(set, x, K, n, acc, rows, rw, gelu, nm);
 }
 
 /* 0 when the shapes do not suit (GV_PAIR: rows not a multiple of the rows per warp) */
 template <typename T>
 static int gemv_t(const gemv_set<T> &set, const float *x, int K, int n, int acc, int mode,
-                  int gelu) {
+                  int gelu, const gemv_norm &nm) {
     const int rows = mode & GV_PAIR ? set.N[0]
                                     : set.N[0] + (set.count > 1 ? set.N[1] : 0) +
                                           (set.count > 2 ? set.N[2] : 0);
     const int rw = gemv_rw(set, mode);
     if (!rw) return 0;
     if (mode == GV_PLAIN) {
-        gemv_mode<T, GV_PLAIN>(set, x, K, n, acc, rows, rw, gelu);
-    } else if constexpr (sizeof(T) == 2) { /* the fused mode: bf16 weights only */
-        gemv_mode<T, GV_PAIR>(set, x, K, n, acc, rows, rw, gelu);
+        gemv_mode<T, GV_PLAIN>(set, x, K, n, acc, rows, rw, gelu, nm);
+    } else if constexpr (sizeof(T) == 2) { /* the fused modes: bf16 weights only */
+        switch (mode) {
+        case GV_PAIR: gemv_mode<T, GV_PAIR>(set, x, K, n, acc, rows, rw, gelu, nm); break;
+        case GV_NORM: gemv_mode<T, GV_NORM>(set, x, K, n, acc, rows, rw, gelu, nm); break;
+        default: gemv_mode<T, GV_PAIR | GV_NORM>(set, x, K, n, acc, rows, rw, gelu, nm); break;
+        }
     } else {
         return 0;
     }
@@ -414,15 +473,15 @@ static gemv_set<T> make_set(int count, float *const *ys, const ttt_mat *const *W
 
 /* 1 when the GEMV kernel took the products (count <= 3 matrices sharing x, K and type) */
 static int gemv(int count, float *const *ys, const float *x, const ttt_mat *const *Ws, int n,
-                int acc, int mode, int gelu) {
+                int acc, int mode, int gelu, const gemv_norm &nm = gemv_norm{}) {
     if (n > GEMV_ROWS || count > 3 || Ws[0]->cols % 8 || g_cu.prec == TTT_PREC_F32) return 0;
     for (int i = 1; i < count; i++)
         if (Ws[i]->cols != Ws[0]->cols || Ws[i]->dtype != Ws[0]->dtype) return 0;
     if ((mode & GV_PAIR) && (count != 2 || Ws[0]->rows != Ws[1]->rows)) return 0;
     const int K = Ws[0]->cols;
     if (Ws[0]->dtype == TTT_DT_BF16)
-        return gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc, mode, gelu);
-    return gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc, mode, gelu);
+        return gemv_t(make_set<__nv_bfloat16>(count, ys, Ws), x, K, n, acc, mode, gelu, nm);
+    return gemv_t(make_set<float>(count, ys, Ws), x, K, n, acc, mode, gelu, nm);
 }
 
 /* ttt_ops.matmul_act: z = act(x Wg^T) * (x Wu^T) in one GEMV; 0 (nothing queued) where
@@ -435,6 +494,25 @@ int cu_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu
     float *ys[2] = {z, NULL};
     const ttt_mat *Ws[2] = {Wg, Wu};
     return gemv(2, ys, x, Ws, n, 0, GV_PAIR, act == TTT_ACT_GELU_TANH);
+}
+
+static int env_on(const char *name) {
+    const char *e = getenv(name);
+    return e && *e && *e != '0';
+}
+
+/* ttt_ops.matmul_normed: the products of norm(x) with the RMSNorm in the GEMV (GV_NORM);
+ * 0 (nothing queued) where the GEMV kernel does not take the shapes, with
+ * TTT_CUDA_NO_NORM_FUSE=1, or, for the pair, TTT_CUDA_NO_FUSE=1 (read per call, for A/B
+ * measurements and tests). */
+int cu_matmul_normed(const ttt_norm_in *in, int count, float *const *ys,
+                     const ttt_mat *const *Ws, int n, int pair, ttt_act act) {
+    if (env_on("TTT_CUDA_NO_NORM_FUSE") || (pair && env_on("TTT_CUDA_NO_FUSE")) || n <= 0 ||
+        Ws[0]->dtype != TTT_DT_BF16 || in->dim != Ws[0]->cols || in->dim % 4)
+        return 0;
+    const gemv_norm nm = {in->w, in->eps, in->xn};
+    return gemv(count, ys, in->x, Ws, n, 0, pair ? GV_PAIR | GV_NORM : GV_NORM,
+                act == TTT_ACT_GELU_TANH, nm);
 }
 
 void cu_matmul(float *y, const float *x, const ttt_mat *W, int n, int accumulate) {

@@ -132,21 +132,75 @@ void cu_zero(void *dst, size_t bytes) {
     if (bytes) cu_ok(cudaMemsetAsync(dst, 0, bytes, g_cu.stream), "cudaMemset");
 }
 
+/* Pinned host memory for the small copies of a decode step (its row descriptors up, its
+ * top-k candidates down), so that they need no wait each: a stream synchronisation per copy
+ * left the GPU idle between steps. Handed out front to back and taken back whole whenever
+ * the stream has been synchronised (every copy through it has then completed). */
+#define PIN_BYTES ((size_t)256 << 10)
+#define PIN_MAX ((size_t)64 << 10) /* larger copies go the plain way */
+static char *g_pin;
+static size_t g_pin_used;
+
+static void *pin_take(size_t bytes) {
+    if (bytes > PIN_MAX || g_cu.capturing) return NULL;
+    if (!g_pin) {
+        if (cudaMallocHost((void **)&g_pin, PIN_BYTES) != cudaSuccess) {
+            cudaGetLastError();
+            g_pin = NULL;
+            return NULL;
+        }
+    }
+    const size_t at = (g_pin_used + 255) & ~(size_t)255;
+    if (at + bytes > PIN_BYTES) return NULL;
+    g_pin_used = at + bytes;
+    return g_pin + at;
+}
+
+static int stream_sync(const char *what) {
+    if (!cu_ok(cudaStreamSynchronize(g_cu.stream), what)) return 0;
+    g_pin_used = 0;
+    return 1;
+}
+
 void cu_to_host(void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
     cu_ok(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g_cu.stream), "copy to host");
-    cu_ok(cudaStreamSynchronize(g_cu.stream), "copy to host");
+    stream_sync("copy to host");
+}
+
+void cu_to_host_n(int count, void *const *dst, const void *const *src, const size_t *bytes) {
+    void *p[4];
+    int pinned = count <= 4;
+    for (int i = 0; i < count && pinned; i++) pinned = !bytes[i] || (p[i] = pin_take(bytes[i]));
+    if (!pinned) {
+        for (int i = 0; i < count; i++) cu_to_host(dst[i], src[i], bytes[i]);
+        return;
+    }
+    for (int i = 0; i < count; i++)
+        if (bytes[i] && !cu_ok(cudaMemcpyAsync(p[i], src[i], bytes[i], cudaMemcpyDeviceToHost,
+                                               g_cu.stream),
+                               "copy to host"))
+            return;
+    if (!stream_sync("copy to host")) return;
+    for (int i = 0; i < count; i++)
+        if (bytes[i]) memcpy(dst[i], p[i], bytes[i]);
 }
 
 void cu_to_backend(void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
+    void *p = pin_take(bytes);
+    if (p) { /* the caller may reuse src at once: the copy reads the pinned one */
+        memcpy(p, src, bytes);
+        cu_ok(cudaMemcpyAsync(dst, p, bytes, cudaMemcpyHostToDevice, g_cu.stream), "upload");
+        return;
+    }
     cu_ok(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g_cu.stream), "upload");
     /* pageable source: the copy is staged, but the caller may reuse src right away */
-    cu_ok(cudaStreamSynchronize(g_cu.stream), "upload");
+    stream_sync("upload");
 }
 
 ttt_status cu_sync(void) {
-    cu_ok(cudaStreamSynchronize(g_cu.stream), "a kernel");
+    stream_sync("a kernel");
     cu_ok(cudaGetLastError(), "a kernel");
     ttt_status st = g_cu.fail;
     if (st != TTT_OK) ttt_err(st, "%s", g_cu.msg);

@@ -188,20 +188,26 @@ void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int 
 }
 
 /* Batched decode: row blockIdx.y of src to dst[blockIdx.y], 16 bytes per thread and step. */
-static __global__ void k_copy_rows(float *const *dst, const float *src, size_t width) {
+/* blockIdx.z: 0 copies a's rows, 1 b's */
+static __global__ void k_copy_rows(float *const *dst, int stride, const float *a, size_t wa,
+                                   const float *b, size_t wb) {
     cu_pdl_enter();
-    float *d = dst[blockIdx.y];
+    const size_t width = blockIdx.z ? wb : wa;
+    float *d = dst[blockIdx.z * stride + blockIdx.y];
     if (!d) return;
-    const float *sr = src + blockIdx.y * width;
+    const float *sr = (blockIdx.z ? b : a) + blockIdx.y * width;
     for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < width;
          j += (size_t)gridDim.x * blockDim.x)
         d[j] = sr[j];
 }
 
-void cu_copy_rows(float *const *dst, const float *src, int n, size_t width) {
-    if (n <= 0 || !width) return;
-    const unsigned bx = (unsigned)((width + THREADS - 1) / THREADS);
-    cu_launch(k_copy_rows, dim3(bx < 64 ? bx : 64, n), THREADS, 0, dst, src, width);
+void cu_copy_rows(float *const *dst, int stride, const float *a, size_t wa, const float *b,
+                  size_t wb, int n) {
+    if (n <= 0) return;
+    const size_t w = wa > wb || !b ? wa : wb;
+    const unsigned bx = (unsigned)((w + THREADS - 1) / THREADS);
+    cu_launch(k_copy_rows, dim3(bx < 64 ? (bx ? bx : 1) : 64, n, b ? 2 : 1), THREADS, 0, dst,
+              stride, a, wa, b, wb);
     CU_LAUNCHED("copy_rows");
 }
 

@@ -31,6 +31,12 @@ static int p_matmul_act(float *z, const float *x, const ttt_mat *Wg, const ttt_m
     PROF(CU_OP_MATMUL_MULTI, done = cu_matmul_act(z, x, Wg, Wu, n, act));
     return done;
 }
+static int p_matmul_normed(const ttt_norm_in *in, int count, float *const *ys,
+                           const ttt_mat *const *Ws, int n, int pair, ttt_act act) {
+    int done = 0;
+    PROF(CU_OP_MATMUL_MULTI, done = cu_matmul_normed(in, count, ys, Ws, n, pair, act));
+    return done;
+}
 static void p_matmul_nt(float *y, const float *x, const ttt_mat *W, int n) {
     PROF(CU_OP_MATMUL_NT, cu_matmul_nt(y, x, W, n));
 }
@@ -52,8 +58,9 @@ static void p_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv
     PROF(CU_OP_QKV_PREP,
          cu_qkv_prep(q, k, v, n, H, Hkv, hd, qn, kn, eps, inv_freq, p0, rows, kc, vc, hs));
 }
-static void p_copy_rows(float *const *dst, const float *src, int n, size_t width) {
-    PROF(CU_OP_COPY, cu_copy_rows(dst, src, n, width));
+static void p_copy_rows(float *const *dst, int stride, const float *a, size_t wa,
+                        const float *b, size_t wb, int n) {
+    PROF(CU_OP_COPY, cu_copy_rows(dst, stride, a, wa, b, wb, n));
 }
 static void p_act_mul(float *g, const float *u, size_t count, ttt_act act) {
     PROF(CU_OP_ACT_MUL, cu_act_mul(g, u, count, act));
@@ -90,6 +97,7 @@ extern "C" const ttt_ops ttt_cuda_ops_table = {
     .matmul = p_matmul,
     .matmul_multi = p_matmul_multi,
     .matmul_act = p_matmul_act,
+    .matmul_normed = p_matmul_normed,
     .matmul_nt = p_matmul_nt,
     .gemm = p_gemm,
     .rope = NULL, /* qkv_prep does norms, RoPE and the KV store in one kernel */

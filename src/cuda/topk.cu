@@ -233,7 +233,9 @@ void cu_topk(float *val_host, int32_t *id_host, float *lse_host, const float *x,
     cu_launch(k_topk_final, n, 1024, 0, val, ids, lse, (const float *)segm, (const float *)segz,
               S, (const float *)cval, (const int32_t *)cid, ncand, k);
     if (!CU_LAUNCHED("top-k")) return;
-    cu_to_host(val_host, val, sizeof(float) * cnt);
-    cu_to_host(id_host, ids, sizeof(int32_t) * cnt);
-    if (lse) cu_to_host(lse_host, lse, sizeof(float) * n);
+    void *const dst[3] = {val_host, id_host, lse_host};
+    const void *const src[3] = {val, ids, lse};
+    const size_t bytes[3] = {sizeof(float) * cnt, sizeof(int32_t) * cnt,
+                             lse ? sizeof(float) * n : 0};
+    cu_to_host_n(3, dst, src, bytes);
 }

@@ -23,6 +23,15 @@ typedef struct ttt_mat {
 
 typedef enum ttt_act { TTT_ACT_SILU, TTT_ACT_GELU_TANH } ttt_act;
 
+/* The input of products that read an RMSNorm of x (ttt_ops.matmul_normed) */
+typedef struct ttt_norm_in {
+    const float *x; /* [n, dim] */
+    const float *w; /* [dim] norm weight */
+    int dim;
+    float eps;
+    float *xn;      /* [n, dim] where norm(x) is written, or NULL */
+} ttt_norm_in;
+
 /* Everything attention needs besides the tensors. */
 typedef struct ttt_attn_params {
     int n_head;       /* H */
@@ -79,6 +88,13 @@ typedef struct ttt_ops {
      * nothing, where it does not apply (the model then runs matmul_multi and act_mul). */
     int (*matmul_act)(float *z, const float *x, const ttt_mat *Wg, const ttt_mat *Wu, int n,
                       ttt_act act);
+    /* Optional (NULL: not offered): the products of norm(x) = x / sqrt(mean(x^2) + eps) * w
+     * with the RMSNorm done inside them, for decode-sized n: ys[m] = norm(x) Ws[m]^T
+     * (count <= 3, pair 0), or ys[0] = act(norm(x) Ws[0]^T) * (norm(x) Ws[1]^T) (pair 1, as
+     * matmul_act); norm(x) itself goes to in->xn when that is not NULL. Returns 0, having
+     * done nothing, where it does not apply (the model then runs rmsnorm first). */
+    int (*matmul_normed)(const ttt_norm_in *in, int count, float *const *ys,
+                         const ttt_mat *const *Ws, int n, int pair, ttt_act act);
     /* y[n, N] = x[n, K] W, W = [K, N] as stored */
     void (*matmul_nt)(float *y, const float *x, const ttt_mat *W, int n);
     /* C[M, N] = alpha op(A) op(B) + beta C, float32, row-major (cblas semantics) */
@@ -113,10 +129,12 @@ typedef struct ttt_ops {
                      int hd, const float *q_norm, const float *k_norm, float eps,
                      const float *inv_freq, int p0, const ttt_row_kv *rows, float *kc, float *vc,
                      size_t head_stride);
-    /* Batched decode: row i of src [n, width] to dst[i] (dst: an array of n pointers in the
-     * backend's memory; NULL entries are skipped). One op for the rows that join their
-     * sessions' pending TTT chunks, instead of a copy per row. */
-    void (*copy_rows)(float *const *dst, const float *src, int n, size_t width);
+    /* Batched decode: row i of a [n, wa] to dst[i] and row i of b [n, wb] to dst[stride + i]
+     * (dst: an array in the backend's memory; NULL entries are skipped; b NULL: a only). One
+     * op for the rows that join their sessions' pending TTT chunks (Z and the target),
+     * instead of a copy per row and tensor. */
+    void (*copy_rows)(float *const *dst, int stride, const float *a, size_t wa, const float *b,
+                      size_t wb, int n);
     /* g = act(g) * u, count elements */
     void (*act_mul)(float *g, const float *u, size_t count, ttt_act act);
     /* x += y */

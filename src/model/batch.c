@@ -130,9 +130,11 @@ ttt_status ttt_batch_init(ttt_model *m, int max_seqs, ttt_batch **out) {
 
 /* The MLP's down-projection of n rows into b->o: W_down in one GEMM for the rows that use it,
  * each learned fast weight S for its own row; then the learning rows join their sessions'
- * pending chunks (one copy_rows each for Z and the target, to places fixed at the start of
- * the step; chunks_advance counts them after the layers). */
-static void mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
+ * pending chunks (one copy_rows for Z and the target, to places fixed at the start of the
+ * step; chunks_advance counts them after the layers). Where every row has its own S and no
+ * norm follows, each product adds into the residual x itself (the same sums as through b->o
+ * and an add, one kernel fewer): returns 1 then. */
+static int mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
     const ttt_model *m = b->m;
     const ttt_config *c = &m->cfg;
     const ttt_ops *o = b->ops;
@@ -144,17 +146,19 @@ static void mlp_down(ttt_batch *b, ttt_session *const *ss, int l, int n) {
         if (L->ttt && ss[i]->ttt_mode == TTT_MODE_ON) learn = 1;
     }
     if (shared) o->matmul(b->o, b->g, &L->w_down, n, 0);
-    if (!L->ttt) return;
+    const int direct = !shared && !L->post_ffn_norm;
+    float *out = direct ? b->x : b->o;
+    if (!L->ttt) return 0;
     for (int i = 0; i < n; i++) {
         const ttt_fast *f = &ss[i]->fast[l];
         if (ss[i]->ttt_mode == TTT_MODE_OFF || !f->S) continue;
         ttt_mat S = {.data = f->S, .dtype = TTT_DT_F32, .rows = D, .cols = F};
-        o->matmul(b->o + (size_t)i * D, b->g + (size_t)i * F, &S, 1, 0);
+        o->matmul(out + (size_t)i * D, b->g + (size_t)i * F, &S, 1, direct);
     }
-    if (!learn) return;
-    float *const *dst = b->dst_d + (size_t)l * 2 * b->cap;
-    o->copy_rows(dst, b->g, n, (size_t)F);
-    o->copy_rows(dst + b->cap, c->ttt_target == TTT_TARGET_EMBED ? b->emb : b->xn, n, (size_t)D);
+    if (learn)
+        o->copy_rows(b->dst_d + (size_t)l * 2 * b->cap, b->cap, b->g, (size_t)F,
+                     c->ttt_target == TTT_TARGET_EMBED ? b->emb : b->xn, (size_t)D, n);
+    return direct;
 }
 
 /* After the layers: each learning row is one more pending row of its sessions' TTT layers,
@@ -202,9 +206,7 @@ static void layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n, int m
     const int D = c->d_model, hd = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
     const ttt_row_kv *rows = b->rows_d + (size_t)l * b->cap;
 
-    o->rmsnorm(b->xn, b->x, L->attn_norm, n, D, c->norm_eps);
-    o->matmul_multi(3, (float *const[]){b->q, b->k, b->v}, b->xn,
-                    (const ttt_mat *const[]){&L->wq, &L->wk, &L->wv}, n);
+    ttt_block_qkv(m, l, b->x, b->xn, b->q, b->k, b->v, n);
     if (o->qkv_prep) {
         o->qkv_prep(b->q, b->k, b->v, n, H, Hkv, hd, L->q_norm, L->k_norm, c->norm_eps,
                     L->inv_freq, 0, rows, NULL, NULL, 0);
@@ -224,8 +226,7 @@ static void layer_step(ttt_batch *b, ttt_session *const *ss, int l, int n, int m
     ttt_block_mid(m, l, b->x, b->xn, b->att, b->o, b->g, b->u, n);
     if (!L->ttt && !L->post_ffn_norm) { /* the plain MLP adds straight into the residual */
         o->matmul(b->x, b->g, &L->w_down, n, 1);
-    } else {
-        mlp_down(b, ss, l, n);
+    } else if (!mlp_down(b, ss, l, n)) {
         if (L->post_ffn_norm) o->rmsnorm(b->o, b->o, L->post_ffn_norm, n, D, c->norm_eps);
         o->add(b->x, b->o, (size_t)n * D);
     }
@@ -361,8 +362,8 @@ static ttt_status decode(ttt_batch *b, ttt_session *const *ss, int n, const int3
     if (st != TTT_OK) return st;
     for (int i = 0; i < n; i++) ss[i]->n_past++;
     if (ttt_head_wanted(r)) {
-        o->rmsnorm(b->xn, b->x, m->final_norm, n, D, c->norm_eps);
-        ttt_head_apply(o, m, o->device || !r->logits ? b->lg : r->logits, b->xn, n, r);
+        ttt_head_apply_norm(o, m, o->device || !r->logits ? b->lg : r->logits, b->x, b->xn, n,
+                            r);
     }
     return o->sync();
 }

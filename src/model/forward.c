@@ -94,6 +94,19 @@ static void capture(const ttt_session *s, float *hidden, int hid_n, int row0, in
     s->ops->to_host(hidden + ((size_t)k * hid_n + row0) * D, x, sizeof(float) * n * D);
 }
 
+void ttt_block_qkv(const ttt_model *m, int l, const float *x, float *xn, float *q, float *k,
+                   float *v, int n) {
+    const ttt_config *c = &m->cfg;
+    const ttt_ops *o = m->ops;
+    const ttt_layer *L = &m->layers[l];
+    float *const ys[3] = {q, k, v};
+    const ttt_mat *const Ws[3] = {&L->wq, &L->wk, &L->wv};
+    const ttt_norm_in in = {x, L->attn_norm, c->d_model, c->norm_eps, NULL};
+    if (o->matmul_normed && o->matmul_normed(&in, 3, ys, Ws, n, 0, c->act)) return;
+    o->rmsnorm(xn, x, L->attn_norm, n, c->d_model, c->norm_eps);
+    o->matmul_multi(3, ys, xn, Ws, n);
+}
+
 void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *att, float *o_buf,
                    float *g, float *u, int n) {
     const ttt_config *c = &m->cfg;
@@ -107,7 +120,13 @@ void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *
     } else {
         o->matmul(x, att, &L->wo, n, 1);
     }
-    /* gated MLP; Z overwrites the gate buffer (in one op where the backend has it) */
+    /* gated MLP; Z overwrites the gate buffer (in one op where the backend has it, the
+     * norm too; norm(x) is kept only where a TTT layer learns from it) */
+    const ttt_mat *const Wgu[2] = {&L->w_gate, &L->w_up};
+    const ttt_norm_in in = {x, L->ffn_norm, D, c->norm_eps,
+                            L->ttt && c->ttt_target != TTT_TARGET_EMBED ? xn : NULL};
+    if (o->matmul_normed && o->matmul_normed(&in, 2, (float *const[]){g, u}, Wgu, n, 1, c->act))
+        return;
     o->rmsnorm(xn, x, L->ffn_norm, n, D, c->norm_eps);
     if (o->matmul_act && o->matmul_act(g, xn, &L->w_gate, &L->w_up, n, c->act)) return;
     o->matmul_multi(2, (float *const[]){g, u}, xn, (const ttt_mat *const[]){&L->w_gate, &L->w_up},
@@ -124,9 +143,7 @@ static ttt_status layer_forward(ttt_session *s, int l, int n, int p0) {
     const size_t head_stride = (size_t)s->kv_cap[l] * hd;
 
     /* attention; the new keys and values join the cache after norm and RoPE */
-    o->rmsnorm(s->xn, s->x, L->attn_norm, n, D, c->norm_eps);
-    o->matmul_multi(3, (float *const[]){s->q, s->k, s->v}, s->xn,
-                    (const ttt_mat *const[]){&L->wq, &L->wk, &L->wv}, n);
+    ttt_block_qkv(m, l, s->x, s->xn, s->q, s->k, s->v, n);
     if (o->qkv_prep) {
         o->qkv_prep(s->q, s->k, s->v, n, H, Hkv, hd, L->q_norm, L->k_norm, c->norm_eps,
                     L->inv_freq, p0, NULL, s->kc[l], s->vc[l], head_stride);
@@ -180,15 +197,33 @@ int ttt_head_wanted(const ttt_head_req *r) {
     return r && (r->logits || r->argmax || r->top_k > 0);
 }
 
-void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
-                    const ttt_head_req *r) {
+static void head_finish(const ttt_ops *o, const ttt_model *m, float *lg, int rows,
+                        const ttt_head_req *r) {
     const ttt_config *c = &m->cfg;
     const int V = c->n_vocab, limit = r->limit > 0 && r->limit < V ? r->limit : V;
-    o->matmul(lg, h, &m->lm_head, rows, 0);
     if (c->final_softcap > 0) o->softcap(lg, (size_t)rows * V, c->final_softcap);
     if (r->argmax) o->argmax(r->argmax, lg, rows, V, limit);
     if (r->top_k > 0) o->topk(r->top_logit, r->top_id, r->top_lse, lg, rows, V, limit, r->top_k);
     if (o->device && r->logits) o->to_host(r->logits, lg, sizeof(float) * (size_t)rows * V);
+}
+
+void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
+                    const ttt_head_req *r) {
+    o->matmul(lg, h, &m->lm_head, rows, 0);
+    head_finish(o, m, lg, rows, r);
+}
+
+void ttt_head_apply_norm(const ttt_ops *o, const ttt_model *m, float *lg, const float *x,
+                         float *xn, int rows, const ttt_head_req *r) {
+    const ttt_config *c = &m->cfg;
+    const ttt_norm_in in = {x, m->final_norm, c->d_model, c->norm_eps, NULL};
+    if (o->matmul_normed &&
+        o->matmul_normed(&in, 1, &lg, (const ttt_mat *const[]){&m->lm_head}, rows, 0, c->act)) {
+        head_finish(o, m, lg, rows, r);
+        return;
+    }
+    o->rmsnorm(xn, x, m->final_norm, rows, c->d_model, c->norm_eps);
+    ttt_head_apply(o, m, lg, xn, rows, r);
 }
 
 ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, const ttt_head_req *r,

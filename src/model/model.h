@@ -115,6 +115,10 @@ int ttt_head_wanted(const ttt_head_req *r);
 const float *ttt_batch_logits(const ttt_batch *b, int i);
 void ttt_head_apply(const ttt_ops *o, const ttt_model *m, float *lg, const float *h, int rows,
                     const ttt_head_req *r);
+/* The same from the residual stream x [rows, D]: the final norm folded into the head's
+ * product where the backend can (ttt_ops.matmul_normed), else into xn [rows, D] first. */
+void ttt_head_apply_norm(const ttt_ops *o, const ttt_model *m, float *lg, const float *x,
+                         float *xn, int rows, const ttt_head_req *r);
 
 /* Runs n (<= n_batch) tokens at positions n_past.. through the model; the head's outputs as
  * r asks (NULL: none). hidden: NULL or the caller's [L+1, hid_n, D] buffer, rows from
@@ -123,8 +127,14 @@ ttt_status ttt_forward_step(ttt_session *s, const int32_t *tok, int n, const ttt
                             float *hidden, int hid_n, int hid_row0);
 
 /* The middle of decoder layer l over n rows: x += attention output through W_o (Gemma: normed
- * first), then the MLP's normed input into xn and Z = act(x W_gate^T) * (x W_up^T) into g
- * (u: scratch). o_buf: [n, D] scratch. Shared by the one-sequence and batched steps. */
+ * first), then Z = act(xn W_gate^T) * (xn W_up^T) into g with xn the MLP's normed input
+ * (u: scratch). xn holds the normed input afterwards where a TTT layer learns from it (target
+ * not the embedding); elsewhere it is scratch. o_buf: [n, D] scratch. Shared by the
+ * one-sequence and batched steps. */
+/* The attention's inputs q, k, v [n, *] from the residual stream x: norm, then Q/K/V (xn is
+ * scratch for the norm where the backend does not fold it into the products). */
+void ttt_block_qkv(const ttt_model *m, int l, const float *x, float *xn, float *q, float *k,
+                   float *v, int n);
 void ttt_block_mid(const ttt_model *m, int l, float *x, float *xn, const float *att, float *o_buf,
                    float *g, float *u, int n);
 
