@@ -723,9 +723,10 @@ static void check_topk(const char *dir) {
         CHECK(d != NULL);
         if (d) {
             o->to_backend(d, lg, sizeof(float) * (size_t)RN * RV);
-            const int ks[] = {1, 40, 257, TTT_TOP_K_MAX}, lims[] = {RV, 100000};
+            /* k <= 64: the merge of sorted segments; above: the radix select */
+            const int ks[] = {1, 40, 64, 65, 257, TTT_TOP_K_MAX}, lims[] = {RV, 100000};
             for (int li = 0; li < 2; li++)
-                for (int ki = 0; ki < 4; ki++) {
+                for (int ki = 0; ki < 6; ki++) {
                     float lse[RN], clse[RN];
                     o->topk(val, id, lse, d, RN, RV, lims[li], ks[ki]);
                     CHECK_OK(o->sync());
@@ -743,7 +744,7 @@ static void check_topk(const char *dir) {
         }
     }
     printf("top-k on the GPU: %d of %d cases differ from the CPU's selection\n", bad, cases);
-    CHECK(bad == 0 && cases == 12);
+    CHECK(bad == 0 && cases == 16);
     free(lg);
     free(id);
     free(cid);

@@ -12,6 +12,7 @@
  * was slow: 32K decode took 5.01 ms per token with it, 4.53 with this one.) */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "cuda/common.cuh"
 
@@ -213,6 +214,67 @@ static __global__ void __launch_bounds__(1024)
     tk_select<1024>(cval + r * ncand, cid + r * ncand, 0, ncand, k, val + r * k, ids + r * k, sh);
 }
 
+/* Stage 2 for small k (a sampler's top-k; the nucleus' 1024 goes to k_topk_final): stage 1
+ * leaves each segment's candidates ordered, so the k largest of the row are a k-way merge of
+ * S sorted lists. The block stages the candidates in shared memory; one warp then takes k
+ * times the largest list head (lane l holds lists l and l + 32), a warp maximum of 64-bit
+ * ranks [list not empty | key | ~id], so ties go to the lower id and NaN keys still rank above
+ * an empty list. The radix select of k_topk_final made about 40 block barriers of one block
+ * (about 20 us per step, docs/PERF.md). Needs k <= TK_MERGE_K, S <= 64. */
+#define TK_MERGE_K 64
+#define TK_MERGE_THREADS 256
+static __device__ __forceinline__ unsigned long long tk_rank(uint32_t key, int32_t id) {
+    return 1ull << 63 | (unsigned long long)key << 31 | (unsigned long long)(0x7fffffff - id);
+}
+
+static __global__ void __launch_bounds__(TK_MERGE_THREADS)
+    k_topk_merge(float *val, int32_t *ids, float *lse, const float *segm, const float *segz,
+                 int S, const float *cval, const int32_t *cid, int ncand, int k) {
+    cu_pdl_enter();
+    __shared__ float sval[64 * TK_MERGE_K];
+    __shared__ int32_t sid[64 * TK_MERGE_K];
+    const size_t r = blockIdx.x;
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    for (int i = tid; i < ncand; i += TK_MERGE_THREADS)
+        sval[i] = cval[r * ncand + i], sid[i] = cid[r * ncand + i];
+    if (lse && warp == 1) { /* the segments' (largest, sum) pairs, as k_topk_final */
+        float M = -INFINITY, Z = 0.0f;
+        for (int s = lane; s < S; s += 32) M = fmaxf(M, segm[r * S + s]);
+        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+        if (M > -INFINITY && M < INFINITY)
+            for (int s = lane; s < S; s += 32)
+                if (segz[r * S + s] > 0) Z += segz[r * S + s] * expf(segm[r * S + s] - M);
+        for (int o = 16; o > 0; o >>= 1) Z += __shfl_xor_sync(0xffffffffu, Z, o);
+        if (lane == 0) lse[r] = M > -INFINITY && M < INFINITY ? M + logf(Z) : M;
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    /* lists lane and lane + 32: next position, end, rank of the head (0: empty) */
+    auto rank_at = [&](int p, int e) {
+        return p < e ? tk_rank(tk_key(sval[p]), sid[p]) : 0ull;
+    };
+    int at0 = lane * k, at1 = (lane + 32) * k;
+    const int end0 = lane < S ? (lane < S - 1 ? at0 + k : ncand) : 0,
+              end1 = lane + 32 < S ? (lane + 32 < S - 1 ? at1 + k : ncand) : 0;
+    unsigned long long h0 = rank_at(at0, end0), h1 = rank_at(at1, end1);
+    for (int t = 0; t < k; t++) {
+        const bool second = h1 > h0;
+        const unsigned long long mine = second ? h1 : h0;
+        unsigned long long best = mine;
+        for (int o = 16; o > 0; o >>= 1) {
+            const unsigned long long other = __shfl_xor_sync(0xffffffffu, best, o);
+            best = other > best ? other : best;
+        }
+        if (best != 0ull && mine == best) { /* ids are unique: one lane */
+            const int p = second ? at1 : at0;
+            val[r * k + t] = sval[p];
+            ids[r * k + t] = sid[p];
+            if (second) h1 = rank_at(++at1, end1);
+            else h0 = rank_at(++at0, end0);
+        }
+    }
+}
+
 void cu_topk(float *val_host, int32_t *id_host, float *lse_host, const float *x, int n, int V,
              int limit, int k) {
     if (n <= 0 || k <= 0) return;
@@ -230,8 +292,13 @@ void cu_topk(float *val_host, int32_t *id_host, float *lse_host, const float *x,
     float *segm = lse_host ? (float *)(cid + cc) : NULL, *segz = segm ? segm + ns : NULL;
     float *lse = segz ? segz + ns : NULL;
     cu_launch(k_topk_seg, dim3(S, n), 256, 0, cval, cid, segm, segz, x, V, limit, k, ncand);
-    cu_launch(k_topk_final, n, 1024, 0, val, ids, lse, (const float *)segm, (const float *)segz,
-              S, (const float *)cval, (const int32_t *)cid, ncand, k);
+    const char *e = getenv("TTT_CUDA_OLD_TOPK"); /* read per call: tests compare the two */
+    if (k <= TK_MERGE_K && S <= 64 && !(e && *e && *e != '0'))
+        cu_launch(k_topk_merge, n, TK_MERGE_THREADS, 0, val, ids, lse, (const float *)segm,
+                  (const float *)segz, S, (const float *)cval, (const int32_t *)cid, ncand, k);
+    else
+        cu_launch(k_topk_final, n, 1024, 0, val, ids, lse, (const float *)segm,
+                  (const float *)segz, S, (const float *)cval, (const int32_t *)cid, ncand, k);
     if (!CU_LAUNCHED("top-k")) return;
     void *const dst[3] = {val_host, id_host, lse_host};
     const void *const src[3] = {val, ids, lse};
