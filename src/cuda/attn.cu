@@ -374,11 +374,20 @@ static __global__ void __launch_bounds__(MWARPS * 32) k_attn_merge(attn_args a) 
 static void launch(attn_args a, long long range) {
     /* bf16 cache, head_dim 64, 128 or 256: the tiled kernel of decode.cu, one block per (query,
      * KV head, slice); slices for one wave of as many blocks as an SM holds (docs/PERF.md),
-     * at least 64 keys each */
+     * at least 256 keys each */
     if (cu_attn_decode_ok(a.H / a.G, a.G, a.hd)) {
         const long long blocks1 = (long long)a.n * (a.H / a.G),
                         want = (long long)cu_attn_decode_blocks_per_sm(a.G, a.hd) * g_cu.n_sm;
-        long long ns = (want + blocks1 - 1) / blocks1, most = (range + 63) / 64; /* >= 2 tiles */
+        /* at least 256 keys (4 tiles) per slice: at short contexts a one-tile slice is all
+         * start-up, and the merge has 4x the slices (1K decode +3%, docs/PERF.md change 45;
+         * TTT_CUDA_DEC_MIN_KEYS, read once, sets it for A/B measurements) */
+        static long long min_keys = -1;
+        if (min_keys < 0) {
+            const char *e = getenv("TTT_CUDA_DEC_MIN_KEYS");
+            min_keys = e && atoll(e) >= 16 ? atoll(e) : 256;
+        }
+        long long ns = (want + blocks1 - 1) / blocks1,
+                  most = (range + min_keys - 1) / min_keys;
         if (most > MAX_SPLIT) most = MAX_SPLIT;
         if (ns > most) ns = most;
         if (ns < 1) ns = 1;
