@@ -231,16 +231,17 @@ struct gemv_set {
 
 /* What a GEMV does besides the product. GV_PAIR: two matrices of one shape (gate, up) give
  * y[0] = act(x W0^T) * (x W1^T), each warp taking RW/2 rows of both, which saves the
- * activation's kernel and its boundary in a decode step (an RMSNorm folded in as well, each
- * block normalising x itself, was slower: docs/PERF.md change 29). */
-enum { GV_PLAIN = 0, GV_PAIR = 1, GV_NORM = 2 }; /* GV_PAIR's activation: gelu 1 GELU (tanh), 0 SiLU */
+ * activation's kernel and its boundary in a decode step; its activation: gelu 1 GELU (tanh),
+ * 0 SiLU. GV_NORM: see gemv_norm. */
+enum { GV_PLAIN = 0, GV_PAIR = 1, GV_NORM = 2 };
 
 /* GV_NORM: the products read norm(x) = x / sqrt(mean(x^2) + eps) * w without a norm kernel
  * before them (a decode step's two RMSNorms per layer, each a kernel boundary of about
- * 2.3 us, docs/PERF.md change 31). A block reads all of x anyway, so each warp sums the
- * squares of the columns it reads, the KS warps of a row add theirs through shared memory,
- * and the sums are scaled at the end: sum_k W[r,k] (x_k w_k) / rms(x). Block 0 writes
- * norm(x) to xn where asked (a TTT layer's target). */
+ * 2.3 us, docs/PERF.md changes 31 and 39). A block reads all of x anyway, so each warp sums
+ * the squares of the columns it reads, the KS warps of a row add theirs through shared
+ * memory, and the sums are scaled at the end: sum_k W[r,k] (x_k w_k) / rms(x); nothing waits
+ * for the norm (normalising x into shared memory before the first product was slower, change
+ * 29). Block 0 writes norm(x) to xn where asked (a TTT layer's target). */
 struct gemv_norm {
     const float *w; /* [K] norm weight (Gemma's 1 + w already added) */
     float eps;
