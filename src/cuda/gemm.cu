@@ -145,7 +145,7 @@ static const __nv_bfloat16 *to_bf16(int slot, const float *x, size_t count) {
 /* Decode-sized products (n <= GEMV_ROWS): one warp per weight row, 16-byte loads, float32 x
  * read as is; memory-bound on the weights, with no conversion pass. */
 #define GEMV_ROWS 4
-#define GEMV_WARPS 8
+#define GEMV_WARPS 8 /* the most warps per block (shared memory, launch bounds) */
 
 template <typename T>
 static __device__ __forceinline__ void unpack16(const uint4 &u, float *f);
@@ -263,7 +263,7 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS)
     __shared__ float part[GEMV_WARPS][RW + NORM][NX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, kp = warp % KS;
     /* which matrix: selects, not a run-time index into the parameter struct (local memory) */
-    int r = (blockIdx.x * (GEMV_WARPS / KS) + warp / KS) * OUT, mi = 0;
+    int r = (blockIdx.x * ((int)blockDim.x / 32 / KS) + warp / KS) * OUT, mi = 0;
     bool valid = true;
     if (PAIR) {
         valid = r < set.N[0];
@@ -375,17 +375,29 @@ static __global__ void __launch_bounds__(32 * GEMV_WARPS)
         }
 }
 
+/* Warps per block: 4, or GEMV_WARPS (8) with TTT_CUDA_GEMV_WARPS=8 (read once; A/B). Half
+ * the rows per block halve the last wave's blocks: 1K decode +1.4%, 32K within noise
+ * (docs/PERF.md change 46). */
+static int gemv_warps(void) {
+    static int w = 0;
+    if (!w) w = getenv("TTT_CUDA_GEMV_WARPS") && atoi(getenv("TTT_CUDA_GEMV_WARPS")) == 8
+                    ? GEMV_WARPS
+                    : 4;
+    return w;
+}
+
 template <typename T, int NX, int KS, int RW, int MODE>
 static void gemv_go(const gemv_set<T> &set, const float *x, int K, int acc, int gelu,
                     const gemv_norm &nm, unsigned blocks) {
-    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * GEMV_WARPS, 0, set, x, K, acc, gelu, nm);
+    cu_launch(k_gemv<T, NX, KS, RW, MODE>, blocks, 32 * gemv_warps(), 0, set, x, K, acc, gelu,
+              nm);
 }
 
 template <typename T, int KS, int RW, int MODE>
 static void gemv_launch_rw(const gemv_set<T> &set, const float *x, int K, int n, int acc,
                            int rows, int gelu, const gemv_norm &nm) {
     /* output rows per block */
-    const int per = GEMV_WARPS / KS * (MODE & GV_PAIR ? RW / 2 : RW);
+    const int per = gemv_warps() / KS * (MODE & GV_PAIR ? RW / 2 : RW);
     const unsigned blocks = (unsigned)((rows + per - 1) / per);
     switch (n) {
     case 1: gemv_go<T, 1, KS, RW, MODE>(set, x, K, acc, gelu, nm, blocks); break;
