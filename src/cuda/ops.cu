@@ -187,8 +187,8 @@ void cu_qkv_prep(float *q, float *k, const float *v, int n, int H, int Hkv, int 
     CU_LAUNCHED("qkv_prep");
 }
 
-/* Batched decode: row blockIdx.y of src to dst[blockIdx.y], 16 bytes per thread and step. */
-/* blockIdx.z: 0 copies a's rows, 1 b's */
+/* Batched decode: row blockIdx.y of a (blockIdx.z 0) or b (1) to dst[blockIdx.z * stride +
+ * blockIdx.y], a float per thread and step. */
 static __global__ void k_copy_rows(float *const *dst, int stride, const float *a, size_t wa,
                                    const float *b, size_t wb) {
     cu_pdl_enter();
